@@ -1,0 +1,124 @@
+"""What the engine hands an executor, and what it gets back.
+
+The engine reads, deduplicates, caches and orders; an executor only turns work units into verdicts. A unit
+is some samples of one task, so that `verify_batch` sees a real batch. An executor must return exactly one
+verdict per item it was given, whatever happens to its workers (a hung sample becomes a `timeout`
+verdict, a crashed worker an `error` verdict).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from assay.models import Sample, Task, Verdict
+from assay.verifier import Verifier
+
+#: (engine sequence number, verdict as a JSON-ready dict)
+ItemResult = tuple[int, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class VerifierSpec:
+    """Enough to build the same verifier anywhere: its class (importable by name) and its config."""
+
+    cls: type[Verifier]
+    config: dict[str, Any]
+
+    def build(self) -> Verifier:
+        return self.cls(self.cls.Config.model_validate(self.config))
+
+    @property
+    def time_limit_s(self) -> float:
+        return float(self.cls.Config.model_validate(self.config).time_limit_s)
+
+    @property
+    def backstop_s(self) -> float:
+        """How long one sample may hold a worker before the engine kills it: the verifier's own limit
+        should always fire first; this catches verifiers that hang anyway."""
+        limit = self.time_limit_s
+        return limit + max(2.0, 0.5 * limit)
+
+
+@dataclass
+class WorkUnit:
+    unit_id: int
+    task_key: bytes
+    task: Task
+    items: list[tuple[int, Sample]] = field(default_factory=list)
+
+
+class Executor(ABC):
+    """Runs work units somewhere and hands back verdicts as they finish."""
+
+    #: How many units the engine should keep in flight.
+    capacity: int = 1
+
+    @abstractmethod
+    def submit(self, unit: WorkUnit) -> None: ...
+
+    @abstractmethod
+    def poll(self, timeout: float) -> list[ItemResult]:
+        """Verdicts finished since the last call; waits up to `timeout` seconds for the first."""
+
+    @abstractmethod
+    def in_flight(self) -> int:
+        """Units submitted whose verdicts have not all been returned."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+#: Builds an executor for a verifier and a number of jobs (`--jobs`).
+ExecutorFactory = Callable[[VerifierSpec, int], Executor]
+
+
+def uses_batching(cls: type[Verifier]) -> bool:
+    """True when the verifier overrides `verify_batch` (the engine then hands it whole units)."""
+    return cls.verify_batch is not Verifier.verify_batch
+
+
+def run_unit(verifier: Verifier, task: Task, samples: Sequence[Sample]) -> list[Verdict]:
+    """Verify a unit in this process, turning a raising `verify_batch` into error verdicts."""
+    if not uses_batching(type(verifier)):
+        return [verifier.verify(task, sample) for sample in samples]
+    started = time.perf_counter()
+    try:
+        verdicts = list(verifier.verify_batch(task, samples))
+        if len(verdicts) != len(samples):
+            raise RuntimeError(f"verify_batch returned {len(verdicts)} verdicts for {len(samples)} samples")
+        return verdicts
+    except Exception as exc:
+        elapsed = time.perf_counter() - started
+        return [
+            verifier.error(
+                task,
+                sample,
+                "verifier_error",
+                f"{type(exc).__name__}: {exc}",
+                traceback=traceback.format_exc(limit=8),
+            ).model_copy(update={"elapsed_s": elapsed})
+            for sample in samples
+        ]
+
+
+def engine_verdict(
+    spec: VerifierSpec, sample: Sample, status: str, reason: str, message: str, elapsed_s: float = 0.0
+) -> dict[str, Any]:
+    """A verdict the engine writes itself, when the verifier could not (hung, crashed)."""
+    return {
+        "task_id": sample.task_id,
+        "sample_index": sample.index,
+        "verifier": f"{spec.cls.name}@{spec.cls.version}",
+        "status": status,
+        "passed": False if status == "timeout" else None,
+        "score": None,
+        "answer": None,
+        "reason": reason,
+        "details": {"message": message, "enforced_by": "engine"},
+        "elapsed_s": elapsed_s,
+    }

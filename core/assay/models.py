@@ -1,0 +1,77 @@
+"""The data that crosses every boundary: tasks in, samples in, verdicts out.
+
+Defined once here and used by every plugin, the engine, the CLI, the server and the adapters.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Status = Literal["pass", "fail", "error", "timeout", "skipped"]
+STATUSES: tuple[Status, ...] = ("pass", "fail", "error", "timeout", "skipped")
+
+
+class Task(BaseModel):
+    """One problem. `reference` is what a verifier checks against; each plugin validates its own shape.
+
+    Unknown keys in an input line are ignored, so that files carrying extra columns load as they are.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str = Field(min_length=1)
+    prompt: str = ""
+    reference: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Sample(BaseModel):
+    """One model output for a task. `label` is the ground truth when it is known (used by audits only).
+
+    Verifiers judge `text` against the task; `metadata` and `label` never change a verdict (the verdict
+    cache is keyed by the text alone).
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    task_id: str = Field(min_length=1)
+    index: int = Field(ge=0)
+    text: str
+    label: bool | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Verdict(BaseModel):
+    """A verifier's judgement of one sample.
+
+    `passed` is None when nothing was decided (the verifier itself failed, or it skipped the sample).
+    `reason` is machine-readable (`wrong_answer`, `runtime_error`, `time_limit`, `sorry`, ...); `details`
+    holds whatever a human needs to see why.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: str
+    sample_index: int
+    verifier: str = Field(pattern=r"^[A-Za-z0-9_.\-]+@[A-Za-z0-9_.+\-]+$")
+    status: Status
+    passed: bool | None = None
+    score: float | None = None
+    answer: str | None = None
+    reason: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    @model_validator(mode="after")
+    def _passed_agrees_with_status(self) -> Verdict:
+        if self.status == "pass" and self.passed is not True:
+            raise ValueError("status 'pass' needs passed=True")
+        if self.status == "fail" and self.passed is not False:
+            raise ValueError("status 'fail' needs passed=False")
+        if self.status in ("error", "skipped") and self.passed is not None:
+            raise ValueError(f"status {self.status!r} needs passed=None (nothing was decided)")
+        if self.status == "timeout" and self.passed is True:
+            raise ValueError("status 'timeout' cannot have passed=True")
+        return self

@@ -1,0 +1,286 @@
+"""Plugin loading and the registry of what plugins provide.
+
+Every entry point in the group `assay` is loaded in its own try/except: a plugin that fails to import, or
+whose hook raises, is listed with its error by `assay plugins` and never takes the host down.
+
+Environment:
+- `ASSAY_PLUGINS`: comma-separated allow-list of entry-point names (only these load).
+- `ASSAY_DISABLE_PLUGINS`: comma-separated block-list.
+- `ASSAY_STRICT_PLUGINS=1`: re-raise the first plugin failure (for CI).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Literal
+
+import pluggy
+
+from assay import hookspecs
+from assay.verifier import Verifier
+
+ENTRY_POINT_GROUP = "assay"
+#: Built-in pieces, registered through the same hooks as third-party plugins.
+DEFAULT_PLUGINS: tuple[str, ...] = ()
+HOOK_NAMES = ("register_verifiers", "register_sandboxes", "register_selectors", "register_commands")
+
+PluginStatus = Literal["ok", "failed", "disabled"]
+
+
+class PluginError(RuntimeError):
+    """A plugin failed to load or register while strict mode was on."""
+
+
+class UnknownComponent(LookupError):
+    """A verifier, sandbox or selector name that no loaded plugin registered."""
+
+
+@dataclass
+class PluginInfo:
+    """What `assay plugins` reports for one plugin."""
+
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    status: PluginStatus = "ok"
+    error: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    verifiers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sandboxes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    selectors: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "status": self.status,
+            "error": self.error,
+            "hooks": self.hooks,
+            "verifiers": self.verifiers,
+            "sandboxes": self.sandboxes,
+            "selectors": self.selectors,
+            "commands": self.commands,
+        }
+
+
+@dataclass
+class Registry:
+    """Everything the loaded plugins registered, by name."""
+
+    verifiers: dict[str, type[Verifier]] = field(default_factory=dict)
+    sandboxes: dict[str, type[Any]] = field(default_factory=dict)
+    selectors: dict[str, Any] = field(default_factory=dict)
+    commands: dict[str, Any] = field(default_factory=dict)
+    plugins: list[PluginInfo] = field(default_factory=list)
+
+    def verifier_class(self, name: str) -> type[Verifier]:
+        return _lookup(self.verifiers, name, "verifier")
+
+    def sandbox_class(self, name: str) -> type[Any]:
+        return _lookup(self.sandboxes, name, "sandbox")
+
+    def selector(self, name: str) -> Any:
+        return _lookup(self.selectors, name, "selector")
+
+
+def _lookup(table: dict[str, Any], name: str, what: str) -> Any:
+    try:
+        return table[name]
+    except KeyError:
+        known = ", ".join(sorted(table)) or "none"
+        raise UnknownComponent(
+            f"unknown {what} {name!r} (installed: {known}); `assay plugins` lists what loaded and why not"
+        ) from None
+
+
+def _names_from_env(variable: str) -> set[str] | None:
+    raw = os.environ.get(variable)
+    if raw is None or not raw.strip():
+        return None
+    return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+def strict_from_env() -> bool:
+    return os.environ.get("ASSAY_STRICT_PLUGINS", "").lower() in ("1", "true", "yes")
+
+
+class PluginHost:
+    """The pluggy manager plus a typed facade over it: host code never calls hooks with loose kwargs."""
+
+    def __init__(self, *, strict: bool | None = None) -> None:
+        self.strict = strict_from_env() if strict is None else strict
+        self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self._infos: dict[str, PluginInfo] = {}
+        self._registry: Registry | None = None
+        self._lock = threading.RLock()
+
+    # -- loading -----------------------------------------------------------------------------------------
+
+    def load(self, eps: Iterable[EntryPoint] | None = None) -> None:
+        """Register the built-in plugins and every entry point in the group `assay`."""
+        allow = _names_from_env("ASSAY_PLUGINS")
+        block = _names_from_env("ASSAY_DISABLE_PLUGINS") or set()
+        for module_name in DEFAULT_PLUGINS:
+            self._register_module(module_name.rsplit(".", 1)[-1], lambda m=module_name: importlib.import_module(m))
+        if eps is None:
+            eps = entry_points(group=ENTRY_POINT_GROUP)
+        for ep in eps:
+            info = PluginInfo(name=ep.name)
+            if ep.dist is not None:
+                info.distribution = ep.dist.name
+                info.version = ep.dist.version
+            if (allow is not None and ep.name not in allow) or ep.name in block:
+                info.status = "disabled"
+                info.error = "disabled by ASSAY_PLUGINS / ASSAY_DISABLE_PLUGINS"
+                self._infos[ep.name] = info
+                continue
+            self._infos[ep.name] = info
+            self._register_module(ep.name, ep.load, info)
+
+    def _register_module(self, name: str, load: Callable[[], object], info: PluginInfo | None = None) -> None:
+        info = info or self._infos.setdefault(name, PluginInfo(name=name))
+        self._infos[name] = info
+        try:
+            plugin = load()
+            self.pm.register(plugin, name=name)
+        except Exception as exc:
+            self._fail(info, exc)
+            return
+        info.hooks = sorted(impl_name for impl_name in HOOK_NAMES if hasattr(plugin, impl_name))
+        self._registry = None
+
+    def _fail(self, info: PluginInfo, exc: BaseException) -> None:
+        info.status = "failed"
+        info.error = f"{type(exc).__name__}: {exc}"
+        if self.strict:
+            raise PluginError(f"plugin {info.name!r} failed: {info.error}\n{traceback.format_exc()}") from exc
+
+    def register(self, plugin: object, name: str) -> None:
+        """Register a plugin object (a module or an instance with hookimpls) by hand."""
+        with self._lock:
+            self.pm.register(plugin, name=name)
+            self._infos[name] = PluginInfo(
+                name=name, hooks=sorted(h for h in HOOK_NAMES if hasattr(plugin, h))
+            )
+            self._registry = None
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            plugin = self.pm.get_plugin(name)
+            if plugin is not None:
+                self.pm.unregister(plugin, name=name)
+            self._infos.pop(name, None)
+            self._registry = None
+
+    # -- the registry --------------------------------------------------------------------------------------
+
+    @property
+    def registry(self) -> Registry:
+        with self._lock:
+            if self._registry is None:
+                self._registry = self._build_registry()
+            return self._registry
+
+    def _build_registry(self) -> Registry:
+        registry = Registry()
+        for info in self._infos.values():
+            info.verifiers.clear()
+            info.sandboxes.clear()
+            info.selectors.clear()
+            info.commands.clear()
+        for hook_name, adder in (
+            ("register_verifiers", _add_verifier),
+            ("register_sandboxes", _add_sandbox),
+            ("register_selectors", _add_selector),
+            ("register_commands", _add_command),
+        ):
+            caller = getattr(self.pm.hook, hook_name)
+            # Call each implementation ourselves so that every object is attributed to its plugin and a
+            # plugin whose hook raises is reported without losing the others.
+            for impl in caller.get_hookimpls():
+                info = self._infos.setdefault(impl.plugin_name, PluginInfo(name=impl.plugin_name))
+                if info.status != "ok":
+                    continue
+
+                def register(obj: Any, _info: PluginInfo = info, _add: Any = adder) -> None:
+                    _add(registry, _info, obj)
+
+                try:
+                    impl.function(**{arg: register for arg in impl.argnames})
+                except Exception as exc:
+                    self._fail(info, exc)
+        registry.plugins = sorted(self._infos.values(), key=lambda i: i.name)
+        return registry
+
+
+def _add_verifier(registry: Registry, info: PluginInfo, cls: Any) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, Verifier)):
+        raise TypeError(f"register_verifiers: {cls!r} is not a subclass of assay.Verifier")
+    _claim(registry.verifiers, cls.name, cls, info, "verifier")
+    info.verifiers[cls.name] = {"version": cls.version, "kind": cls.kind}
+
+
+def _add_sandbox(registry: Registry, info: PluginInfo, cls: Any) -> None:
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str):
+        raise TypeError(f"register_sandboxes: {cls!r} has no `name`")
+    _claim(registry.sandboxes, name, cls, info, "sandbox")
+    describe = getattr(cls, "describe", None)
+    info.sandboxes[name] = describe() if callable(describe) else {}
+
+
+def _add_selector(registry: Registry, info: PluginInfo, selector: Any) -> None:
+    name = getattr(selector, "name", None)
+    if not isinstance(name, str):
+        raise TypeError(f"register_selectors: {selector!r} has no `name`")
+    _claim(registry.selectors, name, selector, info, "selector")
+    info.selectors.append(name)
+
+
+def _add_command(registry: Registry, info: PluginInfo, command: Any) -> None:
+    name = getattr(command, "name", None)
+    if not isinstance(name, str) or not callable(getattr(command, "run", None)):
+        raise TypeError(f"register_commands: {command!r} is not an assay.cli.Command")
+    _claim(registry.commands, name, command, info, "command")
+    info.commands.append(name)
+
+
+def _claim(table: dict[str, Any], name: str, obj: Any, info: PluginInfo, what: str) -> None:
+    if name in table and table[name] is not obj:
+        raise ValueError(f"{what} name {name!r} is already registered by another plugin")
+    table[name] = obj
+
+
+_host: PluginHost | None = None
+_host_lock = threading.Lock()
+
+
+def get_host() -> PluginHost:
+    """The process-wide plugin host, loaded on first use."""
+    global _host
+    with _host_lock:
+        if _host is None:
+            host = PluginHost()
+            host.load()
+            _host = host
+        return _host
+
+
+def get_registry() -> Registry:
+    return get_host().registry
+
+
+def reset_host() -> None:
+    """Forget the loaded plugins (the next `get_host()` loads them again, reading the environment anew)."""
+    global _host
+    with _host_lock:
+        _host = None

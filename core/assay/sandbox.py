@@ -1,0 +1,96 @@
+"""The sandbox contract: how verifiers run untrusted programs.
+
+One `Limits` type describes every bound a run has; one `ExecResult` says how it ended. Backends (the local
+fork-server, docker, ...) implement `Sandbox` and are registered through `register_sandboxes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: How a run ended. `ok` and `exit_nonzero` mean the program ran to its own end; the rest name a limit
+#: or a failure of the sandbox itself.
+ExecStatus = Literal[
+    "ok",
+    "exit_nonzero",
+    "signaled",
+    "time_limit",
+    "cpu_limit",
+    "memory_limit",
+    "output_limit",
+    "file_limit",
+    "process_limit",
+    "sandbox_error",
+]
+
+
+class Limits(BaseModel):
+    """Every bound a sandboxed run has. The defaults suit one unit-test run of a short program."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wall_time_s: float = Field(default=10.0, gt=0, description="Wall clock; the whole process group is killed.")
+    cpu_time_s: float = Field(default=10.0, gt=0, description="CPU seconds (RLIMIT_CPU).")
+    memory_mb: int = Field(default=1024, gt=0, description="Address space in MiB (RLIMIT_AS / cgroup memory).")
+    processes: int = Field(default=16, gt=0, description="Processes and threads the run may have at once.")
+    output_bytes: int = Field(default=1 << 20, gt=0, description="stdout and stderr, each; the rest is cut.")
+    file_size_mb: int = Field(default=16, ge=0, description="Largest file the run may write (RLIMIT_FSIZE).")
+    open_files: int = Field(default=64, gt=0, description="Open file descriptors (RLIMIT_NOFILE).")
+    network: bool = Field(default=False, description="False: the run has no network at all.")
+
+
+class ExecResult(BaseModel):
+    """How one sandboxed run ended."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: ExecStatus
+    returncode: int | None = None
+    stdout: bytes = b""
+    stderr: bytes = b""
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    #: Files the run left in its work dir that the caller asked to collect.
+    files: dict[str, bytes] = Field(default_factory=dict)
+    #: Isolation layers and whether each was on for this run (`{"seccomp": True, "netns": False, ...}`).
+    isolation: dict[str, bool] = Field(default_factory=dict)
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@runtime_checkable
+class Sandbox(Protocol):
+    """A place to run untrusted commands.
+
+    `files` are written into a fresh work dir (the command's cwd) before the run; `collect` names files to
+    read back after it. Nothing a run does may outlive it or be seen by the next run.
+    """
+
+    name: str
+
+    def run(
+        self,
+        command: Sequence[str],
+        *,
+        files: Mapping[str, str | bytes] | None = None,
+        stdin: bytes | None = None,
+        limits: Limits | None = None,
+        env: Mapping[str, str] | None = None,
+        collect: Sequence[str] = (),
+    ) -> ExecResult:
+        """Run `command` in a fresh work dir under `limits`; never raises for what the command does."""
+        ...
+
+    def isolation(self) -> dict[str, Any]:
+        """Which isolation layers this backend has on this machine, and why any is off."""
+        ...
+
+    def close(self) -> None:
+        """Stop warm processes or containers."""
+        ...

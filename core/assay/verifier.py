@@ -1,0 +1,180 @@
+"""The `Verifier` base class every verifier plugin subclasses.
+
+A verifier never raises on a bad sample or a bad reference: `verify` is wrapped (see `__init_subclass__`)
+so that any exception becomes a Verdict with `status="error"`. It raises only for misuse of the API:
+passing something that is not a `Task` and a `Sample`.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from assay.models import Sample, Status, Task, Verdict
+
+VerifierKind = Literal["execution", "proof", "symbolic", "learned"]
+ReferenceT = TypeVar("ReferenceT", bound=BaseModel)
+
+
+class VerifierConfig(BaseModel):
+    """Settings every verifier has; plugins subclass it to add their own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    time_limit_s: float = Field(
+        default=10.0, gt=0, description="Wall-clock budget for one sample, enforced by the verifier."
+    )
+
+
+class BadReference(Exception):
+    """The task's reference cannot be used by this verifier (raised inside `verify`, becomes an error verdict)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Verifier:
+    """Base class for verifiers.
+
+    Subclasses set `name`, `version`, `kind`, optionally a `Config` subclass, and implement `verify`.
+    `verify_batch` maps `verify` by default; override it when batching pays (a reward model on an
+    accelerator). `answer_key` returns a canonical answer so that equivalent answers vote together.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "0"
+    kind: ClassVar[VerifierKind]
+    Config: ClassVar[type[VerifierConfig]] = VerifierConfig
+    #: True when the same (task, sample) always gives the same verdict; the conformance suite checks it.
+    deterministic: ClassVar[bool] = True
+    #: The most samples the engine hands to one `verify_batch` call (when it is overridden).
+    batch_size: ClassVar[int] = 64
+
+    def __init__(self, config: VerifierConfig | dict[str, Any] | None = None) -> None:
+        if config is None:
+            config = self.Config()
+        elif isinstance(config, dict):
+            config = self.Config.model_validate(config)
+        elif not isinstance(config, self.Config):
+            raise TypeError(f"{type(self).__name__} expects a {self.Config.__name__}, got {type(config).__name__}")
+        self.config = config
+
+    # -- identity ------------------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """`name@version`, the value of `Verdict.verifier`."""
+        return f"{self.name}@{self.version}"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "verify" in cls.__dict__:
+            cls.verify = _guarded(cls.__dict__["verify"])  # type: ignore[method-assign]
+
+    # -- the contract ----------------------------------------------------------------------------------
+
+    def verify(self, task: Task, sample: Sample) -> Verdict:
+        """Judge one sample. Never raises for bad input: returns an error verdict instead."""
+        raise NotImplementedError(f"{type(self).__name__} must implement verify()")
+
+    def verify_batch(self, task: Task, samples: Sequence[Sample]) -> list[Verdict]:
+        """Judge several samples of one task, in order. Override when batching pays."""
+        return [self.verify(task, sample) for sample in samples]
+
+    def answer_key(self, task: Task, sample: Sample) -> str | None:
+        """A canonical form of the sample's answer for voting, or None when there is no answer."""
+        return None
+
+    def close(self) -> None:
+        """Release warm resources (processes, pools, models). Called once when a worker stops."""
+
+    def __enter__(self) -> Verifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers for implementations ---------------------------------------------------------------------
+
+    def verdict(
+        self,
+        task: Task,
+        sample: Sample,
+        status: Status,
+        *,
+        passed: bool | None = None,
+        score: float | None = None,
+        answer: str | None = None,
+        reason: str | None = None,
+        details: dict[str, Any] | None = None,
+        elapsed_s: float = 0.0,
+    ) -> Verdict:
+        """Build a Verdict for this verifier; `passed` follows from `status` unless given."""
+        if passed is None and status in ("pass", "fail"):
+            passed = status == "pass"
+        if passed is None and status == "timeout":
+            passed = False
+        return Verdict(
+            task_id=task.id,
+            sample_index=sample.index,
+            verifier=self.id,
+            status=status,
+            passed=passed,
+            score=score,
+            answer=answer,
+            reason=reason,
+            details=details or {},
+            elapsed_s=elapsed_s,
+        )
+
+    def error(self, task: Task, sample: Sample, reason: str, message: str, **details: Any) -> Verdict:
+        """An error verdict: nothing was decided about the sample."""
+        return self.verdict(task, sample, "error", reason=reason, details={"message": message, **details})
+
+    def parse_reference(self, task: Task, model: type[ReferenceT]) -> ReferenceT:
+        """Validate `task.reference` with a plugin's pydantic model; raises BadReference naming the field."""
+        try:
+            return model.model_validate(task.reference)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in ("reference", *first["loc"]))
+            raise BadReference(f"task {task.id!r}: {field}: {first['msg']}", field=field) from None
+
+
+VerifyMethod = Callable[[Verifier, Task, Sample], Verdict]
+
+
+def _guarded(verify: VerifyMethod) -> VerifyMethod:
+    """Wrap a `verify` implementation so that it never raises for bad input and always times itself."""
+
+    @functools.wraps(verify)
+    def guarded(self: Verifier, task: Task, sample: Sample) -> Verdict:
+        if not isinstance(task, Task) or not isinstance(sample, Sample):
+            raise TypeError(
+                f"{type(self).__name__}.verify(task, sample) takes a Task and a Sample, "
+                f"got {type(task).__name__} and {type(sample).__name__}"
+            )
+        started = time.perf_counter()
+        try:
+            verdict = verify(self, task, sample)
+        except BadReference as exc:
+            verdict = self.error(task, sample, "bad_reference", str(exc), field=exc.field)
+        except Exception as exc:  # a verifier bug must not take the batch down
+            verdict = self.error(
+                task,
+                sample,
+                "verifier_error",
+                f"{type(exc).__name__}: {exc}",
+                traceback=traceback.format_exc(limit=8),
+            )
+        if not verdict.elapsed_s:
+            verdict.elapsed_s = time.perf_counter() - started
+        return verdict
+
+    return guarded
