@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 #: How a run ended. `ok` and `exit_nonzero` mean the program ran to its own end; the rest name a limit
-#: or a failure of the sandbox itself.
+#: or a failure of the sandbox itself; `cancelled`: the caller ended it (the other half of a pair finished).
 ExecStatus = Literal[
     "ok",
     "exit_nonzero",
@@ -24,6 +24,7 @@ ExecStatus = Literal[
     "file_limit",
     "process_limit",
     "sandbox_error",
+    "cancelled",
 ]
 
 
@@ -38,6 +39,7 @@ class Limits(BaseModel):
     processes: int = Field(default=16, gt=0, description="Processes and threads the run may have at once.")
     output_bytes: int = Field(default=1 << 20, gt=0, description="stdout and stderr, each; the rest is cut.")
     file_size_mb: int = Field(default=16, ge=0, description="Largest file the run may write (RLIMIT_FSIZE).")
+    disk_mb: int = Field(default=64, gt=0, description="All the run may write in its work dir (a tmpfs' size).")
     open_files: int = Field(default=64, gt=0, description="Open file descriptors (RLIMIT_NOFILE).")
     network: bool = Field(default=False, description="False: the run has no network at all.")
 
@@ -58,6 +60,10 @@ class ExecResult(BaseModel):
     #: Isolation layers and whether each was on for this run (`{"seccomp": True, "netns": False, ...}`).
     isolation: dict[str, bool] = Field(default_factory=dict)
     message: str | None = None
+    #: stdout or stderr went past `Limits.output_bytes` and was cut there.
+    truncated: bool = False
+    #: Peak resident memory of the run's main process, in MiB, where the backend can tell.
+    peak_memory_mb: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -93,4 +99,60 @@ class Sandbox(Protocol):
 
     def close(self) -> None:
         """Stop warm processes or containers."""
+        ...
+
+
+class PythonProgram(BaseModel):
+    """Python source to run as `__main__` in a sandbox, with what it needs around it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str
+    files: dict[str, str | bytes] = Field(default_factory=dict)
+    stdin: bytes | None = None
+    argv: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    collect: list[str] = Field(default_factory=list)
+    #: The name the source gets in the work dir (what tracebacks show).
+    filename: str = "main.py"
+
+
+class PairResult(BaseModel):
+    """How a candidate/judge pair of runs ended."""
+
+    candidate: ExecResult
+    judge: ExecResult
+
+
+@runtime_checkable
+class PythonSandbox(Sandbox, Protocol):
+    """A sandbox with the fast path for Python: source runs in a forked, already-warm interpreter (no exec)
+    under the same isolation layers and `Limits` as `run`.
+
+    `run_python_pair` runs two programs that talk over a socket (`int(os.environ["ASSAY_PEER_FD"])` in
+    each): the untrusted `candidate`, and the `judge` that decides. They run as different users, in
+    processes forked from different servers (the candidate's never held the judge's data), and only bytes
+    cross the socket; the pair ends when the judge ends (a candidate still running is `cancelled`).
+    """
+
+    def run_python(
+        self,
+        source: str,
+        *,
+        files: Mapping[str, str | bytes] | None = None,
+        stdin: bytes | None = None,
+        limits: Limits | None = None,
+        env: Mapping[str, str] | None = None,
+        collect: Sequence[str] = (),
+        argv: Sequence[str] = (),
+        filename: str = "main.py",
+    ) -> ExecResult:
+        """Run `source` as `__main__` in a fresh work dir under `limits`; never raises for what it does."""
+        ...
+
+    def run_python_pair(
+        self, candidate: PythonProgram, judge: PythonProgram, *, limits: Limits | None = None,
+        judge_limits: Limits | None = None,
+    ) -> PairResult:
+        """Run `candidate` and `judge` at once, connected by a socket; each under its own limits."""
         ...

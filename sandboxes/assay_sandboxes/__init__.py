@@ -1,0 +1,21 @@
+"""Sandbox backends for assay: `local` (a pre-warmed fork-server, no daemon) and `docker` (a warm container
+per worker with the same fork-server inside). See README.md for the threat model and what each costs.
+
+The top level stays light (every `assay` command imports every plugin): backends load on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from assay.hookspecs import hookimpl
+
+__all__ = ["register_commands", "register_sandboxes"]
+
+
+@hookimpl
+def register_sandboxes(register: Callable[[type[Any]], None]) -> None:
+    from assay_sandboxes.local import LocalSandbox
+
+    register(LocalSandbox)

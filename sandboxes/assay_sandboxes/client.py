@@ -1,0 +1,167 @@
+"""The caller's side of a fork-server: start it, send runs, turn its replies into `ExecResult`s.
+
+Both backends use this: `local` starts the server as a child process; `docker` starts it as the main
+process of a warm container and connects to it over a Unix socket in a shared folder.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import socket
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from assay.sandbox import ExecResult, ExecStatus, Limits
+
+from assay_sandboxes import forkserver
+
+FORKSERVER_PATH = Path(forkserver.__file__).resolve()
+
+#: Standard-library modules imported once by the server, so that a Python run finds them loaded.
+DEFAULT_PRELOAD = (
+    "abc", "array", "ast", "bisect", "calendar", "cmath", "collections", "collections.abc", "contextlib",
+    "copy", "dataclasses", "datetime", "decimal", "enum", "fractions", "functools", "hashlib", "heapq",
+    "itertools", "json", "math", "numbers", "operator", "random", "re", "statistics", "string",
+    "struct", "textwrap", "threading", "traceback", "types", "typing", "unittest", "unicodedata",
+    "linecache", "tokenize", "encodings.idna", "queue", "inspect",
+)
+
+#: Substrings of a failed run's stderr that name what ran out (checked on the last few KiB only).
+_MEMORY_MARKERS = (b"MemoryError", b"std::bad_alloc", b"Cannot allocate memory", b"out of memory")
+_FILE_MARKERS = (b"File too large", b"No space left on device", b"Disk quota exceeded")
+_PROCESS_MARKERS = (b"Resource temporarily unavailable", b"can't start new thread", b"fork: retry")
+
+
+class SandboxUnavailable(RuntimeError):
+    """The backend cannot start here (no daemon, no interpreter, ...); the message says what to do."""
+
+
+class ForkServerConnection:
+    """One fork-server and the socket to it. Not thread-safe: a backend holds one per worker."""
+
+    def __init__(self, sock: socket.socket, on_close: Callable[[], None] | None = None) -> None:
+        self.sock = sock
+        self._on_close = on_close
+        self.hello: dict[str, Any] = {}
+        self.lock = threading.Lock()
+
+    def start(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        forkserver.send_message(self.sock, dict(config))
+        hello, _ = forkserver.recv_message(self.sock)
+        if hello.get("op") != "hello":
+            raise SandboxUnavailable(f"the fork-server could not set up: {hello.get('message')}")
+        self.hello = hello
+        return hello
+
+    def send(self, request: Mapping[str, Any], fd: int | None = None) -> None:
+        forkserver.send_message(self.sock, dict(request), [fd] if fd is not None else None)
+
+    def receive(self) -> dict[str, Any]:
+        reply, fds = forkserver.recv_message(self.sock)
+        for fd in fds:
+            os.close(fd)
+        return dict(reply)
+
+    def cancel(self, reason: str) -> None:
+        forkserver.send_message(self.sock, {"op": "cancel", "reason": reason})
+
+    def close(self) -> None:
+        try:
+            forkserver.send_message(self.sock, {"op": "stop"})
+        except OSError:
+            pass
+        self.sock.close()
+        if self._on_close is not None:
+            self._on_close()
+
+
+def run_request(
+    *,
+    command: Sequence[str] | None = None,
+    source: str | None = None,
+    files: Mapping[str, str | bytes] | None,
+    stdin: bytes | None,
+    limits: Limits,
+    env: Mapping[str, str] | None,
+    collect: Sequence[str],
+    argv: Sequence[str] = (),
+    filename: str = "main.py",
+) -> dict[str, Any]:
+    """The message for one run. Misuse of the API (a bad file name, no command) raises ValueError here."""
+    if source is None and not command:
+        raise ValueError("run: empty command")
+    encoded: dict[str, bytes] = {}
+    for name, content in (files or {}).items():
+        encoded[_safe_name(name)] = content.encode() if isinstance(content, str) else bytes(content)
+    for name in collect:
+        _safe_name(name)
+    payload: dict[str, Any] = {"files": encoded, "env": {str(k): str(v) for k, v in (env or {}).items()}}
+    if source is not None:
+        payload.update(source=source, filename=_safe_name(filename), argv=[str(a) for a in argv])
+    else:
+        payload["command"] = [str(part) for part in command or ()]
+    return {
+        "op": "run",
+        "limits": limits.model_dump(),
+        "stdin": stdin,
+        "collect": list(collect),
+        "payload": pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL),
+    }
+
+
+def _safe_name(name: str) -> str:
+    parts = Path(name).parts
+    if not name or Path(name).is_absolute() or ".." in parts or name.startswith("~"):
+        raise ValueError(f"file name {name!r} must be a relative path inside the work dir")
+    return name
+
+
+def to_exec_result(reply: Mapping[str, Any], limits: Limits) -> ExecResult:
+    """Turn a fork-server reply into an ExecResult, naming the limit that ended the run."""
+    if reply.get("status") == "sandbox_error":
+        return ExecResult(status="sandbox_error", message=reply.get("message"), isolation=reply.get("isolation", {}))
+    stderr: bytes = reply["stderr"]
+    returncode = reply["returncode"]
+    signal_number = reply["signal"]
+    cpu_s = float(reply["cpu_s"])
+    message = reply.get("message")
+    tail = stderr[-4096:]
+    status: ExecStatus
+    if reply.get("setup_error"):
+        status, message = "sandbox_error", reply["setup_error"]
+    elif reply["status_hint"] in ("time_limit", "output_limit", "cancelled"):
+        status = reply["status_hint"]
+    elif signal_number == signal.SIGXCPU or (signal_number == signal.SIGKILL and cpu_s >= limits.cpu_time_s - 0.05):
+        status = "cpu_limit"
+    elif signal_number == signal.SIGXFSZ or (returncode and any(m in tail for m in _FILE_MARKERS)):
+        status = "file_limit"
+    elif returncode and any(marker in tail for marker in _MEMORY_MARKERS):
+        status = "memory_limit"
+    elif returncode and any(marker in tail for marker in _PROCESS_MARKERS):
+        status = "process_limit"
+    elif signal_number:
+        status = "signaled"
+    else:
+        status = "ok" if returncode == 0 else "exit_nonzero"
+    notes = [message] if message else []
+    if reply.get("collect_error"):
+        notes.append(f"not collected: {reply['collect_error']}")
+    if reply.get("leftover_processes"):
+        notes.append(f"killed {reply['leftover_processes']} process(es) left running after the run")
+    return ExecResult(
+        status=status,
+        returncode=returncode,
+        stdout=reply["stdout"],
+        stderr=stderr,
+        wall_s=float(reply["wall_s"]),
+        cpu_s=cpu_s,
+        files=reply.get("files") or {},
+        isolation=reply.get("isolation") or {},
+        message="; ".join(notes) or None,
+        truncated=bool(reply.get("stdout_truncated") or reply.get("stderr_truncated")),
+        peak_memory_mb=float(reply["max_rss_kb"]) / 1024 if reply.get("max_rss_kb") else None,
+    )

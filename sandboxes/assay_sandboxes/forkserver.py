@@ -1,0 +1,884 @@
+"""The fork-server: a pre-warmed interpreter that forks one isolated child per run.
+
+It runs as its own interpreter (`python3 -I -S -B forkserver.py FD`, standard library only, never importing
+assay) so that nothing of the calling process (its memory, its environment, its open files) is inherited
+by a run. The caller speaks to it over the Unix socket FD: every message is a 4-byte big-endian length and
+a pickle (both ends are trusted: the caller started this process); a run request may carry one file
+descriptor (SCM_RIGHTS), the end of a socket that the run gets as fd 3.
+
+Start-up (once): become a child subreaper (orphans of a run come back here and are reaped here, not by a
+slow PID 1), leave the host's network namespace (the runs share an empty one: not even loopback is up),
+enter a private mount namespace and mount a size-capped tmpfs on the work dir, build the Landlock
+rulesets, import the modules runs commonly need. Each run: fork; the child starts its own session, gets
+pipes for stdin/stdout/stderr, drops to the worker's unprivileged uid, sets rlimits, restricts itself with
+Landlock, installs the seccomp filter, and then either execs the command or, in Python mode, runs the
+source in this already-warm interpreter (no exec: that is the fast path). The server enforces the wall
+clock and the output cap, kills every process the run left behind, reaps them, collects files, and
+empties the work dir.
+
+A layer that cannot be set up on this machine is reported as off, with its reason, in the hello message
+and in every reply; it is never skipped silently.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import io
+import math
+import os
+import pickle
+import resource
+import select
+import shutil
+import signal
+import socket
+import stat
+import struct
+import sys
+import time
+from typing import Any
+
+# -- the kernel interfaces Python's os module lacks --------------------------------------------------------
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_SECCOMP = 22
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+SECCOMP_MODE_FILTER = 2
+CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_REMOUNT = 0x20
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+
+# Landlock (the syscall numbers are the same on every architecture: they came after the tables were unified).
+SYS_LANDLOCK_CREATE_RULESET = 444
+SYS_LANDLOCK_ADD_RULE = 445
+SYS_LANDLOCK_RESTRICT_SELF = 446
+LANDLOCK_CREATE_RULESET_VERSION = 1
+LANDLOCK_RULE_PATH_BENEATH = 1
+FS_EXECUTE = 1 << 0
+FS_WRITE_FILE = 1 << 1
+FS_READ_FILE = 1 << 2
+FS_READ_DIR = 1 << 3
+FS_TRUNCATE = 1 << 14
+FS_IOCTL_DEV = 1 << 15
+NET_BIND_TCP = 1 << 0
+NET_CONNECT_TCP = 1 << 1
+SCOPE_ABSTRACT_UNIX_SOCKET = 1 << 0
+SCOPE_SIGNAL = 1 << 1
+#: File rights a rule may grant on a single file (not a directory).
+FS_FILE_RIGHTS = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV
+
+#: Exit status of a child whose sandbox set-up failed (the reason goes through the status pipe).
+SETUP_FAILED = 125
+PEER_FD = 3
+DRAIN_S = 0.5
+READ_CHUNK = 1 << 16
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def _check(result: int, what: str) -> int:
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return result
+
+
+def prctl(option: int, arg: int = 0) -> None:
+    _check(_libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0), f"prctl({option})")
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), "unshare")
+
+
+def setns(fd: int, nstype: int) -> None:
+    _check(_libc.setns(fd, nstype), "setns")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+    def enc(value: str | None) -> bytes | None:
+        return None if value is None else value.encode()
+
+    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), "mount")
+
+
+def landlock_abi() -> int:
+    result = _libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), LANDLOCK_CREATE_RULESET_VERSION)
+    return int(result) if result > 0 else 0
+
+
+def landlock_ruleset(abi: int, read_paths: list[str], rw_paths: list[str], deny_tcp: bool) -> int:
+    """A ruleset fd: read (and execute) beneath `read_paths`, everything beneath `rw_paths`, nothing else;
+    with `deny_tcp`, no TCP bind or connect at all; signals and abstract Unix sockets scoped to the run."""
+    fs_all = (1 << 13) - 1  # ABI 1: execute .. make_sym
+    if abi >= 2:
+        fs_all |= 1 << 13  # refer
+    if abi >= 3:
+        fs_all |= FS_TRUNCATE
+    if abi >= 5:
+        fs_all |= FS_IOCTL_DEV
+    net = (NET_BIND_TCP | NET_CONNECT_TCP) if (abi >= 4 and deny_tcp) else 0
+    scoped = (SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL) if abi >= 6 else 0
+    if abi >= 6:
+        attr = struct.pack("=QQQ", fs_all, net, scoped)
+    elif abi >= 4:
+        attr = struct.pack("=QQ", fs_all, net)
+    else:
+        attr = struct.pack("=Q", fs_all)
+    buffer = ctypes.create_string_buffer(attr, len(attr))
+    ruleset = _check(
+        _libc.syscall(SYS_LANDLOCK_CREATE_RULESET, buffer, ctypes.c_size_t(len(attr)), 0), "landlock_create_ruleset"
+    )
+    read_rights = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
+    for paths, rights in ((read_paths, read_rights), (rw_paths, fs_all)):
+        for path in paths:
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue  # a path this machine lacks grants nothing
+            try:
+                allowed = rights
+                if not stat.S_ISDIR(os.fstat(fd).st_mode):
+                    allowed &= FS_FILE_RIGHTS
+                rule = ctypes.create_string_buffer(struct.pack("=Qi", allowed, fd), 12)
+                _check(_libc.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, rule, 0), path)
+            finally:
+                os.close(fd)
+    return int(ruleset)
+
+
+def landlock_restrict(ruleset: int) -> None:
+    _check(_libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0), "landlock_restrict_self")
+
+
+def install_seccomp(bpf: bytes) -> None:
+    buffer = ctypes.create_string_buffer(bpf, len(bpf))
+    prog = _SockFprog(len(bpf) // 8, ctypes.addressof(buffer))
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
+
+
+# -- messages ----------------------------------------------------------------------------------------------
+
+
+def send_message(sock: socket.socket, obj: Any, fds: list[int] | None = None) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    frame = struct.pack(">I", len(data)) + data
+    if fds:
+        sent = socket.send_fds(sock, [frame[:4]], fds)
+        sock.sendall(frame[sent:])
+    else:
+        sock.sendall(frame)
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = sock.recv(min(size, 1 << 20))
+        if not chunk:
+            raise EOFError("control socket closed")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def recv_message(sock: socket.socket) -> tuple[Any, list[int]]:
+    head, fds, _flags, _addr = socket.recv_fds(sock, 4, 4)
+    if not head:
+        raise EOFError("control socket closed")
+    if len(head) < 4:
+        head += _recv_exact(sock, 4 - len(head))
+    (size,) = struct.unpack(">I", head)
+    return pickle.loads(_recv_exact(sock, size)), list(fds)
+
+
+# -- the server --------------------------------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, control: socket.socket, config: dict[str, Any]) -> None:
+        self.control = control
+        self.config = config
+        self.work_dir: str = config["work_dir"]
+        self.uid: int | None = config.get("uid")
+        self.gid: int | None = config.get("gid", self.uid)
+        self.layers: dict[str, bool] = {}
+        self.reasons: dict[str, str] = {}
+        self.host_netns: int | None = None
+        self.rulesets: dict[bool, int] = {}  # network allowed -> ruleset fd
+        self.seccomp: dict[bool, bytes] = {}
+        self.tmpfs_options = ""
+        self.current_disk_mb: int | None = None
+        self.landlock_abi = 0
+        self.stopping = False
+
+    def _layer(self, name: str, on: bool, reason: str | None = None) -> None:
+        self.layers[name] = on
+        if not on and reason:
+            self.reasons[name] = reason
+
+    def set_up(self) -> None:
+        config = self.config
+        privileged = os.geteuid() == 0
+        try:
+            prctl(PR_SET_CHILD_SUBREAPER, 1)
+        except OSError as exc:
+            self.reasons["reaper"] = str(exc)
+        # Same-uid processes (a run inside a container shares the server's uid) must not ptrace this one
+        # or read its memory through /proc.
+        prctl(PR_SET_DUMPABLE, 0)
+
+        if config.get("container"):
+            self._layer("network", True)
+        elif privileged:
+            try:
+                self.host_netns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+                unshare(CLONE_NEWNET)
+                self._layer("network", True)
+            except OSError as exc:
+                self._layer("network", False, f"cannot leave the host network namespace: {exc}")
+        else:
+            self._layer("network", False, "a network namespace needs root (run as root, or use the docker backend)")
+
+        os.makedirs(self.work_dir, mode=0o700, exist_ok=True)
+        quota_mb = config.get("disk_mb")
+        if config.get("container"):
+            self._layer("disk_quota", True)
+        elif privileged and quota_mb:
+            try:
+                unshare(CLONE_NEWNS)
+                mount(None, "/", None, MS_REC | MS_PRIVATE, None)
+                owner = f",uid={self.uid},gid={self.gid}" if self.uid is not None else ""
+                self.tmpfs_options = f"nr_inodes={config.get('disk_inodes', 4096)},mode=0700{owner}"
+                mount("tmpfs", self.work_dir, "tmpfs", MS_NOSUID | MS_NODEV, f"size={quota_mb}m,{self.tmpfs_options}")
+                self.current_disk_mb = quota_mb
+                self._layer("disk_quota", True)
+            except OSError as exc:
+                self._layer("disk_quota", False, f"cannot mount a size-capped tmpfs on the work dir: {exc}")
+        else:
+            self._layer("disk_quota", False, "a size-capped work dir needs root (or the docker backend's tmpfs)")
+        if self.uid is not None:
+            os.chown(self.work_dir, self.uid, self.gid if self.gid is not None else self.uid)
+        os.chmod(self.work_dir, 0o700)
+
+        if self.uid is not None and privileged:
+            self._layer("user", True)
+        elif config.get("container"):
+            self._layer("user", True)  # the container's own unprivileged user, cap_drop ALL
+        else:
+            self._layer("user", False, config.get("uid_reason") or "dropping to another uid needs root")
+        self._layer("rlimits", True)
+
+        abi = landlock_abi()
+        if abi <= 0:
+            self._layer("landlock", False, "the kernel has no Landlock (Linux >= 5.13 with the LSM enabled)")
+        else:
+            try:
+                read_paths = list(config.get("read_paths", []))
+                rw_paths = [self.work_dir, *config.get("rw_paths", [])]
+                for network in (False, True):
+                    ruleset = landlock_ruleset(abi, read_paths, rw_paths, deny_tcp=not network)
+                    self.rulesets[network] = fcntl_dupfd_high(ruleset)
+                self._layer("landlock", True)
+                if abi < 6:
+                    self.reasons["landlock_scope"] = f"Landlock ABI {abi} < 6: signals are not scoped to the run"
+            except OSError as exc:
+                self._layer("landlock", False, f"Landlock failed: {exc}")
+        self.landlock_abi = abi
+
+        bpf_off, bpf_on = config.get("seccomp_bpf"), config.get("seccomp_bpf_network")
+        if bpf_off:
+            self.seccomp = {False: bpf_off, True: bpf_on or bpf_off}
+            self._layer("seccomp", True)
+        else:
+            self._layer("seccomp", False, config.get("seccomp_reason") or "no seccomp filter was supplied")
+
+        for module in config.get("preload", ()):
+            try:
+                __import__(module)
+            except Exception:
+                pass
+        sys.dont_write_bytecode = True
+
+    # -- one run -----------------------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        send_message(
+            self.control,
+            {"op": "hello", "pid": os.getpid(), "layers": self.layers, "reasons": self.reasons,
+             "python": sys.version.split()[0], "landlock_abi": self.landlock_abi},
+        )
+        while True:
+            try:
+                request, fds = recv_message(self.control)
+            except (EOFError, ConnectionError):
+                return
+            if request.get("op") == "stop":
+                return
+            if request.get("op") == "cancel":
+                continue  # the run it meant has already ended
+            reply = self.run(request, fds[0] if fds else None)
+            for fd in fds:
+                _close(fd)
+            send_message(self.control, reply)
+            if self.stopping:
+                return
+
+    def run(self, request: dict[str, Any], peer_fd: int | None) -> dict[str, Any]:
+        limits = request["limits"]
+        network = bool(limits.get("network"))
+        layers = dict(self.layers)
+        if network:
+            layers["network"] = False
+        try:
+            self._resize_disk(int(limits.get("disk_mb") or 0))
+        except OSError as exc:
+            return {"status": "sandbox_error", "message": f"cannot resize the work dir: {exc}", "isolation": layers}
+        stdin_data: bytes | None = request.get("stdin")
+        if stdin_data is None:
+            stdin_r, stdin_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), -1
+        else:
+            stdin_r, stdin_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        status_r, status_w = os.pipe()
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child never returns
+            try:
+                _close(out_r), _close(err_r), _close(status_r), _close(stdin_w)
+                self.control.close()
+                self._child(request, network, stdin_r, out_w, err_w, status_w, peer_fd)
+            except BaseException as exc:
+                try:
+                    os.write(status_w, f"sandbox set-up failed: {type(exc).__name__}: {exc}".encode()[:4000])
+                finally:
+                    os._exit(SETUP_FAILED)
+        for fd in (stdin_r, out_w, err_w, status_w):
+            _close(fd)
+        return self._supervise(pid, started, limits, layers, stdin_data, stdin_w, out_r, err_r, status_r, request)
+
+    def _resize_disk(self, disk_mb: int) -> None:
+        if not self.tmpfs_options or not disk_mb or disk_mb == self.current_disk_mb:
+            return
+        mount("tmpfs", self.work_dir, "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={disk_mb}m")
+        self.current_disk_mb = disk_mb
+
+    def _child(
+        self, request: dict[str, Any], network: bool, stdin_fd: int, out_fd: int, err_fd: int,
+        status_fd: int, peer_fd: int | None,
+    ) -> None:
+        limits = request["limits"]
+        os.setsid()
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        # The fds the run sees: 0-2, the peer socket as 3, the status pipe (close-on-exec) above them.
+        os.dup2(stdin_fd, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        if peer_fd is not None:
+            os.dup2(peer_fd, PEER_FD)
+        status_fd = fcntl_dupfd_high(status_fd, 10)
+        ruleset = self.rulesets.get(network)
+        if network and self.host_netns is not None:
+            setns(self.host_netns, CLONE_NEWNET)
+        try:
+            with open("/proc/self/oom_score_adj", "w") as handle:
+                handle.write("1000")
+        except OSError:
+            pass
+        os.chdir(self.work_dir)
+        if self.uid is not None and os.geteuid() == 0:
+            gid = self.gid if self.gid is not None else self.uid
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(self.uid, self.uid, self.uid)
+        prctl(PR_SET_NO_NEW_PRIVS, 1)
+        os.umask(0o077)
+        payload = pickle.loads(request["payload"]) if request.get("payload") else {}
+        request.clear()  # nothing of the request outlives its use, in case the run reads its own memory
+        for name, content in payload.get("files", {}).items():
+            directory = os.path.dirname(name)
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+            with open(name, "wb") as handle:
+                handle.write(content)
+
+        memory = int(limits["memory_mb"]) << 20
+        cpu = max(1, math.ceil(float(limits["cpu_time_s"])))
+        nproc = int(limits["processes"]) + int(self.config.get("extra_processes", 0))
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        file_size = int(limits["file_size_mb"]) << 20
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (int(limits["open_files"]), int(limits["open_files"])))
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, (0, 0))
+
+        if ruleset is not None:
+            landlock_restrict(ruleset)
+        keep = [PEER_FD] if peer_fd is not None else []
+        _close_fds_except([0, 1, 2, status_fd, *keep])
+        bpf = self.seccomp.get(network)
+        if bpf:
+            install_seccomp(bpf)
+
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": self.work_dir,
+            "TMPDIR": self.work_dir,
+            "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        if peer_fd is not None:
+            env["ASSAY_PEER_FD"] = str(PEER_FD)
+        env.update(payload.get("env", {}))
+        if payload.get("source") is not None:
+            _close(status_fd)
+            _run_python(payload["source"], payload.get("filename", "main.py"), payload.get("argv", []), env)
+        command = payload["command"]
+        program = command[0]
+        if "/" not in program:
+            program = shutil.which(program, path=env.get("PATH")) or program
+        try:
+            os.execve(program, command, env)
+        except OSError as exc:
+            os.write(status_fd, f"cannot execute {command[0]!r}: {exc.strerror}".encode())
+            os._exit(SETUP_FAILED)
+
+    def _supervise(
+        self, pid: int, started: float, limits: dict[str, Any], layers: dict[str, bool], stdin_data: bytes | None,
+        stdin_w: int, out_r: int, err_r: int, status_r: int, request: dict[str, Any],
+    ) -> dict[str, Any]:
+        cap = int(limits["output_bytes"])
+        deadline = started + float(limits["wall_time_s"])
+        pidfd = os.pidfd_open(pid)
+        poller = select.poll()
+        buffers: dict[int, list[bytes]] = {out_r: [], err_r: []}
+        sizes = {out_r: 0, err_r: 0}
+        truncated = {out_r: False, err_r: False}
+        status_chunks: list[bytes] = []
+        for fd in (out_r, err_r, status_r):
+            poller.register(fd, select.POLLIN)
+        stdin_view = memoryview(stdin_data or b"")
+        if stdin_w >= 0:
+            os.set_blocking(stdin_w, False)
+            if stdin_view:
+                poller.register(stdin_w, select.POLLOUT)
+            else:
+                stdin_w = _close(stdin_w)
+        poller.register(pidfd, select.POLLIN)
+        control_fd = self.control.fileno()
+        poller.register(control_fd, select.POLLIN)
+        killed_for: str | None = None
+        message: str | None = None
+        exited = False
+        open_streams = {out_r, err_r, status_r}
+        while not exited:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                killed_for = "time_limit"
+                break
+            for fd, _event in poller.poll(remaining * 1000):
+                if fd == pidfd:
+                    exited = True
+                elif fd == stdin_w:
+                    try:
+                        written = os.write(stdin_w, stdin_view[:READ_CHUNK])
+                        stdin_view = stdin_view[written:]
+                    except BlockingIOError:
+                        continue
+                    except OSError:  # the run closed its stdin: what is left is not wanted
+                        stdin_view = stdin_view[:0]
+                    if not stdin_view:
+                        poller.unregister(stdin_w)
+                        stdin_w = _close(stdin_w)
+                elif fd == control_fd:
+                    try:
+                        note, fds = recv_message(self.control)
+                        for extra in fds:
+                            _close(extra)
+                    except (EOFError, ConnectionError):
+                        note = {"op": "stop"}
+                    if note.get("op") == "cancel":
+                        killed_for = "cancelled"
+                        message = note.get("reason")
+                    elif note.get("op") == "stop":
+                        killed_for = "cancelled"
+                        message = "the sandbox was closed"
+                        self.stopping = True
+                    poller.unregister(control_fd)
+                elif fd in open_streams:
+                    data = _read(fd)
+                    if not data:
+                        poller.unregister(fd)
+                        open_streams.discard(fd)
+                    elif fd == status_r:
+                        status_chunks.append(data)
+                    else:
+                        room = cap - sizes[fd]
+                        if len(data) > room:
+                            buffers[fd].append(data[:room])
+                            sizes[fd] = cap
+                            truncated[fd] = True
+                            killed_for = killed_for or "output_limit"
+                        else:
+                            buffers[fd].append(data)
+                            sizes[fd] += len(data)
+            if killed_for:
+                break
+        if killed_for:
+            _kill_group(pid)
+        _, wait_status, usage = os.wait4(pid, 0)
+        wall = time.monotonic() - started
+        _close(pidfd)
+        leftovers = self._kill_leftovers()
+        # What the run wrote before it ended is still in the pipes; every writer is dead by now.
+        drain_until = time.monotonic() + DRAIN_S
+        while open_streams and time.monotonic() < drain_until:
+            for fd, _event in poller.poll(max(1.0, (drain_until - time.monotonic()) * 1000)):
+                if fd not in open_streams:
+                    continue
+                data = _read(fd)
+                if not data:
+                    poller.unregister(fd)
+                    open_streams.discard(fd)
+                elif fd == status_r:
+                    status_chunks.append(data)
+                else:
+                    room = cap - sizes[fd]
+                    if len(data) > room:
+                        truncated[fd] = True
+                        if room:
+                            buffers[fd].append(data[:room])
+                            sizes[fd] = cap
+                        if not killed_for and not truncated[out_r if fd == err_r else err_r]:
+                            killed_for = "output_limit"
+                    else:
+                        buffers[fd].append(data)
+                        sizes[fd] += len(data)
+        for fd in (out_r, err_r, status_r, stdin_w):
+            _close(fd)
+        files, collect_error = self._collect(request.get("collect", ()), limits)
+        self._empty_work_dir()
+        reaped = _reap_all()
+
+        returncode: int | None
+        signal_number: int | None = None
+        if os.WIFSIGNALED(wait_status):
+            signal_number = os.WTERMSIG(wait_status)
+            returncode = -signal_number
+        else:
+            returncode = os.WEXITSTATUS(wait_status)
+        setup_message = b"".join(status_chunks).decode("utf-8", "replace") or None
+        return {
+            "status_hint": killed_for,
+            "setup_error": setup_message if returncode == SETUP_FAILED else None,
+            "returncode": returncode,
+            "signal": signal_number,
+            "stdout": b"".join(buffers[out_r]),
+            "stderr": b"".join(buffers[err_r]),
+            "stdout_truncated": truncated[out_r],
+            "stderr_truncated": truncated[err_r],
+            "wall_s": wall,
+            "cpu_s": usage.ru_utime + usage.ru_stime,
+            "max_rss_kb": usage.ru_maxrss,
+            "files": files,
+            "collect_error": collect_error,
+            "message": message,
+            "leftover_processes": leftovers,
+            "reaped": reaped,
+            "isolation": layers,
+        }
+
+    def _kill_leftovers(self) -> int:
+        """Kill every process the run left behind (daemons that left its session included)."""
+        children = _children()
+        if not children:
+            return 0
+        count = len(children)
+        if self.uid is not None and os.geteuid() == 0 and self.layers.get("user"):
+            _kill_as(self.uid)  # every process of the worker's uid, however it got there
+        elif os.getpid() == 1:
+            _kill_as(None)  # in a container: everything but this server
+        else:
+            for _ in range(50):
+                targets = _descendants(os.getpid())
+                if not targets:
+                    break
+                for target in targets:
+                    try:
+                        os.kill(target, signal.SIGKILL)
+                    except OSError:
+                        pass
+                _reap_all()
+        return count
+
+    def _collect(self, names: list[str], limits: dict[str, Any]) -> tuple[dict[str, bytes], str | None]:
+        files: dict[str, bytes] = {}
+        problems = []
+        root = os.path.realpath(self.work_dir)
+        cap = max(int(limits["file_size_mb"]) << 20, 1)
+        for name in names:
+            path = os.path.realpath(os.path.join(root, name))
+            if not path.startswith(root + os.sep):
+                problems.append(f"{name}: outside the work dir")
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError as exc:
+                problems.append(f"{name}: {exc.strerror}")
+                continue
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    problems.append(f"{name}: not a regular file")
+                    continue
+                chunks, size = [], 0
+                while size <= cap:
+                    chunk = os.read(fd, READ_CHUNK)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    size += len(chunk)
+                files[name] = b"".join(chunks)[:cap]
+            finally:
+                os.close(fd)
+        return files, "; ".join(problems) or None
+
+    def _empty_work_dir(self) -> None:
+        try:
+            entries = os.listdir(self.work_dir)
+        except OSError:
+            return
+        for entry in entries:
+            path = os.path.join(self.work_dir, entry)
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, onerror=_force_remove)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
+
+
+# -- Python mode: run source in this warm interpreter ------------------------------------------------------
+
+
+def _run_python(source: str, filename: str, argv: list[str], env: dict[str, str]) -> None:
+    """Run `source` as `__main__` in this process (forked from the warm server) and exit like Python does."""
+    import builtins
+    import types
+
+    os.environ.clear()
+    os.environ.update(env)
+    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8",
+                                                 errors="surrogateescape")
+    sys.stdout = sys.__stdout__ = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                                                   errors="backslashreplace")
+    sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                                                   errors="backslashreplace", line_buffering=True)
+    sys.argv = [filename, *argv]
+    sys.path.insert(0, os.getcwd())
+    main = types.ModuleType("__main__")
+    main.__file__ = os.path.join(os.getcwd(), filename)
+    main.__builtins__ = builtins  # type: ignore[attr-defined]
+    sys.modules["__main__"] = main
+    code = 0
+    try:
+        with open(filename, "w", encoding="utf-8") as handle:  # so that tracebacks show the lines
+            handle.write(source)
+        exec(compile(source, main.__file__, "exec"), main.__dict__)
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    try:
+        if "threading" in sys.modules:
+            sys.modules["threading"]._shutdown()  # type: ignore[attr-defined]
+        import atexit
+
+        atexit._run_exitfuncs()
+    except BaseException:
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    os._exit(code)
+
+
+def _exit_code(value: object) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value & 0xFF
+    try:
+        print(value, file=sys.stderr)
+    except BaseException:
+        pass
+    return 1
+
+
+# -- processes ---------------------------------------------------------------------------------------------
+
+
+def _close(fd: int) -> int:
+    if fd is not None and fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    return -1
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, READ_CHUNK)
+    except OSError:
+        return b""
+
+
+def fcntl_dupfd_high(fd: int, floor: int = 100) -> int:
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
+    os.close(fd)
+    return high
+
+
+def _close_fds_except(keep: list[int]) -> None:
+    low = 0
+    for fd in sorted(set(keep)):
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 16)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _kill_as(uid: int | None) -> None:
+    """Fork a helper that becomes `uid` and sends SIGKILL to every process it may signal (kill(-1)), until
+    none is left: no process of that uid survives, whatever session or group it moved to."""
+    helper = os.fork()
+    if helper == 0:  # pragma: no cover - child
+        code = 0
+        try:
+            if uid is not None:
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+            for _ in range(1000):
+                try:
+                    os.kill(-1, signal.SIGKILL)
+                except ProcessLookupError:
+                    break
+        except BaseException:
+            code = 1
+        os._exit(code)
+    os.waitpid(helper, 0)
+    _reap_all()
+
+
+def _children() -> list[int]:
+    pid = os.getpid()
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return [int(part) for part in handle.read().split()]
+    except OSError:
+        return _descendants(pid)
+
+
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(entry))
+    found, stack = [], [root]
+    while stack:
+        for child in parents.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def _reap_all() -> int:
+    reaped = 0
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return reaped
+        if pid == 0:
+            return reaped
+        reaped += 1
+
+
+def _force_remove(function: Any, path: str, _exc: Any) -> None:
+    try:
+        os.chmod(os.path.dirname(path), 0o700)
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, 0o700)
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[1].startswith("unix:"):
+        # In a container: listen on a Unix socket in a shared folder and serve one caller at a time.
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        path = argv[1][len("unix:"):]
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        listener.bind(path)
+        listener.listen(1)
+        control, _ = listener.accept()
+        listener.close()
+    else:
+        control = socket.socket(fileno=int(argv[1]))
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    config, _ = recv_message(control)
+    server = Server(control, config)
+    try:
+        server.set_up()
+    except BaseException as exc:
+        send_message(control, {"op": "fatal", "message": f"{type(exc).__name__}: {exc}"})
+        return 1
+    server.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,77 @@
+"""The seccomp filter every run gets, compiled to classic BPF here and installed by the fork-server.
+
+The filter allows by default and denies (EPERM) what a program under test never needs and an attacker
+wants: debugging other processes, the kernel's module/mount/namespace/keyring/BPF interfaces, io_uring (its
+operations bypass seccomp), and every socket family but AF_UNIX. Syscalls of another ABI than the native
+one (x86 `int 0x80` on x86_64, x32) kill the process: a filter for one ABI says nothing about the others.
+
+It is compiled with libseccomp through `pyseccomp` in the calling process; the fork-server only needs
+`prctl`, so that a container's interpreter needs no libseccomp of its own.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import socket
+import tempfile
+
+#: Denied outright (EPERM). Unknown names (another architecture, an old libseccomp) are skipped.
+DENIED_SYSCALLS = (
+    # other processes
+    "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "process_madvise", "kcmp",
+    # file systems, namespaces, the machine
+    "mount", "umount", "umount2", "pivot_root", "chroot", "fsopen", "fsconfig", "fsmount", "fspick",
+    "move_mount", "open_tree", "mount_setattr", "unshare", "setns", "swapon", "swapoff", "reboot",
+    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "acct", "quotactl",
+    "quotactl_fd", "open_by_handle_at", "name_to_handle_at", "lookup_dcookie", "uselib", "nfsservctl",
+    "sethostname", "setdomainname", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+    "syslog", "vhangup", "iopl", "ioperm",
+    # kernel attack surface programs under test never need
+    "bpf", "perf_event_open", "userfaultfd", "keyctl", "add_key", "request_key",
+    "io_uring_setup", "io_uring_enter", "io_uring_register", "move_pages", "migrate_pages",
+)
+
+#: clone() flags that create namespaces (a user namespace would hand the run capabilities inside it).
+NAMESPACE_CLONE_FLAGS = (
+    0x00020000,  # CLONE_NEWNS
+    0x02000000,  # CLONE_NEWCGROUP
+    0x04000000,  # CLONE_NEWUTS
+    0x08000000,  # CLONE_NEWIPC
+    0x10000000,  # CLONE_NEWUSER
+    0x20000000,  # CLONE_NEWPID
+    0x40000000,  # CLONE_NEWNET
+)
+TIOCSTI = 0x5412
+
+
+class SeccompUnavailable(RuntimeError):
+    """libseccomp (or the `pyseccomp` binding) is missing, so no filter can be compiled."""
+
+
+@functools.lru_cache(maxsize=2)
+def compile_filter(network: bool) -> bytes:
+    """The filter as classic BPF (`struct sock_filter[]`); `network=True` leaves socket families alone."""
+    try:
+        import pyseccomp as seccomp
+    except Exception as exc:  # the binding loads libseccomp.so.2 with ctypes at import
+        raise SeccompUnavailable(f"pyseccomp/libseccomp unavailable: {type(exc).__name__}: {exc}") from exc
+
+    deny = seccomp.ERRNO(errno.EPERM)
+    syscall_filter = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    for name in DENIED_SYSCALLS:
+        try:
+            syscall_filter.add_rule(deny, name)
+        except (RuntimeError, ValueError, OSError):
+            continue
+    # clone3 passes its flags in memory, out of a filter's reach: ENOSYS makes libc fall back to clone().
+    syscall_filter.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+    for flag in NAMESPACE_CLONE_FLAGS:
+        syscall_filter.add_rule(deny, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
+    syscall_filter.add_rule(deny, "ioctl", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, TIOCSTI))
+    if not network:
+        syscall_filter.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), "socket", seccomp.Arg(0, seccomp.NE, socket.AF_UNIX))
+    with tempfile.TemporaryFile() as handle:
+        syscall_filter.export_bpf(handle)
+        handle.seek(0)
+        return handle.read()
