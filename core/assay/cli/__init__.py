@@ -21,9 +21,9 @@ class Command:
 
 
 def _builtin_commands() -> list[Command]:
-    from assay.cli import plugins, verify
+    from assay.cli import plugins, serve, verify
 
-    return [plugins.COMMAND, verify.COMMAND]
+    return [plugins.COMMAND, verify.COMMAND, serve.COMMAND]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,125 @@
+"""`assay serve [--host H] [--port P] [--token T] [--workers N] ...`: the HTTP service (`assay[serve]`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from assay.cli import Command
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="require `Authorization: Bearer TOKEN` on all routes but /healthz (default: $ASSAY_SERVE_TOKEN)",
+    )
+    parser.add_argument(
+        "--workers",
+        "-j",
+        type=int,
+        default=None,
+        help="worker processes per verifier configuration (default: CPUs; 0: in-process)",
+    )
+    parser.add_argument(
+        "--preload",
+        action="append",
+        default=[],
+        metavar="VERIFIER",
+        help="start this verifier's workers at start-up (repeatable)",
+    )
+    parser.add_argument("--reward-verifier", help="verifier for /get_reward when the URL names none")
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config for --reward-verifier (`--set time_limit_s=5`)",
+    )
+    parser.add_argument("--sandbox", default="local", help="sandbox backend for /run_code (default: local)")
+    parser.add_argument(
+        "--max-concurrent", type=int, default=None, help="requests at once before 429 (default 512)"
+    )
+    parser.add_argument(
+        "--max-body-mb", type=float, default=None, help="largest request body in MiB (default 16)"
+    )
+    parser.add_argument(
+        "--max-samples", type=int, default=None, help="most samples per request (default 4096)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="per-request time limit in seconds (default 300)"
+    )
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=None,
+        help="seconds to finish work in flight on SIGTERM/SIGINT (default 30)",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from assay.server import ServerSettings, create_app
+    except ImportError as exc:
+        print(
+            f"assay serve: {exc.name} is missing; install it with: pip install 'assay[serve]'",
+            file=sys.stderr,
+        )
+        return 2
+    from pydantic import ValidationError
+
+    from assay.cli.verify import parse_settings
+
+    options: dict[str, object] = {
+        "token": args.token or os.environ.get("ASSAY_SERVE_TOKEN") or None,
+        "preload": args.preload,
+        "reward_verifier": args.reward_verifier,
+        "sandbox": args.sandbox,
+    }
+    for key, value in (
+        ("workers", args.workers),
+        ("max_concurrent", args.max_concurrent),
+        ("max_samples", args.max_samples),
+        ("request_timeout_s", args.timeout),
+        ("shutdown_timeout_s", args.shutdown_timeout),
+    ):
+        if value is not None:
+            options[key] = value
+    if args.max_body_mb is not None:
+        options["max_body_bytes"] = int(args.max_body_mb * (1 << 20))
+    try:
+        options["reward_config"] = parse_settings(args.settings)
+        settings = ServerSettings.model_validate(options)
+        app = create_app(settings)
+    except (ValueError, ValidationError) as exc:
+        print(f"assay serve: {exc}", file=sys.stderr)
+        return 2
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+        # The server bounds request bodies itself; keep-alive matches the clients trainers use.
+        timeout_keep_alive=30,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+COMMAND = Command(
+    "serve",
+    "Serve verifiers over HTTP (OpenAPI at /docs; OpenRLHF and SandboxFusion routes).",
+    configure,
+    run,
+)

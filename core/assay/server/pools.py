@@ -1,0 +1,268 @@
+"""Warm verifiers for the server: one pool of worker processes per (verifier, config) in use.
+
+A pool wraps the engine's own executor (`assay.executors.local`), so a request's samples get the same
+treatment as a batch run's: warm verifiers, a sample that hangs a worker gets the worker killed and a
+`timeout` verdict, a crashed worker an `error` verdict. The executor is not thread-safe, so each pool
+has one dispatcher thread that owns it; request handlers hand it jobs through a queue and wait on a
+future. The server does not cache verdicts: the SQLite cache belongs to batch runs (`assay verify`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass, field
+from typing import Any
+
+from assay.executors.base import Executor, VerifierSpec, WorkUnit, engine_verdict, uses_batching
+from assay.executors.local import make_local_executor
+from assay.models import Sample, Task
+from assay.store import task_hash, verifier_key
+
+#: Samples of one task per work unit when the verifier does not batch: small enough that one request's
+#: samples spread over the workers, large enough that IPC stays cheap.
+_UNIT_SIZE = 4
+
+VerdictDict = dict[str, Any]
+
+
+class PoolBusy(RuntimeError):
+    """Every pool slot holds a configuration with work in flight; the caller should retry later."""
+
+
+@dataclass
+class _Job:
+    future: Future[list[VerdictDict]]
+    results: list[VerdictDict | None]
+    remaining: int
+    units: deque[WorkUnit] = field(default_factory=deque)
+    positions: dict[int, int] = field(default_factory=dict)  # executor seq -> index in results
+
+
+class VerifierPool:
+    """Warm workers for one verifier configuration, fed by one dispatcher thread."""
+
+    def __init__(self, spec: VerifierSpec, workers: int) -> None:
+        self.spec = spec
+        self.workers = workers
+        self.key = verifier_key(
+            f"{spec.cls.name}@{spec.cls.version}", spec.cls.Config.model_validate(spec.config)
+        )
+        self.last_used = time.monotonic()
+        self.samples_done = 0
+        self._jobs: deque[_Job] = deque()
+        self._by_seq: dict[int, _Job] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._seq = itertools.count()
+        self._unit_ids = itertools.count(1)
+        self._batching = uses_batching(spec.cls)
+        self._started = threading.Event()
+        self._start_error: BaseException | None = None
+        self._executor: Executor | None = None
+        self._thread = threading.Thread(target=self._run, name=f"assay-pool-{spec.cls.name}", daemon=True)
+        self._thread.start()
+
+    # -- called from request handlers ------------------------------------------------------------------
+
+    def submit(self, groups: Sequence[tuple[Task, Sequence[Sample]]]) -> Future[list[VerdictDict]]:
+        """Verify each task's samples; the future's result has one verdict dict per sample, in order."""
+        future: Future[list[VerdictDict]] = Future()
+        total = sum(len(samples) for _, samples in groups)
+        job = _Job(future=future, results=[None] * total, remaining=total)
+        if total == 0:
+            future.set_result([])
+            return future
+        position = 0
+        size = self.spec.cls.batch_size if self._batching else _UNIT_SIZE
+        for task, samples in groups:
+            # Workers cache tasks by this key: the content hash alone would let two tasks with the same
+            # reference but different ids share one cached Task, and verdicts carry the task's id.
+            key = task_hash(task) + task.id.encode("utf-8")
+            # Split evenly, so that a request's samples spread over the workers.
+            parts = max(1, math.ceil(len(samples) / size))
+            step = math.ceil(len(samples) / parts)
+            for start in range(0, len(samples), step):
+                unit = WorkUnit(next(self._unit_ids), key, task)
+                for sample in samples[start : start + step]:
+                    seq = next(self._seq)
+                    unit.items.append((seq, sample))
+                    job.positions[seq] = position
+                    position += 1
+                job.units.append(unit)
+        with self._lock:
+            if self._stopping:
+                raise RuntimeError("the server is shutting down")
+            self._jobs.append(job)
+            self.last_used = time.monotonic()
+        self._wake.set()
+        return future
+
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self._jobs or self._by_seq)
+
+    def queued_samples(self) -> int:
+        with self._lock:
+            return sum(len(unit.items) for job in self._jobs for unit in job.units) + len(self._by_seq)
+
+    def wait_started(self, timeout: float | None = None) -> None:
+        """Block until the workers are up; re-raises a verifier that fails to start."""
+        self._started.wait(timeout)
+        if self._start_error is not None:
+            raise self._start_error
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Finish the work already handed in, then stop the workers."""
+        with self._lock:
+            self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout)
+
+    # -- the dispatcher thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._executor = make_local_executor(self.spec, self.workers)
+        except BaseException as exc:
+            self._start_error = exc
+            self._started.set()
+            self._fail_all(exc)
+            return
+        self._started.set()
+        executor = self._executor
+        try:
+            while True:
+                self._feed(executor)
+                if executor.in_flight():
+                    for seq, verdict in executor.poll(0.05):
+                        self._deliver(seq, verdict)
+                    continue
+                with self._lock:
+                    if self._stopping and not self._jobs:
+                        break
+                    idle = not self._jobs
+                if idle:
+                    self._wake.wait(0.5)
+                    self._wake.clear()
+        except BaseException as exc:  # the executor gave up (workers keep dying, a verifier cannot start)
+            self._fail_all(exc)
+        finally:
+            with self._lock:
+                self._stopping = True
+            with contextlib.suppress(Exception):
+                executor.close()
+
+    def _feed(self, executor: Executor) -> None:
+        """Move queued units into the executor while it has room, skipping jobs whose caller gave up."""
+        while executor.in_flight() < executor.capacity:
+            with self._lock:
+                while self._jobs and (self._jobs[0].future.cancelled() or not self._jobs[0].units):
+                    dropped = self._jobs.popleft()
+                    if dropped.future.cancelled():
+                        for unit in dropped.units:
+                            for seq, _ in unit.items:
+                                dropped.positions.pop(seq, None)
+                        dropped.units.clear()
+                if not self._jobs:
+                    return
+                job = self._jobs[0]
+                unit = job.units.popleft()
+                for seq, _ in unit.items:
+                    self._by_seq[seq] = job
+            executor.submit(unit)
+
+    def _deliver(self, seq: int, verdict: VerdictDict) -> None:
+        with self._lock:
+            job = self._by_seq.pop(seq, None)
+        if job is None or job.future.done():
+            return
+        job.results[job.positions[seq]] = verdict
+        job.remaining -= 1
+        self.samples_done += 1
+        if job.remaining == 0:
+            results: list[VerdictDict] = [v for v in job.results if v is not None]
+            with contextlib.suppress(InvalidStateError):  # cancelled by its caller in the meantime
+                job.future.set_result(results)
+
+    def _fail_all(self, exc: BaseException) -> None:
+        with self._lock:
+            jobs = list(self._jobs) + list({id(j): j for j in self._by_seq.values()}.values())
+            self._jobs.clear()
+            self._by_seq.clear()
+        for job in jobs:
+            if not job.future.done():
+                with contextlib.suppress(Exception):
+                    job.future.set_exception(exc)
+
+
+class VerifierPools:
+    """The server's pools, one per (verifier, config), at most `max_pools` at once (least recently used
+    idle pool is closed to make room)."""
+
+    def __init__(self, workers: int, max_pools: int) -> None:
+        self.workers = workers
+        self.max_pools = max_pools
+        self._pools: OrderedDict[str, VerifierPool] = OrderedDict()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def get(self, spec: VerifierSpec) -> VerifierPool:
+        key = verifier_key(f"{spec.cls.name}@{spec.cls.version}", spec.cls.Config.model_validate(spec.config))
+        retired: VerifierPool | None = None
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the server is shutting down")
+            pool = self._pools.get(key)
+            if pool is not None and pool._start_error is None and pool._thread.is_alive():
+                self._pools.move_to_end(key)
+                return pool
+            if pool is not None:  # broken (its workers kept dying): start afresh
+                del self._pools[key]
+            if len(self._pools) >= self.max_pools:
+                idle = [k for k, p in self._pools.items() if not p.busy()]
+                if not idle:
+                    raise PoolBusy(
+                        f"{len(self._pools)} verifier configurations are busy (the most this server holds); "
+                        "retry later"
+                    )
+                retired = self._pools.pop(idle[0])
+            pool = self._pools[key] = VerifierPool(spec, self.workers)
+        if retired is not None:
+            retired.close()
+        return pool
+
+    def describe(self) -> list[dict[str, Any]]:
+        with self._lock:
+            pools = list(self._pools.values())
+        return [
+            {
+                "verifier": pool.key,
+                "workers": pool.workers,
+                "queued_samples": pool.queued_samples(),
+                "samples_done": pool.samples_done,
+            }
+            for pool in pools
+        ]
+
+    def close(self, timeout: float = 30.0) -> None:
+        with self._lock:
+            self._closed = True
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for pool in pools:
+            pool.close(timeout)
+
+
+def unknown_task_verdict(spec: VerifierSpec, sample: Sample) -> VerdictDict:
+    """The verdict for a sample whose task is not in the request (the engine says the same for files)."""
+    return engine_verdict(
+        spec, sample, "error", "unknown_task", f"no task {sample.task_id!r} in the request's tasks"
+    )

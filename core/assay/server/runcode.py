@@ -1,0 +1,237 @@
+"""SandboxFusion's `run_code`, answered by an assay sandbox.
+
+The request and response shapes are SandboxFusion's (`RunCodeRequest`, `RunCodeResponse`), as verl's
+`verl.utils.reward_score.sandbox_fusion` sends and reads them, so a harness pointed at SandboxFusion can
+be pointed here unchanged. The fields verl uses are implemented, and `files`/`fetch_files`; the
+languages are the ones whose toolchain this machine has (`/healthz` lists them).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import shutil
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from assay.sandbox import ExecResult, Limits, Sandbox
+
+RunStatus = Literal["Finished", "Error", "TimeLimitExceeded"]
+ApiStatus = Literal["Success", "Failed", "SandboxError"]
+
+#: Compilers need far more address space than the programs they build.
+_COMPILE_MEMORY_MB = 4096
+
+
+@dataclass(frozen=True)
+class Language:
+    """How one language is built and run inside a sandbox work dir."""
+
+    source: str
+    run: tuple[str, ...]
+    compile: tuple[str, ...] | None = None
+    #: The file the compile step leaves behind, carried into the run's work dir.
+    artifact: str | None = None
+    needs: str | None = None
+
+    def available(self) -> bool:
+        return self.needs is None or shutil.which(self.needs) is not None
+
+
+LANGUAGES: dict[str, Language] = {
+    # The server's own interpreter: sandboxed code sees the same Python as the verifiers.
+    "python": Language("main.py", (sys.executable, "main.py")),
+    "cpp": Language(
+        "main.cpp", ("./main",), ("g++", "-O2", "-std=c++17", "-o", "main", "main.cpp"), "main", needs="g++"
+    ),
+    "c": Language("main.c", ("./main",), ("gcc", "-O2", "-o", "main", "main.c", "-lm"), "main", needs="gcc"),
+    "bash": Language("main.sh", ("bash", "main.sh"), needs="bash"),
+    "nodejs": Language("main.js", ("node", "main.js"), needs="node"),
+}
+
+
+def available_languages() -> list[str]:
+    return sorted(name for name, language in LANGUAGES.items() if language.available())
+
+
+class RunCodeRequest(BaseModel):
+    """SandboxFusion's `RunCodeRequest` (the fields verl sends, and `files`/`fetch_files`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    code: str
+    language: str = "python"
+    stdin: str | None = None
+    compile_timeout: float = Field(default=10.0, gt=0, le=600)
+    run_timeout: float = Field(default=10.0, gt=0, le=600)
+    memory_limit_MB: int = Field(default=-1, description="-1: the sandbox's default limit")
+    files: dict[str, str | None] = Field(
+        default_factory=dict, description="relative path -> base64-encoded content, written before the run"
+    )
+    fetch_files: list[str] = Field(default_factory=list, description="relative paths to read back (base64)")
+
+    @field_validator("files", "fetch_files")
+    @classmethod
+    def _relative_paths(cls, value: Any) -> Any:
+        for path in value:
+            parts = PurePosixPath(path).parts
+            if not parts or PurePosixPath(path).is_absolute() or ".." in parts:
+                raise ValueError(f"{path!r}: paths must be relative and stay inside the work dir")
+        return value
+
+
+class CommandRunResult(BaseModel):
+    status: RunStatus
+    execution_time: float | None = None
+    return_code: int | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+
+
+class RunCodeResponse(BaseModel):
+    """SandboxFusion's `RunCodeResponse`. `assay_status` is assay's own name for how the run ended."""
+
+    status: ApiStatus
+    message: str = ""
+    compile_result: CommandRunResult | None = None
+    run_result: CommandRunResult | None = None
+    executor_pod_name: str | None = None
+    files: dict[str, str] = Field(default_factory=dict)
+    assay_status: str | None = None
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def _command_result(result: ExecResult) -> CommandRunResult:
+    if result.status in ("time_limit", "cpu_limit"):
+        status: RunStatus = "TimeLimitExceeded"
+    elif result.status == "sandbox_error":
+        status = "Error"
+    else:
+        # A program killed for memory or output still "finished" in SandboxFusion's terms, with a
+        # non-zero return code; assay's finer status travels in `assay_status`.
+        status = "Finished"
+    return_code = result.returncode
+    if status == "Finished" and return_code is None:
+        return_code = 1 if result.status != "ok" else 0
+    return CommandRunResult(
+        status=status,
+        execution_time=round(result.wall_s, 6),
+        return_code=return_code,
+        stdout=_text(result.stdout),
+        stderr=_text(result.stderr),
+    )
+
+
+def _decode_files(files: dict[str, str | None]) -> dict[str, bytes]:
+    decoded: dict[str, bytes] = {}
+    for path, content in files.items():
+        if content is None:
+            continue
+        try:
+            decoded[path] = base64.b64decode(content, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"files[{path!r}]: not valid base64") from None
+    return decoded
+
+
+class SandboxRunner:
+    """Runs `run_code` requests; each calling thread gets its own sandbox instance (a sandbox need not be
+    thread-safe), all closed together."""
+
+    def __init__(self, factory: Callable[[], Sandbox]) -> None:
+        self._factory = factory
+        self._local = threading.local()
+        self._created: list[Sandbox] = []
+        self._lock = threading.Lock()
+
+    def _sandbox(self) -> Sandbox:
+        sandbox: Sandbox | None = getattr(self._local, "sandbox", None)
+        if sandbox is None:
+            sandbox = self._factory()
+            self._local.sandbox = sandbox
+            with self._lock:
+                self._created.append(sandbox)
+        return sandbox
+
+    def run(self, request: RunCodeRequest) -> RunCodeResponse:
+        language = LANGUAGES.get(request.language)
+        if language is None or not language.available():
+            return RunCodeResponse(
+                status="SandboxError",
+                message=f"language {request.language!r} is not available here "
+                f"(available: {', '.join(available_languages())})",
+            )
+        try:
+            files = _decode_files(request.files)
+        except ValueError as exc:
+            return RunCodeResponse(status="SandboxError", message=str(exc))
+        files[language.source] = request.code.encode("utf-8")
+        memory = Limits().memory_mb if request.memory_limit_MB <= 0 else request.memory_limit_MB
+        sandbox = self._sandbox()
+        compile_result: CommandRunResult | None = None
+        command: tuple[str, ...] = language.run
+        if language.compile is not None:
+            limits = Limits(
+                wall_time_s=request.compile_timeout,
+                cpu_time_s=request.compile_timeout,
+                memory_mb=max(memory, _COMPILE_MEMORY_MB),
+                processes=64,
+                file_size_mb=256,
+            )
+            built = sandbox.run(
+                list(language.compile), files=files, limits=limits, collect=[language.artifact or ""]
+            )
+            compile_result = _command_result(built)
+            if built.status == "sandbox_error":
+                return RunCodeResponse(
+                    status="SandboxError",
+                    message=built.message or "",
+                    compile_result=compile_result,
+                    assay_status=built.status,
+                )
+            artifact = built.files.get(language.artifact or "")
+            if built.status != "ok" or artifact is None:
+                return RunCodeResponse(
+                    status="Failed", compile_result=compile_result, assay_status=built.status
+                )
+            files = {path: data for path, data in files.items() if path != language.source}
+            files[language.artifact or ""] = artifact
+            # Files arrive without their mode bits: make the artifact executable inside the run.
+            command = ("/bin/sh", "-c", f"chmod +x {language.artifact} && exec {' '.join(language.run)}")
+        limits = Limits(wall_time_s=request.run_timeout, cpu_time_s=request.run_timeout, memory_mb=memory)
+        stdin = request.stdin.encode("utf-8") if request.stdin is not None else None
+        result = sandbox.run(
+            list(command), files=files, stdin=stdin, limits=limits, collect=request.fetch_files
+        )
+        run_result = _command_result(result)
+        if result.status == "sandbox_error":
+            status: ApiStatus = "SandboxError"
+        elif result.status == "ok":
+            status = "Success"
+        else:
+            status = "Failed"
+        return RunCodeResponse(
+            status=status,
+            message=result.message or "",
+            compile_result=compile_result,
+            run_result=run_result,
+            files={path: base64.b64encode(data).decode("ascii") for path, data in result.files.items()},
+            assay_status=result.status,
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            created, self._created = self._created, []
+        for sandbox in created:
+            with contextlib.suppress(Exception):
+                sandbox.close()
