@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from assay.sandbox import ExecResult, Limits, Sandbox
+from assay.sandbox import ExecResult, Limits, PythonSandbox, Sandbox
 
 RunStatus = Literal["Finished", "Error", "TimeLimitExceeded"]
 ApiStatus = Literal["Success", "Failed", "SandboxError"]
@@ -46,8 +46,8 @@ class Language:
 
 
 LANGUAGES: dict[str, Language] = {
-    # The server's own interpreter: sandboxed code sees the same Python as the verifiers.
-    "python": Language("main.py", (sys.executable, "main.py")),
+    # `python` runs in the sandbox's own interpreter (its warm fast path where it has one; see `_run`).
+    "python": Language("main.py", ("python3", "main.py")),
     "cpp": Language(
         "main.cpp", ("./main",), ("g++", "-O2", "-std=c++17", "-o", "main", "main.cpp"), "main", needs="g++"
     ),
@@ -210,9 +210,18 @@ class SandboxRunner:
             command = ("/bin/sh", "-c", f"chmod +x {language.artifact} && exec {' '.join(language.run)}")
         limits = Limits(wall_time_s=request.run_timeout, cpu_time_s=request.run_timeout, memory_mb=memory)
         stdin = request.stdin.encode("utf-8") if request.stdin is not None else None
-        result = sandbox.run(
-            list(command), files=files, stdin=stdin, limits=limits, collect=request.fetch_files
-        )
+        if request.language == "python" and isinstance(sandbox, PythonSandbox):
+            # The fast path: the source runs in an already-warm interpreter, no exec.
+            del files[language.source]
+            result = sandbox.run_python(
+                request.code, files=files, stdin=stdin, limits=limits, collect=request.fetch_files
+            )
+        else:
+            if request.language == "python":
+                command = (getattr(sandbox, "interpreter", None) or sys.executable, language.source)
+            result = sandbox.run(
+                list(command), files=files, stdin=stdin, limits=limits, collect=request.fetch_files
+            )
         run_result = _command_result(result)
         if result.status == "sandbox_error":
             status: ApiStatus = "SandboxError"
