@@ -3,7 +3,8 @@
 It runs as its own interpreter (`python3 -I -S -B forkserver.py FD`, standard library only, never importing
 assay) so that nothing of the calling process (its memory, its environment, its open files) is inherited
 by a run. The caller speaks to it over the Unix socket FD: every message is a 4-byte big-endian length and
-a pickle (both ends are trusted: the caller started this process); a run request may carry one file
+a `marshal` dump of plain data (marshal, not pickle: it costs the server no module, and every KiB the
+server holds is copied at each fork); a run request may carry one file
 descriptor (SCM_RIGHTS), the end of a socket that the run gets as fd 3.
 
 Start-up (once): become a child subreaper (orphans of a run come back here and are reaped here, not by a
@@ -24,13 +25,13 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import gc
 import io
+import marshal
 import math
 import os
-import pickle
 import resource
 import select
-import shutil
 import signal
 import socket
 import stat
@@ -163,17 +164,23 @@ def landlock_restrict(ruleset: int) -> None:
     _check(_libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0), "landlock_restrict_self")
 
 
-def install_seccomp(bpf: bytes) -> None:
-    buffer = ctypes.create_string_buffer(bpf, len(bpf))
-    prog = _SockFprog(len(bpf) // 8, ctypes.addressof(buffer))
-    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
+class SeccompProgram:
+    """A BPF program ready to install: built once in the server, so that a child only makes the call."""
+
+    def __init__(self, bpf: bytes) -> None:
+        self.buffer = ctypes.create_string_buffer(bpf, len(bpf))
+        self.prog = _SockFprog(len(bpf) // 8, ctypes.addressof(self.buffer))
+        self.pointer = ctypes.byref(self.prog)
+
+    def install(self) -> None:
+        _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, self.pointer, 0, 0), "seccomp")
 
 
 # -- messages ----------------------------------------------------------------------------------------------
 
 
 def send_message(sock: socket.socket, obj: Any, fds: list[int] | None = None) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    data = marshal.dumps(obj)
     frame = struct.pack(">I", len(data)) + data
     if fds:
         sent = socket.send_fds(sock, [frame[:4]], fds)
@@ -200,7 +207,7 @@ def recv_message(sock: socket.socket) -> tuple[Any, list[int]]:
     if len(head) < 4:
         head += _recv_exact(sock, 4 - len(head))
     (size,) = struct.unpack(">I", head)
-    return pickle.loads(_recv_exact(sock, size)), list(fds)
+    return marshal.loads(_recv_exact(sock, size)), list(fds)
 
 
 # -- the server --------------------------------------------------------------------------------------------
@@ -217,7 +224,7 @@ class Server:
         self.reasons: dict[str, str] = {}
         self.host_netns: int | None = None
         self.rulesets: dict[bool, int] = {}  # network allowed -> ruleset fd
-        self.seccomp: dict[bool, bytes] = {}
+        self.seccomp: dict[bool, SeccompProgram] = {}
         self.tmpfs_options = ""
         self.current_disk_mb: int | None = None
         self.landlock_abi = 0
@@ -299,7 +306,7 @@ class Server:
 
         bpf_off, bpf_on = config.get("seccomp_bpf"), config.get("seccomp_bpf_network")
         if bpf_off:
-            self.seccomp = {False: bpf_off, True: bpf_on or bpf_off}
+            self.seccomp = {False: SeccompProgram(bpf_off), True: SeccompProgram(bpf_on or bpf_off)}
             self._layer("seccomp", True)
         else:
             self._layer("seccomp", False, config.get("seccomp_reason") or "no seccomp filter was supplied")
@@ -310,6 +317,11 @@ class Server:
             except Exception:
                 pass
         sys.dont_write_bytecode = True
+        _warm_up()
+        _libc.malloc_trim(0)  # hand freed heap back: what the server maps, every fork copies
+        # Every object so far goes to the permanent generation: a run's garbage collections never walk
+        # (and so never copy-on-write) the server's heap. That is most of what a fork costs here.
+        gc.freeze()
 
     # -- one run -----------------------------------------------------------------------------------------
 
@@ -392,9 +404,10 @@ class Server:
         ruleset = self.rulesets.get(network)
         if network and self.host_netns is not None:
             setns(self.host_netns, CLONE_NEWNET)
-        try:
-            with open("/proc/self/oom_score_adj", "w") as handle:
-                handle.write("1000")
+        try:  # the kernel's OOM killer takes a run before anything else on the machine
+            oom = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+            os.write(oom, b"1000")
+            os.close(oom)
         except OSError:
             pass
         os.chdir(self.work_dir)
@@ -405,14 +418,16 @@ class Server:
             os.setresuid(self.uid, self.uid, self.uid)
         prctl(PR_SET_NO_NEW_PRIVS, 1)
         os.umask(0o077)
-        payload = pickle.loads(request["payload"]) if request.get("payload") else {}
+        payload = marshal.loads(request["payload"]) if request.get("payload") else {}
         request.clear()  # nothing of the request outlives its use, in case the run reads its own memory
-        for name, content in payload.get("files", {}).items():
+        files = payload.get("files", {})
+        if payload.get("source") is not None:
+            files[payload.get("filename", "main.py")] = payload["source"].encode()  # tracebacks show its lines
+        for name, content in files.items():
             directory = os.path.dirname(name)
             if directory:
                 os.makedirs(directory, exist_ok=True)
-            with open(name, "wb") as handle:
-                handle.write(content)
+            _write_file(name, content)
 
         memory = int(limits["memory_mb"]) << 20
         cpu = max(1, math.ceil(float(limits["cpu_time_s"])))
@@ -430,9 +445,9 @@ class Server:
             landlock_restrict(ruleset)
         keep = [PEER_FD] if peer_fd is not None else []
         _close_fds_except([0, 1, 2, status_fd, *keep])
-        bpf = self.seccomp.get(network)
-        if bpf:
-            install_seccomp(bpf)
+        program = self.seccomp.get(network)
+        if program is not None:
+            program.install()
 
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -450,7 +465,7 @@ class Server:
         command = payload["command"]
         program = command[0]
         if "/" not in program:
-            program = shutil.which(program, path=env.get("PATH")) or program
+            program = _which(program, env.get("PATH", "")) or program
         try:
             os.execve(program, command, env)
         except OSError as exc:
@@ -594,6 +609,7 @@ class Server:
             "wall_s": wall,
             "cpu_s": usage.ru_utime + usage.ru_stime,
             "max_rss_kb": usage.ru_maxrss,
+            "minor_faults": usage.ru_minflt,
             "files": files,
             "collect_error": collect_error,
             "message": message,
@@ -664,8 +680,8 @@ class Server:
         for entry in entries:
             path = os.path.join(self.work_dir, entry)
             try:
-                if os.path.isdir(path) and not os.path.islink(path):
-                    shutil.rmtree(path, onerror=_force_remove)
+                if stat.S_ISDIR(os.lstat(path).st_mode):
+                    _remove_tree(path)
                 else:
                     os.unlink(path)
             except OSError:
@@ -682,12 +698,9 @@ def _run_python(source: str, filename: str, argv: list[str], env: dict[str, str]
 
     os.environ.clear()
     os.environ.update(env)
-    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8",
-                                                 errors="surrogateescape")
-    sys.stdout = sys.__stdout__ = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
-                                                   errors="backslashreplace")
-    sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
-                                                   errors="backslashreplace", line_buffering=True)
+    # sys.stdin/stdout/stderr already wrap fds 0-2, which now are the run's pipes; the server never
+    # wrote to them, so their buffers are empty.
+    sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
     sys.argv = [filename, *argv]
     sys.path.insert(0, os.getcwd())
     main = types.ModuleType("__main__")
@@ -696,8 +709,6 @@ def _run_python(source: str, filename: str, argv: list[str], env: dict[str, str]
     sys.modules["__main__"] = main
     code = 0
     try:
-        with open(filename, "w", encoding="utf-8") as handle:  # so that tracebacks show the lines
-            handle.write(source)
         exec(compile(source, main.__file__, "exec"), main.__dict__)
     except SystemExit as exc:
         code = _exit_code(exc.code)
@@ -707,11 +718,10 @@ def _run_python(source: str, filename: str, argv: list[str], env: dict[str, str]
         traceback.print_exc()
         code = 1
     try:
-        if "threading" in sys.modules:
+        if "threading" in sys.modules:  # wait for non-daemon threads, as the interpreter would
             sys.modules["threading"]._shutdown()  # type: ignore[attr-defined]
-        import atexit
-
-        atexit._run_exitfuncs()
+        if "atexit" in sys.modules and sys.modules["atexit"]._ncallbacks():
+            sys.modules["atexit"]._run_exitfuncs()
     except BaseException:
         pass
     for stream in (sys.stdout, sys.stderr):
@@ -720,6 +730,26 @@ def _run_python(source: str, filename: str, argv: list[str], env: dict[str, str]
         except BaseException:
             pass
     os._exit(code)
+
+
+def _write_file(name: str, content: bytes) -> None:
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def _warm_up() -> None:
+    """Run once, in the server, what every child runs, so that lazy initialisation (ctypes function
+    lookups, the compiler, marshal) happens before the fork instead of in every child."""
+    _libc.prctl(PR_SET_DUMPABLE + 0, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: already so
+    marshal.loads(marshal.dumps({"files": {"a": b""}, "source": "", "argv": [], "env": {}}))
+    exec(compile("def f(x):\n    return [x for _ in range(3)]\nf(1)\n", "<warm-up>", "exec"), {})
+    os.path.join(os.getcwd(), "main.py")
+    _libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), LANDLOCK_CREATE_RULESET_VERSION)
 
 
 def _exit_code(value: object) -> int:
@@ -840,16 +870,37 @@ def _reap_all() -> int:
         reaped += 1
 
 
-def _force_remove(function: Any, path: str, _exc: Any) -> None:
+def _remove_tree(path: str) -> None:
+    """Remove a folder the run left, whatever modes it set; symlinks are removed, never followed."""
     try:
-        os.chmod(os.path.dirname(path), 0o700)
-        if os.path.isdir(path) and not os.path.islink(path):
-            os.chmod(path, 0o700)
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            os.unlink(path)
+        os.chmod(path, 0o700)
     except OSError:
         pass
+    try:
+        entries = os.listdir(path)
+    except OSError:
+        entries = []
+    for entry in entries:
+        child = os.path.join(path, entry)
+        try:
+            if stat.S_ISDIR(os.lstat(child).st_mode):
+                _remove_tree(child)
+            else:
+                os.unlink(child)
+        except OSError:
+            pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+def _which(program: str, path: str) -> str | None:
+    for folder in path.split(os.pathsep):
+        candidate = os.path.join(folder, program)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return None
 
 
 def main(argv: list[str]) -> int:
