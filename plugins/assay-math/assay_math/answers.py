@@ -1,0 +1,134 @@
+"""From text to a comparable value and back to a canonical key: the pipeline the verifier runs.
+
+Imports sympy (through `values`): the verifier imports this module lazily, on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import sympy
+
+from assay_math.compare import Context, Labeled, Record, equal, resolve, strip_labels
+from assay_math.config import MathConfig
+from assay_math.deadline import Budget, DeadlineExceeded
+from assay_math.extract import Extracted, choice_letter, extract
+from assay_math.normalize import clean_latex
+from assay_math.syntax import ParseError, parse
+from assay_math.values import Choice, Flags, Matrix, NotScalar, Rel, Scalar, Seq, SetOp, Text, build
+
+__all__ = ["DeadlineExceeded", "Reader", "answer_key_of"]
+
+
+class Reader:
+    """Extracts and parses answers for one configuration, with a small thread-safe cache of parsed values."""
+
+    def __init__(self, config: MathConfig, cache_size: int = 4096) -> None:
+        self.config = config
+        self.cache: OrderedDict[tuple[str, bool], Any] = OrderedDict()
+        self.cache_size = cache_size
+        self.lock = threading.Lock()
+
+    def extract(self, text: str) -> Extracted | None:
+        return extract(
+            text, modes=list(self.config.extraction), join_boxed=self.config.join_boxed,
+            max_chars=self.config.max_response_chars,
+        )
+
+    def reference_choice(self, answer: str) -> str | None:
+        if self.config.multiple_choice == "never":
+            return None
+        return choice_letter(answer, reference=True)
+
+    def value(self, answer: Extracted, budget: Budget, *, is_gold: bool) -> Any:
+        """The resolved value of an extracted answer (raises ParseError)."""
+        if len(answer.text) > self.config.max_answer_chars:
+            raise ParseError(f"answer longer than {self.config.max_answer_chars} characters")
+        key = (answer.text, answer.plain, is_gold)
+        with self.lock:
+            if key in self.cache:
+                self.cache.move_to_end(key)
+                cached = self.cache[key]
+                if isinstance(cached, ParseError):
+                    raise cached
+                return cached
+        try:
+            with budget.enforce():
+                result: Any = resolve(self._read(answer), is_gold=is_gold)
+        except (ParseError, RecursionError, TypeError, ValueError, ZeroDivisionError, AttributeError) as exc:
+            result = exc if isinstance(exc, ParseError) else ParseError(f"{type(exc).__name__}: {exc}")
+        with self.lock:
+            self.cache[key] = result
+            if len(self.cache) > self.cache_size:
+                self.cache.popitem(last=False)
+        if isinstance(result, ParseError):
+            raise result
+        return result
+
+    def _read(self, answer: Extracted) -> Any:
+        cleaned = clean_latex(answer.text)
+        flags = Flags(imaginary_unit=self.config.imaginary_unit)
+        try:
+            node = parse(cleaned, plain=answer.plain)
+            return build(node, flags, source=cleaned if len(cleaned) < 60 else None)
+        except NotScalar:
+            raise
+        except ParseError:
+            words = cleaned.replace("\\", " ").strip(" .")
+            if words and not any(ch.isdigit() for ch in words) and len(words) < 200:
+                return Text(words)
+            raise
+
+    def equal(self, gold: Any, pred: Any, budget: Budget) -> bool:
+        return equal(gold, pred, Context(self.config, budget))
+
+
+def choice_value(letter: str) -> Choice:
+    return Choice(letter)
+
+
+def answer_key_of(value: Any, *, percent_as_fraction: bool) -> str:
+    """A canonical string: equivalent answers give the same key (best effort: exact forms, sorted sets)."""
+    if isinstance(value, Choice):
+        return value.letter
+    if isinstance(value, Labeled):
+        return answer_key_of(value.value, percent_as_fraction=percent_as_fraction)
+    if isinstance(value, Record):
+        return answer_key_of(strip_labels(value), percent_as_fraction=percent_as_fraction)
+    if isinstance(value, Text):
+        return "text:" + "".join(ch for ch in value.text.casefold() if ch.isalnum())
+    if isinstance(value, Scalar):
+        expr = value.expr
+        if value.unit == "pct" and percent_as_fraction:
+            expr = expr / 100
+        return _expr_key(expr)
+    if isinstance(value, Matrix):
+        return "[" + "; ".join(", ".join(_expr_key(c.expr) for c in row) for row in value.rows) + "]"
+    if isinstance(value, Seq):
+        keys = [answer_key_of(v, percent_as_fraction=percent_as_fraction) for v in value.items]
+        if value.open in ("", "{"):
+            return "{" + ", ".join(sorted(set(keys))) + "}"
+        return value.open + ", ".join(keys) + value.close
+    if isinstance(value, Rel):
+        return " ".join(
+            answer_key_of(p, percent_as_fraction=percent_as_fraction) + (f" {op}" if i < len(value.ops) else "")
+            for i, (p, op) in enumerate(zip(value.parts, (*value.ops, ""), strict=True))
+        )
+    if isinstance(value, SetOp):
+        left = answer_key_of(value.left, percent_as_fraction=percent_as_fraction)
+        right = answer_key_of(value.right, percent_as_fraction=percent_as_fraction)
+        return f"{left} {value.op} {right}"
+    return str(value)
+
+
+def _expr_key(expr: Any) -> str:
+    if isinstance(expr, sympy.MatrixBase):
+        return str(expr.tolist())
+    if expr.is_Rational or expr.is_Atom:
+        return str(expr)
+    try:
+        return str(sympy.nsimplify(sympy.radsimp(expr))) if expr.is_number else str(sympy.factor(sympy.cancel(expr)))
+    except (TypeError, ValueError, NotImplementedError, AttributeError, RecursionError):
+        return str(expr)

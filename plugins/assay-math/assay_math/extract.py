@@ -1,0 +1,258 @@
+"""Find the final answer in a model response (no sympy here: plain string work, linear in the text).
+
+Order: the last `\\boxed{}`/`\\fbox{}` (with the boxes just before it when only connectors such as 'and' or ','
+stand between them) or the last answer phrase ('The answer is', 'Final Answer:', 'Answer:', '####', ...),
+whichever comes later; then the last math span ($...$, $$...$$, \\(...\\), \\[...\\]) unless a number follows
+it in the prose; then the whole text when it is a short bare answer; then the last number in the prose.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from assay_math.normalize import unicode_to_ascii_math
+
+
+@dataclass(frozen=True)
+class Extracted:
+    text: str
+    plain: bool  # read from prose, not from a math span (allows the decimal comma)
+    how: str  # boxed | marker | math | bare | number
+
+
+_THINK_END = re.compile(r"</think>", re.IGNORECASE)
+_CHAT_TOKEN = re.compile(r"<\|(?:im_start|im_end|endoftext|eot_id|end|user|assistant)\|>")
+_DOUBLE_ESCAPED = re.compile(r"(?<!\\)\\\\(?=[a-zA-Z]{2})")
+_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_MARKER = re.compile(
+    r"(?:\bfinal\s+answer\b[^.\n$]{0,40}?\b(?:is|are|was)\b|\bfinal\s+answer\s*[:：]|\bthe\s+answers?\s+(?:is|are)\b|"
+    r"\banswer\s*[:：]|\banswer\s+is\b|####|\bréponse\s*(?:est\b|[:：])|\brespuesta\s*(?:es\b|[:：])|"
+    r"\bantwort\s*(?:ist\b|[:：])|答案\s*(?:是|为|[:：])|الإجابة\s*(?:هي|[:：])|उत्तर\s*(?:है|[:：]))",
+    re.IGNORECASE,
+)
+_SPAN_END = re.compile(r"\n|\bI hope\b|(?<=[^\d\s])\.\s+(?=[A-Z])|\.\s*$")
+_COPULA = re.compile(r"\s(?:is|are|was|equals|est|es|ist)\s|是|为|=", re.IGNORECASE)
+_PROSE_NUMBER = re.compile(
+    r"(?<![A-Za-z0-9_.^])-?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?|\.\d+)(?:\s*/\s*\d+(?:\.\d+)?)?(?:\s*%)?"
+)
+_CONNECTOR_WORDS = {"and", "or", "et", "ou", "y", "und", "oder", ",", ";", "&"}
+_WORD = re.compile(r"[^\s,;&]+|[,;&]")
+_LATEX_NOISE = re.compile(r"\\(?:text|mbox|textbf|textnormal|mathrm)\s*\{([^{}]*)\}|\\(?:quad|qquad|,|;|!|:| )|\\\\|\\[()\[\]]|\$|~")
+_NON_ASCII_LETTERS = re.compile(r"[^\x00-\x7f]+")
+_MULTILETTER = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")
+_FUNCTION_WORDS = {
+    "sqrt", "sin", "cos", "tan", "log", "ln", "exp", "pi", "inf", "infty", "infinity", "and", "or", "percent",
+    "pct", "percentage", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "frac", "text", "oo",
+}
+
+
+def prepare(text: str, max_chars: int) -> str:
+    """Strip reasoning and chat scaffolding; keep the tail, where answers are."""
+    ends = [m.end() for m in _THINK_END.finditer(text)]
+    if ends:
+        text = text[ends[-1]:]
+    text = text.replace("<think>", " ")
+    chat = _CHAT_TOKEN.search(text)
+    if chat and chat.start() > 0:
+        text = text[: chat.start()]
+    if len(text) > max_chars:
+        text = text[-max_chars:]
+    return _DOUBLE_ESCAPED.sub(r"\\", text)
+
+
+def boxes(text: str) -> list[tuple[int, int, str]]:
+    """Every \\boxed{...} / \\fbox{...}: (start, end, content). An unclosed box runs to the end of the text."""
+    found: list[tuple[int, int, str]] = []
+    for match in _BOX.finditer(text):
+        if found and match.start() < found[-1][1]:
+            continue  # a box inside a box
+        depth, pos, n = 1, match.end(), len(text)
+        while pos < n and depth:
+            ch = text[pos]
+            if ch == "\\":
+                pos += 2
+                continue
+            if ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+            pos += 1
+        end = pos
+        content = text[match.end(): end - 1 if depth == 0 else end]
+        found.append((match.start(), end, content))
+        if len(found) > 200:
+            found = found[-100:]
+    return found
+
+
+def math_spans(text: str) -> list[tuple[int, int, str]]:
+    """$$...$$, \\[...\\], \\(...\\), $...$ (inline spans stay on one line; an escaped \\$ is not a delimiter)."""
+    spans: list[tuple[int, int, str]] = []
+    pos, n = 0, len(text)
+    openers = re.compile(r"\$\$|\\\[|\\\(|(?<!\\)\$")
+    while pos < n:
+        m = openers.search(text, pos)
+        if not m:
+            break
+        opener = m.group(0)
+        closer = {"$$": "$$", "\\[": "\\]", "\\(": "\\)", "$": "$"}[opener]
+        start = m.end()
+        if opener == "$":
+            end = start
+            while True:
+                end = text.find("$", end)
+                if end == -1 or text[end - 1] != "\\":
+                    break
+                end += 1
+        else:
+            end = text.find(closer, start)
+        if end == -1:
+            pos = start
+            continue
+        content = text[start:end]
+        if opener in ("$", "\\(") and "\n" in content:
+            pos = start if opener == "\\(" else end
+            continue
+        spans.append((m.start(), end + len(closer), content))
+        pos = end + len(closer)
+    return spans
+
+
+def joinable(between: str) -> bool:
+    """Only connectors ('and', ',', '\\quad', a few words with 'and' or 'or') stand between two answers."""
+    cleaned = _LATEX_NOISE.sub(lambda m: f" {m.group(1)} " if m.group(1) else " ", between)
+    cleaned = re.sub(r"[.:!?()\[\]]", " ", cleaned)
+    words = _WORD.findall(cleaned.lower())
+    if not words:
+        return True
+    return len(words) <= 4 and any(w in _CONNECTOR_WORDS for w in words)
+
+
+def _last_run(text: str, pieces: list[tuple[int, int, str]], join: bool) -> tuple[int, int, str]:
+    start, end, content = pieces[-1]
+    parts = [content]
+    index = len(pieces) - 1
+    while join and index > 0 and joinable(text[pieces[index - 1][1]: pieces[index][0]]):
+        index -= 1
+        parts.insert(0, pieces[index][2])
+        start = pieces[index][0]
+    return start, end, " ; ".join(parts) if len(parts) > 1 else parts[0]
+
+
+def _span_answer(span: str) -> Extracted | None:
+    """The answer inside the text that follows an answer phrase."""
+    span = span.strip().strip('"').strip()
+    inner_boxes = boxes(span)
+    if inner_boxes:
+        return Extracted(_last_run(span, inner_boxes, True)[2], False, "marker")
+    if not span:
+        return None
+    spans = math_spans(span)
+    copulas = [m.end() for m in _COPULA.finditer(span)]
+    if copulas and (not spans or spans[0][0] > 0):
+        cut = copulas[-1]
+        if not any(s < cut < e for s, e, _ in spans):
+            span = span[cut:].strip()
+            spans = math_spans(span)
+    if spans:
+        first = [spans[0]]
+        index = 1
+        while index < len(spans) and joinable(span[spans[index - 1][1]: spans[index][0]]):
+            first.append(spans[index])
+            index += 1
+        return Extracted(" ; ".join(c for _, _, c in first), False, "marker")
+    candidate = span.rstrip(".").strip()
+    if candidate and bare_enough(candidate):
+        return Extracted(candidate, True, "marker")
+    number = _PROSE_NUMBER.search(span)
+    if number:
+        return Extracted(number.group(0), True, "marker")
+    return None
+
+
+def bare_enough(text: str) -> bool:
+    """A short text that is all math (at most one word: a unit, or a word answer such as 'Evelyn')."""
+    if len(text) > 300:
+        return False
+    ascii_only = _NON_ASCII_LETTERS.sub(" ", text)
+    words = [w for w in _MULTILETTER.findall(ascii_only) if w.lower() not in _FUNCTION_WORDS]
+    return len(words) <= 1
+
+
+def extract(text: str, *, modes: list[str], join_boxed: bool = True, max_chars: int = 200_000) -> Extracted | None:
+    text = prepare(text, max_chars)
+    candidates: list[tuple[int, Extracted]] = []
+    if "boxed" in modes:
+        found = boxes(text)
+        if found:
+            start, end, content = _last_run(text, found, join_boxed)
+            candidates.append((start, Extracted(content, False, "boxed")))
+    if "marker" in modes:
+        markers = list(_MARKER.finditer(text))
+        for marker in reversed(markers[-3:]):
+            rest = text[marker.end(): marker.end() + 600]
+            stop = _SPAN_END.search(rest.lstrip())
+            offset = len(rest) - len(rest.lstrip())
+            span = rest[: offset + stop.start()] if stop and stop.start() > 0 else rest
+            answer = _span_answer(span)
+            if answer is not None:
+                candidates.append((marker.start(), answer))
+                break
+    if candidates:
+        return max(candidates, key=lambda c: c[0])[1]
+    spans = math_spans(text) if "math" in modes else []
+    if spans:
+        start, end, content = _last_run(text, spans, True)
+        if "number" in modes:
+            later = [m for m in _PROSE_NUMBER.finditer(text, end)]
+            if later and not bare_enough(text[end:].strip()):
+                return Extracted(later[-1].group(0), True, "number")
+        return Extracted(content, False, "math")
+    stripped = text.replace("$", " ").strip()
+    if stripped and bare_enough(stripped):
+        return Extracted(stripped, True, "bare")
+    if "number" in modes:
+        numbers = list(_PROSE_NUMBER.finditer(text))
+        if numbers:
+            return Extracted(numbers[-1].group(0), True, "number")
+    return None
+
+
+# -- multiple choice ---------------------------------------------------------------------------------------------
+
+_CHOICE_MARKER = re.compile(
+    r"(?:answer|réponse|respuesta|antwort|答案|option|choice)\s*(?:is|est|es|ist|是|为)?\s*[:：]?\s*"
+    r"(?:[a-z]+\s+){0,3}?\(?([A-Z])\)?(?![A-Za-z])",
+    re.IGNORECASE,
+)
+_LEADING_CHOICE = re.compile(r"^\s*\(?([A-Z])\)?(?=$|[\s.:)。,，]|[^\x00-\x7f])")
+_LONE_LETTER = re.compile(r"(?<![A-Za-z\\])\(?([A-Z])\)?(?![A-Za-z])")
+_OPTION = re.compile(r"^\s*\(?([A-Z])\)?(?:[.):]\s*|\s+)\S")
+_DECORATION = re.compile(r"\\(?:text|textbf|mathrm|mathbf)\s*\{|[{}$*]|\\[()\[\]]")
+
+
+def choice_letter(text: str, *, reference: bool = False) -> str | None:
+    """The option letter a text answers with (for a reference: 'C', '(C) Cecile', 'C Cecile', '...answer is (C)')."""
+    text = prepare(text, 20_000)
+    found = boxes(text)
+    if found:
+        inner = _DECORATION.sub("", found[-1][2]).strip().strip("().").strip()
+        return inner if len(inner) == 1 and inner.isupper() else None
+    plain = unicode_to_ascii_math(_DECORATION.sub(" ", text)).strip()
+    if reference:
+        if len(plain) == 1 and plain.isupper() or re.fullmatch(r"\(([A-Z])\)", plain):
+            return plain.strip("()")
+        markers = list(_CHOICE_MARKER.finditer(plain))
+        if markers:
+            return markers[-1].group(1).upper() if markers[-1].group(1).isupper() else None
+        option = _OPTION.match(plain)
+        return option.group(1) if option else None
+    markers = [m for m in _CHOICE_MARKER.finditer(plain) if m.group(1).isupper()]
+    if markers:
+        return markers[-1].group(1)
+    leading = _LEADING_CHOICE.match(plain)
+    if leading:
+        return leading.group(1)
+    letters = [m.group(1) for m in _LONE_LETTER.finditer(plain) if m.group(1) != "I"]
+    return letters[-1] if letters else None

@@ -1,0 +1,143 @@
+"""The `math` verifier: final-answer extraction and symbolic equality."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from assay.models import Sample, Task, Verdict
+from assay.verifier import Verifier, VerifierKind
+from assay_math.config import MathConfig
+
+
+class MathReference(BaseModel):
+    """`reference` of a math task: the answer (LaTeX or plain; a number is fine), optionally how to read it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    answer: str | int | float = Field(description="The reference answer: '\\frac{1}{2}', '51.0', 51, '(1, 2]', 'C'.")
+    percent_as_fraction: bool = Field(
+        default=False, description="For answer_key: '50%' votes with 1/2 (else with 50)."
+    )
+
+
+class MathVerifier(Verifier):
+    name = "math"
+    version = "0.1.0"
+    kind: ClassVar[VerifierKind] = "symbolic"
+    Config = MathConfig
+    config: MathConfig
+
+    def __init__(self, config: MathConfig | dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self._reader: Any = None
+
+    @property
+    def reader(self) -> Any:
+        if self._reader is None:
+            from assay_math.answers import Reader  # sympy is imported here, not when the plugin loads
+
+            self._reader = Reader(self.config)
+        return self._reader
+
+    def verify(self, task: Task, sample: Sample) -> Verdict:
+        from assay_math.answers import DeadlineExceeded, ParseError, choice_value
+        from assay_math.deadline import Budget
+        from assay_math.extract import Extracted, choice_letter
+
+        reference = self.parse_reference(task, MathReference)
+        started = time.perf_counter()
+        budget = Budget(self.config.time_limit_s)
+        reader = self.reader
+        gold_text = _reference_text(reference.answer)
+        details: dict[str, Any] = {}
+        try:
+            letter = reader.reference_choice(gold_text) if self.config.multiple_choice != "always" else None
+            if self.config.multiple_choice == "always":
+                letter = choice_letter(gold_text, reference=True)
+            if letter is not None:
+                picked = choice_letter(sample.text)
+                if picked is None:
+                    return self.verdict(task, sample, "fail", reason="no_answer", elapsed_s=time.perf_counter() - started)
+                passed = picked == letter
+                return self.verdict(
+                    task, sample, "pass" if passed else "fail", score=float(passed), answer=picked,
+                    reason=None if passed else "wrong_answer", details={"reference": letter, "extracted_by": "choice"},
+                    elapsed_s=time.perf_counter() - started,
+                )
+            gold_answer = reader.extract(gold_text) if not isinstance(reference.answer, int | float) else None
+            if gold_answer is None:
+                gold_answer = Extracted(gold_text.strip(), True, "bare")
+            try:
+                gold = reader.value(gold_answer, budget, is_gold=True)
+            except ParseError as exc:
+                gold = None
+                details["reference_error"] = str(exc)
+            extracted = reader.extract(sample.text)
+            if extracted is None:
+                return self.verdict(task, sample, "fail", reason="no_answer", elapsed_s=time.perf_counter() - started)
+            details["extracted_by"] = extracted.how
+            if len(extracted.text) > self.config.max_answer_chars:
+                return self.verdict(
+                    task, sample, "fail", score=0.0, reason="answer_too_long",
+                    details={**details, "length": len(extracted.text)}, elapsed_s=time.perf_counter() - started,
+                )
+            if _same_text(gold_answer.text, extracted.text):
+                return self.verdict(
+                    task, sample, "pass", score=1.0, answer=extracted.text.strip(), details=details,
+                    elapsed_s=time.perf_counter() - started,
+                )
+            if gold is None:
+                return self.error(task, sample, "bad_reference", f"reference answer {gold_text[:200]!r} cannot be parsed: "
+                                  f"{details['reference_error']}")
+            try:
+                pred = reader.value(extracted, budget, is_gold=False)
+            except ParseError as exc:
+                return self.verdict(
+                    task, sample, "fail", score=0.0, answer=extracted.text.strip()[:500], reason="parse_error",
+                    details={**details, "message": str(exc)}, elapsed_s=time.perf_counter() - started,
+                )
+            passed = reader.equal(gold, pred, budget)
+        except DeadlineExceeded:
+            return self.verdict(
+                task, sample, "timeout", reason="time_limit", details={"limit_s": self.config.time_limit_s},
+                elapsed_s=time.perf_counter() - started,
+            )
+        _ = choice_value
+        return self.verdict(
+            task, sample, "pass" if passed else "fail", score=float(passed), answer=extracted.text.strip()[:500],
+            reason=None if passed else "wrong_answer", details=details, elapsed_s=time.perf_counter() - started,
+        )
+
+    def answer_key(self, task: Task, sample: Sample) -> str | None:
+        from assay_math.answers import DeadlineExceeded, ParseError, answer_key_of
+        from assay_math.deadline import Budget
+        from assay_math.extract import choice_letter
+
+        percent_as_fraction = bool(task.reference.get("percent_as_fraction", False)) if isinstance(task.reference, dict) else False
+        reader = self.reader
+        answer = task.reference.get("answer") if isinstance(task.reference, dict) else None
+        if isinstance(answer, str) and reader.reference_choice(answer) is not None:
+            return choice_letter(sample.text)
+        extracted = reader.extract(sample.text)
+        if extracted is None:
+            return None
+        budget = Budget(self.config.time_limit_s)
+        try:
+            value = reader.value(extracted, budget, is_gold=False)
+            with budget.enforce():
+                return str(answer_key_of(value, percent_as_fraction=percent_as_fraction))
+        except (ParseError, DeadlineExceeded):
+            return " ".join(extracted.text.split())[:500] or None
+
+
+def _reference_text(answer: str | int | float) -> str:
+    if isinstance(answer, float) and answer.is_integer():
+        return str(int(answer))
+    return str(answer)
+
+
+def _same_text(a: str, b: str) -> bool:
+    return "".join(a.split()) == "".join(b.split()) and bool(a.strip())
