@@ -14,7 +14,7 @@ import sympy
 
 from assay_math.config import MathConfig
 from assay_math.deadline import Budget
-from assay_math.values import Choice, Matrix, Rel, Scalar, Seq, SetOp, Text, Value
+from assay_math.values import Choice, Matrix, Ratio, Rel, Scalar, Seq, SetOp, Text, Value
 
 POINTS = (
     (0.7352, 1.3817, 2.1093, 0.4519, 1.7761, 2.6423, 0.9137, 1.2289),
@@ -42,7 +42,7 @@ def is_label(value: Value) -> bool:
         return _is_label_expr(value.expr) and not value.unit
     if isinstance(value, Seq) and value.open in ("(", "") and value.items:
         return all(is_label(v) for v in value.items)
-    if isinstance(value, Rel) and value.ops == (":",):
+    if isinstance(value, Ratio):
         return all(is_label(v) for v in value.parts)
     return False
 
@@ -171,6 +171,8 @@ def equal(gold: Any, pred: Any, ctx: Context) -> bool:
         return equal(gold, pred.value, ctx)
     if isinstance(gold, Rel) or isinstance(pred, Rel):
         return relation_vs_value(gold, pred, ctx)
+    if isinstance(gold, Ratio) or isinstance(pred, Ratio):
+        return ratios_equal(gold, pred, ctx)
     if isinstance(gold, Choice) or isinstance(pred, Choice):
         return _letter(gold) is not None and _letter(gold) == _letter(pred)
     if isinstance(gold, Text) or isinstance(pred, Text):
@@ -184,6 +186,32 @@ def equal(gold: Any, pred: Any, ctx: Context) -> bool:
     if isinstance(gold, Seq) and isinstance(pred, Seq):
         return seqs_equal(gold, pred, ctx)
     return False
+
+
+def ratios_equal(gold: Any, pred: Any, ctx: Context) -> bool:
+    """7:32 matches 7:32 (and 14:64); a two-part ratio with a non-zero second part also matches its quotient."""
+    def quotient(value: Any) -> Scalar | None:
+        if isinstance(value, Ratio) and len(value.parts) == 2 and all(isinstance(p, Scalar) for p in value.parts):
+            a, b = value.parts
+            if b.expr != 0 and not isinstance(a.expr, sympy.MatrixBase) and not isinstance(b.expr, sympy.MatrixBase):
+                return Scalar(a.expr / b.expr, inexact=a.inexact or b.inexact)
+        return value if isinstance(value, Scalar) else None
+
+    if isinstance(gold, Ratio) and isinstance(pred, Ratio):
+        if ordered_equal(gold.parts, pred.parts, ctx):
+            return True
+        if len(gold.parts) != len(pred.parts) or not all(isinstance(p, Scalar) for p in gold.parts + pred.parts):
+            return False
+        if any(p.expr == 0 for p in gold.parts + pred.parts):
+            return False
+    a, b = quotient(gold), quotient(pred)
+    if a is None or b is None:
+        return False
+    if isinstance(gold, Ratio) and isinstance(pred, Ratio) and len(gold.parts) > 2:
+        first_g, first_p = gold.parts[0].expr, pred.parts[0].expr
+        return all(scalars_equal(Scalar(g.expr / first_g), Scalar(p.expr / first_p), ctx)
+                   for g, p in zip(gold.parts[1:], pred.parts[1:], strict=True))
+    return scalars_equal(a, b, ctx)
 
 
 def _as_rel(labeled: Labeled) -> Rel:
@@ -542,11 +570,12 @@ def _inequality_set(rel: Rel, ctx: Context) -> Any:
     if not labels:
         return None
     variable: Any = None
-    if all(lab == labels[0] for lab in labels) and _is_label_expr(labels[0]):
-        variable = labels[0]
     symbols = set().union(*(e.free_symbols for e in exprs))
-    if variable is None and len(symbols) == 1:
-        variable = next(iter(symbols))
+    same_label = all(lab == labels[0] for lab in labels) and _is_label_expr(labels[0])
+    if same_label and (labels[0].is_Symbol or len(symbols) > 1):
+        variable = labels[0]  # 'x < 3', '0 < f(x) < 1': read off directly
+    elif len(symbols) == 1:
+        variable = next(iter(symbols))  # '1 <= |z| <= 3/2', '-x > -1': solved
     if variable is None:
         return None
     if any(op == "=" for op in rel.ops) and variable not in exprs:

@@ -32,7 +32,7 @@ _MARKER = re.compile(
     re.IGNORECASE,
 )
 _SPAN_END = re.compile(r"\n|\bI hope\b|(?<=[^\d\s])\.\s+(?=[A-Z])|\.\s*$")
-_COPULA = re.compile(r"\s(?:is|are|was|equals|est|es|ist)\s|是|为|=", re.IGNORECASE)
+_COPULA = re.compile(r"\s(?:is|are|was|equals|est|es|ist)\s|是|为", re.IGNORECASE)
 _PROSE_NUMBER = re.compile(
     r"(?<![A-Za-z0-9_.^])-?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?|\.\d+)(?:\s*/\s*\d+(?:\.\d+)?)?(?:\s*%)?"
 )
@@ -123,7 +123,7 @@ def joinable(between: str) -> bool:
     """Only connectors ('and', ',', '\\quad', a few words with 'and' or 'or') stand between two answers."""
     cleaned = _LATEX_NOISE.sub(lambda m: f" {m.group(1)} " if m.group(1) else " ", between)
     cleaned = re.sub(r"[.:!?()\[\]]", " ", cleaned)
-    words = _WORD.findall(cleaned.lower())
+    words = [w for w in _WORD.findall(cleaned.lower()) if any(ch.isalnum() for ch in w) or w in _CONNECTOR_WORDS]
     if not words:
         return True
     return len(words) <= 4 and any(w in _CONNECTOR_WORDS for w in words)
@@ -171,13 +171,21 @@ def _span_answer(span: str) -> Extracted | None:
     return None
 
 
+def last_number(text: str) -> str | None:
+    numbers = list(_PROSE_NUMBER.finditer(text))
+    return numbers[-1].group(0) if numbers else None
+
+
 def bare_enough(text: str) -> bool:
     """A short text that is all math (at most one word: a unit, or a word answer such as 'Evelyn')."""
     if len(text) > 300:
         return False
     ascii_only = _NON_ASCII_LETTERS.sub(" ", text)
     words = [w for w in _MULTILETTER.findall(ascii_only) if w.lower() not in _FUNCTION_WORDS]
-    return len(words) <= 1
+    foreign = [w for w in _NON_ASCII_LETTERS.findall(text) if any(ch.isalpha() for ch in w)]
+    if words and re.search(r"[a-zA-Z]{2,}\s*:", ascii_only):
+        return False  # 'Soucis : 2,74' is a sentence, not a ratio
+    return len(words) + len(foreign) <= 1
 
 
 def extract(text: str, *, modes: list[str], join_boxed: bool = True, max_chars: int = 200_000) -> Extracted | None:
@@ -228,7 +236,7 @@ _CHOICE_MARKER = re.compile(
 )
 _LEADING_CHOICE = re.compile(r"^\s*\(?([A-Z])\)?(?=$|[\s.:)。,，]|[^\x00-\x7f])")
 _LONE_LETTER = re.compile(r"(?<![A-Za-z\\])\(?([A-Z])\)?(?![A-Za-z])")
-_OPTION = re.compile(r"^\s*\(?([A-Z])\)?(?:[.):]\s*|\s+)\S")
+_OPTION = re.compile(r"^\s*\(?([A-Z])\)?(?:[.):]\s*|\s+)[A-Za-z]{2}")
 _DECORATION = re.compile(r"\\(?:text|textbf|mathrm|mathbf)\s*\{|[{}$*]|\\[()\[\]]")
 
 

@@ -14,6 +14,7 @@ UNICODE_MATH = {
     "\u202f": " ", "\u3000": " ", "\u2032": "'", "\u2192": r"\to ", "\u2205": r"\emptyset ", "\u2016": "|",
 }
 _UNICODE_RE = re.compile("|".join(re.escape(k) for k in UNICODE_MATH))
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
 
@@ -28,7 +29,7 @@ _STYLE_WRAPPERS = re.compile(
     r"widetilde|overrightarrow|dot|ddot|mathring|cancel|color\{[^{}]*\}|textcolor\{[^{}]*\})(?![a-zA-Z])"
 )
 _SIZING = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|middle)(?![a-zA-Z])\s*")
-_SPACES = re.compile(r"\\(?:,|;|:|!|>| |quad(?![a-zA-Z])|qquad(?![a-zA-Z])|enspace|thinspace|medspace|thickspace|hfill)|~")
+_SPACES = re.compile(r"(?<!\\)\\(?:,|;|:|!|>| |quad(?![a-zA-Z])|qquad(?![a-zA-Z])|enspace|thinspace|medspace|thickspace|hfill)|~")
 _THOUSANDS_LATEX = re.compile(r"(\d)(?:\{,\}|,\\!|,\\,|\\,|\{\\,\}|\\!)\s*(?=\d{3}(?!\d))")
 _DECIMAL_COMMA_LATEX = re.compile(r"(\d)\{,\}(?=\d)")
 _FRAC_VARIANTS = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
@@ -48,4 +49,5 @@ def clean_latex(text: str) -> str:
     text = text.replace(r"\$", " ").replace(r"\%", "%").replace(r"\{", r"\lbrace ").replace(r"\}", r"\rbrace ")
     text = _SPACES.sub(" ", text)
     text = _GLUED_CONNECTOR.sub(r" \1 ", text)
+    text = _NON_ASCII.sub(" ", text)  # words in other scripts around an answer: '4000千克', '(\\frac{2}{5}) 吨'
     return text.strip()

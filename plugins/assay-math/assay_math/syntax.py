@@ -64,6 +64,7 @@ IGNORED_COMMANDS = {
     "quad", "qquad", "displaystyle", "mathrm", "text", "left", "right", "therefore", "because", "hline", "nonumber",
     "notag", "label", "tag", "cline", "multicolumn",
 }
+TEXT_COMMANDS = {"text", "textbf", "textit", "textrm", "textsf", "texttt", "textnormal", "mbox", "hbox", "textup", "emph"}
 KNOWN_COMMANDS = (
     FUNCTIONS | GREEK | set(RELATIONS) | set(SET_OPS) | IGNORED_COMMANDS
     | {"frac", "sqrt", "binom", "choose", "pi", "infty", "infin", "pm", "mp", "cdot", "times", "div", "circ",
@@ -74,7 +75,7 @@ KNOWN_COMMANDS = (
        "mathbb", "R", "Z", "N", "Q", "C", "oo", "cap", "cup", "neg", "lnot", "forall", "exists", "partial",
        "nabla", "angle", "triangle", "perp", "parallel", "ell", "hbar", "imath", "jmath"}
 )
-TEXT_COMMANDS = {"text", "textbf", "textit", "textrm", "textsf", "texttt", "textnormal", "mbox", "hbox", "textup", "emph"}
+KNOWN_COMMANDS |= TEXT_COMMANDS
 _KNOWN_BY_LENGTH = sorted(KNOWN_COMMANDS, key=len, reverse=True)
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?|\.\d+")
@@ -313,13 +314,13 @@ class Parser:
         ops: list[str] = []
         if self._rel_op() is not None:  # a leading '=' in '= 72000 / 18 = 4000'
             self.i += 1
-        parts.append(self.setexpr(stop))
+        parts.append(self.ratio(stop))
         while (op := self._rel_op()) is not None:
             self.i += 1
             if op == "not":
                 continue
             ops.append(op)
-            parts.append(self.setexpr(stop))
+            parts.append(self.ratio(stop))
         self.depth -= 1
         return parts[0] if not ops else ("rel", ops, parts)
 
@@ -334,6 +335,13 @@ class Parser:
         if t.kind == "cmd" and t.text == "not":
             return "not"
         return None
+
+    def ratio(self, stop: set[str]) -> Node:
+        parts = [self.setexpr(stop)]
+        while self.at("op", ":") and ":" not in stop:
+            self.i += 1
+            parts.append(self.setexpr(stop))
+        return parts[0] if len(parts) == 1 else ("ratio", parts)
 
     def setexpr(self, stop: set[str]) -> Node:
         node = self.additive(stop)
@@ -681,7 +689,9 @@ class Parser:
             return ("const", "e")
         if name in FUNCTIONS:
             return self.function(name)
-        raise ParseError(f"unsupported \\{name}")
+        if name in IGNORED_COMMANDS or name in ("to", "rightarrow", "implies", "Rightarrow", "iff"):
+            raise ParseError(f"unexpected \\{name}")
+        return ("sym", name)  # an unknown command names something: \\zzz
 
     def big_operator(self, name: str) -> Node:
         lower: Node | None = None

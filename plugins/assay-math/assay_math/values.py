@@ -62,6 +62,11 @@ class Rel:
 
 
 @dataclass(frozen=True)
+class Ratio:
+    parts: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class SetOp:
     op: str
     left: Any
@@ -73,7 +78,7 @@ class Choice:
     letter: str
 
 
-Value = Scalar | Text | Seq | Matrix | Rel | SetOp | Choice
+Value = Scalar | Text | Seq | Matrix | Rel | Ratio | SetOp | Choice
 
 
 @dataclass
@@ -288,8 +293,16 @@ def build(node: Node, flags: Flags, source: str | None = None) -> Value:
     if kind == "groups":
         return Seq("", "", tuple(build(g, flags) for g in node[1]))
     if kind == "seq":
+        if len(node[3]) == 1 and node[3][0][0] == "matrix" and node[1] in "([":
+            return build(node[3][0], flags)  # \\left[ \\begin{array}...\\end{array} \\right]
         return Seq(node[1], node[2], tuple(build(i, flags) for i in node[3]))
-    if kind in ("paren", "brace") and node[1][0] in ("seq", "groups", "rel", "matrix", "text", "setop"):
+    if kind == "ratio":
+        return Ratio(tuple(build(p, flags) for p in node[1]))
+    if kind == "matrix":
+        cells = [[build(c, flags) for c in row] for row in node[1]]
+        if all(isinstance(c, Scalar) and not isinstance(c.expr, sympy.MatrixBase) for row in cells for c in row):
+            return Matrix(tuple(tuple(row) for row in cells))
+    if kind in ("paren", "brace") and node[1][0] in ("seq", "groups", "rel", "matrix", "text", "setop", "ratio"):
         inner = build(node[1], flags)
         if isinstance(inner, Seq) and inner.open == "" and kind == "paren":
             return Seq("(", ")", inner.items)

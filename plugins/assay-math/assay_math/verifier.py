@@ -45,7 +45,7 @@ class MathVerifier(Verifier):
     def verify(self, task: Task, sample: Sample) -> Verdict:
         from assay_math.answers import DeadlineExceeded, ParseError, choice_value
         from assay_math.deadline import Budget
-        from assay_math.extract import Extracted, choice_letter
+        from assay_math.extract import Extracted, choice_letter, last_number
 
         reference = self.parse_reference(task, MathReference)
         started = time.perf_counter()
@@ -95,9 +95,20 @@ class MathVerifier(Verifier):
             try:
                 pred = reader.value(extracted, budget, is_gold=False)
             except ParseError as exc:
+                number = last_number(extracted.text) if extracted.how != "number" and "number" in self.config.extraction else None
+                if number is not None:  # a span that is not math ('? just about 1'): its last number
+                    extracted = Extracted(number, True, "number")
+                    details["extracted_by"] = "number"
+                    try:
+                        pred = reader.value(extracted, budget, is_gold=False)
+                    except ParseError:
+                        pred = None
+                else:
+                    pred = None
+            if pred is None:
                 return self.verdict(
                     task, sample, "fail", score=0.0, answer=extracted.text.strip()[:500], reason="parse_error",
-                    details={**details, "message": str(exc)}, elapsed_s=time.perf_counter() - started,
+                    details=details, elapsed_s=time.perf_counter() - started,
                 )
             passed = reader.equal(gold, pred, budget)
         except DeadlineExceeded:
