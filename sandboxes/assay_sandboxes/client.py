@@ -6,6 +6,7 @@ process of a warm container and connects to it over a Unix socket in a shared fo
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import os
 import signal
@@ -25,8 +26,19 @@ FORKSERVER_PATH = Path(forkserver.__file__).resolve()
 #: short on purpose: every KiB the server holds is copied (page tables) at each fork and paid for again
 #: at each exit; `unittest` alone would add 2.8 MiB and ~1 ms per run on a small VM.
 DEFAULT_PRELOAD = (
-    "typing", "collections", "re", "math", "itertools", "functools", "heapq", "bisect", "string", "copy",
-    "random", "json", "fractions",
+    "typing",
+    "collections",
+    "re",
+    "math",
+    "itertools",
+    "functools",
+    "heapq",
+    "bisect",
+    "string",
+    "copy",
+    "random",
+    "json",
+    "fractions",
 )
 
 #: Substrings of a failed run's stderr that name what ran out (checked on the last few KiB only).
@@ -69,10 +81,8 @@ class ForkServerConnection:
         forkserver.send_message(self.sock, {"op": "cancel", "reason": reason})
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             forkserver.send_message(self.sock, {"op": "stop"})
-        except OSError:
-            pass
         self.sock.close()
         if self._on_close is not None:
             self._on_close()
@@ -122,7 +132,9 @@ def _safe_name(name: str) -> str:
 def to_exec_result(reply: Mapping[str, Any], limits: Limits) -> ExecResult:
     """Turn a fork-server reply into an ExecResult, naming the limit that ended the run."""
     if reply.get("status") == "sandbox_error":
-        return ExecResult(status="sandbox_error", message=reply.get("message"), isolation=reply.get("isolation", {}))
+        return ExecResult(
+            status="sandbox_error", message=reply.get("message"), isolation=reply.get("isolation", {})
+        )
     stderr: bytes = reply["stderr"]
     returncode = reply["returncode"]
     signal_number = reply["signal"]
@@ -132,9 +144,13 @@ def to_exec_result(reply: Mapping[str, Any], limits: Limits) -> ExecResult:
     status: ExecStatus
     if reply.get("setup_error"):
         status, message = "sandbox_error", reply["setup_error"]
-    elif reply["status_hint"] in ("time_limit", "output_limit", "cancelled"):
+    elif reply["status_hint"] in ("time_limit", "output_limit", "cancelled", "process_limit"):
         status = reply["status_hint"]
-    elif signal_number == signal.SIGXCPU or (signal_number == signal.SIGKILL and cpu_s >= limits.cpu_time_s - 0.05):
+        if status == "process_limit":
+            message = f"out of time with all {reply.get('processes_at_kill')} processes it may have running"
+    elif signal_number == signal.SIGXCPU or (
+        signal_number == signal.SIGKILL and cpu_s >= limits.cpu_time_s - 0.05
+    ):
         status = "cpu_limit"
     elif signal_number == signal.SIGXFSZ or (returncode and any(m in tail for m in _FILE_MARKERS)):
         status = "file_limit"

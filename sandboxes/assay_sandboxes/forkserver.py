@@ -21,12 +21,13 @@ A layer that cannot be set up on this machine is reported as off, with its reaso
 and in every reply; it is never skipped silently.
 """
 
+# ruff: noqa: SIM105 - try/except/pass on purpose: the hot path imports and calls as little as it can
+
 from __future__ import annotations
 
 import ctypes
 import fcntl
 import gc
-import io
 import marshal
 import math
 import os
@@ -116,7 +117,9 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
 
 
 def landlock_abi() -> int:
-    result = _libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), LANDLOCK_CREATE_RULESET_VERSION)
+    result = _libc.syscall(
+        SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), LANDLOCK_CREATE_RULESET_VERSION
+    )
     return int(result) if result > 0 else 0
 
 
@@ -140,7 +143,8 @@ def landlock_ruleset(abi: int, read_paths: list[str], rw_paths: list[str], deny_
         attr = struct.pack("=Q", fs_all)
     buffer = ctypes.create_string_buffer(attr, len(attr))
     ruleset = _check(
-        _libc.syscall(SYS_LANDLOCK_CREATE_RULESET, buffer, ctypes.c_size_t(len(attr)), 0), "landlock_create_ruleset"
+        _libc.syscall(SYS_LANDLOCK_CREATE_RULESET, buffer, ctypes.c_size_t(len(attr)), 0),
+        "landlock_create_ruleset",
     )
     read_rights = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
     for paths, rights in ((read_paths, read_rights), (rw_paths, fs_all)):
@@ -154,7 +158,9 @@ def landlock_ruleset(abi: int, read_paths: list[str], rw_paths: list[str], deny_
                 if not stat.S_ISDIR(os.fstat(fd).st_mode):
                     allowed &= FS_FILE_RIGHTS
                 rule = ctypes.create_string_buffer(struct.pack("=Qi", allowed, fd), 12)
-                _check(_libc.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, rule, 0), path)
+                _check(
+                    _libc.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, rule, 0), path
+                )
             finally:
                 os.close(fd)
     return int(ruleset)
@@ -256,7 +262,9 @@ class Server:
             except OSError as exc:
                 self._layer("network", False, f"cannot leave the host network namespace: {exc}")
         else:
-            self._layer("network", False, "a network namespace needs root (run as root, or use the docker backend)")
+            self._layer(
+                "network", False, "a network namespace needs root (run as root, or use the docker backend)"
+            )
 
         os.makedirs(self.work_dir, mode=0o700, exist_ok=True)
         quota_mb = config.get("disk_mb")
@@ -268,13 +276,21 @@ class Server:
                 mount(None, "/", None, MS_REC | MS_PRIVATE, None)
                 owner = f",uid={self.uid},gid={self.gid}" if self.uid is not None else ""
                 self.tmpfs_options = f"nr_inodes={config.get('disk_inodes', 4096)},mode=0700{owner}"
-                mount("tmpfs", self.work_dir, "tmpfs", MS_NOSUID | MS_NODEV, f"size={quota_mb}m,{self.tmpfs_options}")
+                mount(
+                    "tmpfs",
+                    self.work_dir,
+                    "tmpfs",
+                    MS_NOSUID | MS_NODEV,
+                    f"size={quota_mb}m,{self.tmpfs_options}",
+                )
                 self.current_disk_mb = quota_mb
                 self._layer("disk_quota", True)
             except OSError as exc:
                 self._layer("disk_quota", False, f"cannot mount a size-capped tmpfs on the work dir: {exc}")
         else:
-            self._layer("disk_quota", False, "a size-capped work dir needs root (or the docker backend's tmpfs)")
+            self._layer(
+                "disk_quota", False, "a size-capped work dir needs root (or the docker backend's tmpfs)"
+            )
         if self.uid is not None:
             os.chown(self.work_dir, self.uid, self.gid if self.gid is not None else self.uid)
         os.chmod(self.work_dir, 0o700)
@@ -299,7 +315,9 @@ class Server:
                     self.rulesets[network] = fcntl_dupfd_high(ruleset)
                 self._layer("landlock", True)
                 if abi < 6:
-                    self.reasons["landlock_scope"] = f"Landlock ABI {abi} < 6: signals are not scoped to the run"
+                    self.reasons["landlock_scope"] = (
+                        f"Landlock ABI {abi} < 6: signals are not scoped to the run"
+                    )
             except OSError as exc:
                 self._layer("landlock", False, f"Landlock failed: {exc}")
         self.landlock_abi = abi
@@ -328,8 +346,14 @@ class Server:
     def serve(self) -> None:
         send_message(
             self.control,
-            {"op": "hello", "pid": os.getpid(), "layers": self.layers, "reasons": self.reasons,
-             "python": sys.version.split()[0], "landlock_abi": self.landlock_abi},
+            {
+                "op": "hello",
+                "pid": os.getpid(),
+                "layers": self.layers,
+                "reasons": self.reasons,
+                "python": sys.version.split()[0],
+                "landlock_abi": self.landlock_abi,
+            },
         )
         while True:
             try:
@@ -356,7 +380,11 @@ class Server:
         try:
             self._resize_disk(int(limits.get("disk_mb") or 0))
         except OSError as exc:
-            return {"status": "sandbox_error", "message": f"cannot resize the work dir: {exc}", "isolation": layers}
+            return {
+                "status": "sandbox_error",
+                "message": f"cannot resize the work dir: {exc}",
+                "isolation": layers,
+            }
         stdin_data: bytes | None = request.get("stdin")
         if stdin_data is None:
             stdin_r, stdin_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), -1
@@ -379,7 +407,9 @@ class Server:
                     os._exit(SETUP_FAILED)
         for fd in (stdin_r, out_w, err_w, status_w):
             _close(fd)
-        return self._supervise(pid, started, limits, layers, stdin_data, stdin_w, out_r, err_r, status_r, request)
+        return self._supervise(
+            pid, started, limits, layers, stdin_data, stdin_w, out_r, err_r, status_r, request
+        )
 
     def _resize_disk(self, disk_mb: int) -> None:
         if not self.tmpfs_options or not disk_mb or disk_mb == self.current_disk_mb:
@@ -388,8 +418,14 @@ class Server:
         self.current_disk_mb = disk_mb
 
     def _child(
-        self, request: dict[str, Any], network: bool, stdin_fd: int, out_fd: int, err_fd: int,
-        status_fd: int, peer_fd: int | None,
+        self,
+        request: dict[str, Any],
+        network: bool,
+        stdin_fd: int,
+        out_fd: int,
+        err_fd: int,
+        status_fd: int,
+        peer_fd: int | None,
     ) -> None:
         limits = request["limits"]
         os.setsid()
@@ -422,7 +458,9 @@ class Server:
         request.clear()  # nothing of the request outlives its use, in case the run reads its own memory
         files = payload.get("files", {})
         if payload.get("source") is not None:
-            files[payload.get("filename", "main.py")] = payload["source"].encode()  # tracebacks show its lines
+            files[payload.get("filename", "main.py")] = payload[
+                "source"
+            ].encode()  # tracebacks show its lines
         for name, content in files.items():
             directory = os.path.dirname(name)
             if directory:
@@ -473,8 +511,17 @@ class Server:
             os._exit(SETUP_FAILED)
 
     def _supervise(
-        self, pid: int, started: float, limits: dict[str, Any], layers: dict[str, bool], stdin_data: bytes | None,
-        stdin_w: int, out_r: int, err_r: int, status_r: int, request: dict[str, Any],
+        self,
+        pid: int,
+        started: float,
+        limits: dict[str, Any],
+        layers: dict[str, bool],
+        stdin_data: bytes | None,
+        stdin_w: int,
+        out_r: int,
+        err_r: int,
+        status_r: int,
+        request: dict[str, Any],
     ) -> dict[str, Any]:
         cap = int(limits["output_bytes"])
         deadline = started + float(limits["wall_time_s"])
@@ -553,6 +600,12 @@ class Server:
                             sizes[fd] += len(data)
             if killed_for:
                 break
+        processes_at_kill = 0
+        if killed_for == "time_limit":
+            # A run that used every process it may have when time ran out was most likely a fork bomb.
+            processes_at_kill = len(_descendants(os.getpid()))
+            if processes_at_kill >= int(limits["processes"]):
+                killed_for = "process_limit"
         if killed_for:
             _kill_group(pid)
         _, wait_status, usage = os.wait4(pid, 0)
@@ -614,6 +667,7 @@ class Server:
             "collect_error": collect_error,
             "message": message,
             "leftover_processes": leftovers,
+            "processes_at_kill": processes_at_kill,
             "reaped": reaped,
             "isolation": layers,
         }
@@ -737,7 +791,7 @@ def _write_file(name: str, content: bytes) -> None:
     try:
         view = memoryview(content)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
 
@@ -907,7 +961,7 @@ def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[1].startswith("unix:"):
         # In a container: listen on a Unix socket in a shared folder and serve one caller at a time.
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        path = argv[1][len("unix:"):]
+        path = argv[1][len("unix:") :]
         try:
             os.unlink(path)
         except FileNotFoundError:

@@ -26,30 +26,35 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from assay.sandbox import ExecResult, Limits, PairResult, PythonProgram
+from assay.sandbox import Limits
 
 from assay_sandboxes import forkserver
-from assay_sandboxes.client import (
-    DEFAULT_PRELOAD,
-    FORKSERVER_PATH,
-    ForkServerConnection,
-    SandboxUnavailable,
-    run_request,
-    to_exec_result,
-)
+from assay_sandboxes.base import ForkServerSandbox, ServerHandle
+from assay_sandboxes.client import DEFAULT_PRELOAD, FORKSERVER_PATH, ForkServerConnection, SandboxUnavailable
 from assay_sandboxes.seccomp import SeccompUnavailable, compile_filter
 
 #: Read-only (and executable) for every run; paths this machine lacks are skipped.
 DEFAULT_READ_PATHS = (
-    "/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/opt",
-    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives",
-    "/dev/zero", "/dev/urandom", "/dev/random",
+    "/usr",
+    "/lib",
+    "/lib64",
+    "/lib32",
+    "/libx32",
+    "/bin",
+    "/sbin",
+    "/opt",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/alternatives",
+    "/dev/zero",
+    "/dev/urandom",
+    "/dev/random",
 )
 #: Readable and writable besides the work dir.
 DEFAULT_WRITE_PATHS = ("/dev/null",)
@@ -75,7 +80,9 @@ class UidLease:
         self.folder = Path(tempfile.gettempdir()) / "assay-sandbox-uids"
         self.folder.mkdir(mode=0o700, exist_ok=True)
         for slot in range(UID_SLOTS):
-            fd = os.open(self.folder / f"{self.base + slot}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(
+                self.folder / f"{self.base + slot}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+            )
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -92,7 +99,7 @@ class UidLease:
             self.fd = -1
 
 
-class _Server:
+class _Server(ServerHandle):
     """A fork-server child process of ours, with its uid and its work dir."""
 
     def __init__(self, sandbox: LocalSandbox, role: str) -> None:
@@ -122,8 +129,11 @@ class _Server:
             "work_dir": str(work_dir),
             "uid": uid,
             "gid": uid,
-            "uid_reason": None if privileged else (
-                "dropping privileges was turned off" if not sandbox.drop_privileges
+            "uid_reason": None
+            if privileged
+            else (
+                "dropping privileges was turned off"
+                if not sandbox.drop_privileges
                 else "dropping to another uid needs root"
             ),
             "read_paths": sandbox.read_paths,
@@ -164,7 +174,7 @@ class _Server:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-class LocalSandbox:
+class LocalSandbox(ForkServerSandbox):
     """Runs untrusted programs on this machine, isolated by a fork-server (see the module docs).
 
     One instance serves one worker: calls are serialised. `run` execs a command; `run_python` runs
@@ -191,93 +201,22 @@ class LocalSandbox:
             program that only root can read, and see `user` reported off.
         :param preload: modules the warm interpreter imports once.
         """
-        self.limits = limits or Limits()
+        super().__init__(limits)
         self.interpreter = interpreter or default_interpreter()
         prefix = str(Path(self.interpreter).resolve().parent.parent)
         self.read_paths = [*DEFAULT_READ_PATHS, prefix, *read_paths]
         self.drop_privileges = drop_privileges
         self.preload = tuple(preload)
-        self._servers: dict[str, _Server] = {}
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
-        self._finalizer = weakref.finalize(self, LocalSandbox._close_servers, self._servers)
-
-    # -- the contract --------------------------------------------------------------------------------------
-
-    def run(
-        self,
-        command: Sequence[str],
-        *,
-        files: Mapping[str, str | bytes] | None = None,
-        stdin: bytes | None = None,
-        limits: Limits | None = None,
-        env: Mapping[str, str] | None = None,
-        collect: Sequence[str] = (),
-    ) -> ExecResult:
-        if isinstance(command, str | bytes):
-            raise TypeError("command must be a sequence of arguments, not a string")
-        limits = limits or self.limits
-        request = run_request(command=command, files=files, stdin=stdin, limits=limits, env=env, collect=collect)
-        return self._run("candidate", request, limits)
-
-    def run_python(
-        self,
-        source: str,
-        *,
-        files: Mapping[str, str | bytes] | None = None,
-        stdin: bytes | None = None,
-        limits: Limits | None = None,
-        env: Mapping[str, str] | None = None,
-        collect: Sequence[str] = (),
-        argv: Sequence[str] = (),
-        filename: str = "main.py",
-    ) -> ExecResult:
-        limits = limits or self.limits
-        request = run_request(
-            source=source, files=files, stdin=stdin, limits=limits, env=env, collect=collect, argv=argv,
-            filename=filename,
-        )
-        return self._run("candidate", request, limits)
-
-    def run_python_pair(
-        self, candidate: PythonProgram, judge: PythonProgram, *, limits: Limits | None = None,
-        judge_limits: Limits | None = None,
-    ) -> PairResult:
-        candidate_limits = limits or self.limits
-        judge_limits = judge_limits or candidate_limits
-        requests = {
-            role: run_request(
-                source=program.source, files=program.files, stdin=program.stdin, limits=role_limits,
-                env=program.env, collect=program.collect, argv=program.argv, filename=program.filename,
-            )
-            for role, program, role_limits in (
-                ("candidate", candidate, candidate_limits), ("judge", judge, judge_limits)
-            )
-        }
-        with self._lock:
-            servers = {role: self._server(role) for role in ("candidate", "judge")}
-            candidate_end, judge_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                servers["candidate"].connection.send(requests["candidate"], candidate_end.fileno())
-                servers["judge"].connection.send(requests["judge"], judge_end.fileno())
-            except OSError as exc:
-                self._drop_servers()
-                error = _broken(str(exc))
-                return PairResult(candidate=error, judge=error)
-            finally:
-                candidate_end.close()
-                judge_end.close()
-            judge_result = self._receive(servers["judge"], "judge", judge_limits)
-            with contextlib.suppress(OSError):
-                servers["candidate"].connection.cancel("the judge had finished")
-            candidate_result = self._receive(servers["candidate"], "candidate", candidate_limits)
-        return PairResult(candidate=candidate_result, judge=judge_result)
 
     def isolation(self) -> dict[str, Any]:
         with self._lock:
-            hello = self._server("candidate").hello
-        return {"layers": dict(hello["layers"]), "off": dict(hello["reasons"]), "python": hello["python"],
-                "interpreter": self.interpreter}
+            hello = self._server("candidate", self.limits).hello
+        return {
+            "layers": dict(hello["layers"]),
+            "off": dict(hello["reasons"]),
+            "python": hello["python"],
+            "interpreter": self.interpreter,
+        }
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
@@ -300,65 +239,13 @@ class LocalSandbox:
         except SeccompUnavailable as exc:
             layers["seccomp"] = False
             off["seccomp"] = str(exc)
-        return {"layers": layers, "off": off, "landlock_abi": abi, "interpreter": default_interpreter(),
-                "fast_path": "run_python, run_python_pair"}
+        return {
+            "layers": layers,
+            "off": off,
+            "landlock_abi": abi,
+            "interpreter": default_interpreter(),
+            "fast_path": "run_python, run_python_pair",
+        }
 
-    def close(self) -> None:
-        with self._lock:
-            self._drop_servers()
-
-    def __enter__(self) -> LocalSandbox:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    # -- internals -----------------------------------------------------------------------------------------
-
-    def _server(self, role: str) -> _Server:
-        if os.getpid() != self._pid:  # forked: the servers belong to the parent; start our own
-            self._servers.clear()
-            self._pid = os.getpid()
-        server = self._servers.get(role)
-        if server is None or not server.alive():
-            if server is not None:
-                server.close()
-            server = self._servers[role] = _Server(self, role)
-        return server
-
-    def _run(self, role: str, request: dict[str, Any], limits: Limits) -> ExecResult:
-        with self._lock:
-            try:
-                server = self._server(role)
-                server.connection.send(request)
-            except SandboxUnavailable as exc:
-                return _broken(str(exc))
-            except OSError as exc:
-                self._drop_servers()
-                return _broken(f"the fork-server is gone: {exc}")
-            return self._receive(server, role, limits)
-
-    def _receive(self, server: _Server, role: str, limits: Limits) -> ExecResult:
-        try:
-            reply = server.connection.receive()
-        except (EOFError, OSError) as exc:
-            log = server.log()
-            server.close()
-            self._servers.pop(role, None)
-            return _broken(f"the fork-server died during the run: {exc}\n{log}".strip())
-        return to_exec_result(reply, limits)
-
-    def _drop_servers(self) -> None:
-        LocalSandbox._close_servers(self._servers)
-
-    @staticmethod
-    def _close_servers(servers: dict[str, _Server]) -> None:
-        for server in servers.values():
-            with contextlib.suppress(Exception):
-                server.close()
-        servers.clear()
-
-
-def _broken(message: str) -> ExecResult:
-    return ExecResult(status="sandbox_error", message=message)
-
+    def _start_server(self, role: str, limits: Limits) -> ServerHandle:
+        return _Server(self, role)

@@ -19,17 +19,65 @@ import tempfile
 #: Denied outright (EPERM). Unknown names (another architecture, an old libseccomp) are skipped.
 DENIED_SYSCALLS = (
     # other processes
-    "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "process_madvise", "kcmp",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "pidfd_getfd",
+    "process_madvise",
+    "kcmp",
     # file systems, namespaces, the machine
-    "mount", "umount", "umount2", "pivot_root", "chroot", "fsopen", "fsconfig", "fsmount", "fspick",
-    "move_mount", "open_tree", "mount_setattr", "unshare", "setns", "swapon", "swapoff", "reboot",
-    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "acct", "quotactl",
-    "quotactl_fd", "open_by_handle_at", "name_to_handle_at", "lookup_dcookie", "uselib", "nfsservctl",
-    "sethostname", "setdomainname", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
-    "syslog", "vhangup", "iopl", "ioperm",
+    "mount",
+    "umount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "move_mount",
+    "open_tree",
+    "mount_setattr",
+    "unshare",
+    "setns",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "acct",
+    "quotactl",
+    "quotactl_fd",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "lookup_dcookie",
+    "uselib",
+    "nfsservctl",
+    "sethostname",
+    "setdomainname",
+    "settimeofday",
+    "clock_settime",
+    "clock_adjtime",
+    "adjtimex",
+    "syslog",
+    "vhangup",
+    "iopl",
+    "ioperm",
     # kernel attack surface programs under test never need
-    "bpf", "perf_event_open", "userfaultfd", "keyctl", "add_key", "request_key",
-    "io_uring_setup", "io_uring_enter", "io_uring_register", "move_pages", "migrate_pages",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "move_pages",
+    "migrate_pages",
 )
 
 #: clone() flags that create namespaces (a user namespace would hand the run capabilities inside it).
@@ -70,7 +118,9 @@ def compile_filter(network: bool) -> bytes:
         syscall_filter.add_rule(deny, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
     syscall_filter.add_rule(deny, "ioctl", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, TIOCSTI))
     if not network:
-        syscall_filter.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), "socket", seccomp.Arg(0, seccomp.NE, socket.AF_UNIX))
+        syscall_filter.add_rule(
+            seccomp.ERRNO(errno.EAFNOSUPPORT), "socket", seccomp.Arg(0, seccomp.NE, socket.AF_UNIX)
+        )
     with tempfile.TemporaryFile() as handle:
         syscall_filter.export_bpf(handle)
         handle.seek(0)

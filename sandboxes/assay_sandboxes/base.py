@@ -1,0 +1,221 @@
+"""What both backends share: a warm fork-server per role, and the three ways to run (`run`, `run_python`,
+`run_python_pair`). A backend only says how to start a server (a child process, a container)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import weakref
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from assay.sandbox import ExecResult, Limits, PairResult, PythonProgram
+
+from assay_sandboxes.client import ForkServerConnection, SandboxUnavailable, run_request, to_exec_result
+
+#: The server that forks untrusted runs, and the one that forks judges. They are separate processes (and
+#: users) so that a candidate is never forked from memory that once held a judge's data.
+ROLES = ("candidate", "judge")
+
+
+class ServerHandle(ABC):
+    """A started fork-server: its connection, and how to tell it is alive and to stop it."""
+
+    connection: ForkServerConnection
+    hello: dict[str, Any]
+    #: The `Limits` bounds the server was started with, where its host fixes some (a container's caps).
+    capacity: Limits | None = None
+
+    @abstractmethod
+    def alive(self) -> bool: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def log(self) -> str:
+        return ""
+
+
+class ForkServerSandbox(ABC):
+    """A sandbox backed by fork-servers. One instance serves one worker: calls are serialised.
+
+    `run` execs a command; `run_python` runs Python source in the warm interpreter without exec (the fast
+    path); `run_python_pair` runs a candidate and its judge connected by a socket.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self._servers: dict[str, ServerHandle] = {}
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._finalizer = weakref.finalize(self, ForkServerSandbox._close_servers, self._servers)
+
+    @abstractmethod
+    def _start_server(self, role: str, limits: Limits) -> ServerHandle:
+        """Start the fork-server for `role`, able to serve runs under `limits`."""
+
+    def _fits(self, server: ServerHandle, limits: Limits) -> bool:
+        """Whether `server` can serve a run under `limits` (a container's caps are fixed when it starts)."""
+        return True
+
+    # -- the contract --------------------------------------------------------------------------------------
+
+    def run(
+        self,
+        command: Sequence[str],
+        *,
+        files: Mapping[str, str | bytes] | None = None,
+        stdin: bytes | None = None,
+        limits: Limits | None = None,
+        env: Mapping[str, str] | None = None,
+        collect: Sequence[str] = (),
+    ) -> ExecResult:
+        if isinstance(command, str | bytes):
+            raise TypeError("command must be a sequence of arguments, not a string")
+        limits = limits or self.limits
+        request = run_request(
+            command=command, files=files, stdin=stdin, limits=limits, env=env, collect=collect
+        )
+        return self._run("candidate", request, limits)
+
+    def run_python(
+        self,
+        source: str,
+        *,
+        files: Mapping[str, str | bytes] | None = None,
+        stdin: bytes | None = None,
+        limits: Limits | None = None,
+        env: Mapping[str, str] | None = None,
+        collect: Sequence[str] = (),
+        argv: Sequence[str] = (),
+        filename: str = "main.py",
+    ) -> ExecResult:
+        limits = limits or self.limits
+        request = run_request(
+            source=source,
+            files=files,
+            stdin=stdin,
+            limits=limits,
+            env=env,
+            collect=collect,
+            argv=argv,
+            filename=filename,
+        )
+        return self._run("candidate", request, limits)
+
+    def run_python_pair(
+        self,
+        candidate: PythonProgram,
+        judge: PythonProgram,
+        *,
+        limits: Limits | None = None,
+        judge_limits: Limits | None = None,
+    ) -> PairResult:
+        candidate_limits = limits or self.limits
+        judge_limits = judge_limits or candidate_limits
+        requests = {
+            role: run_request(
+                source=program.source,
+                files=program.files,
+                stdin=program.stdin,
+                limits=role_limits,
+                env=program.env,
+                collect=program.collect,
+                argv=program.argv,
+                filename=program.filename,
+            )
+            for role, program, role_limits in (
+                ("candidate", candidate, candidate_limits),
+                ("judge", judge, judge_limits),
+            )
+        }
+        with self._lock:
+            try:
+                servers = {
+                    "candidate": self._server("candidate", candidate_limits),
+                    "judge": self._server("judge", judge_limits),
+                }
+            except SandboxUnavailable as exc:
+                error = _broken(str(exc))
+                return PairResult(candidate=error, judge=error)
+            candidate_end, judge_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                servers["candidate"].connection.send(requests["candidate"], candidate_end.fileno())
+                servers["judge"].connection.send(requests["judge"], judge_end.fileno())
+            except OSError as exc:
+                self._drop_servers()
+                error = _broken(str(exc))
+                return PairResult(candidate=error, judge=error)
+            finally:
+                candidate_end.close()
+                judge_end.close()
+            judge_result = self._receive(servers["judge"], "judge", judge_limits)
+            with contextlib.suppress(OSError):
+                servers["candidate"].connection.cancel("the judge had finished")
+            candidate_result = self._receive(servers["candidate"], "candidate", candidate_limits)
+        return PairResult(candidate=candidate_result, judge=judge_result)
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_servers()
+
+    def __enter__(self) -> ForkServerSandbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- internals -----------------------------------------------------------------------------------------
+
+    def _server(self, role: str, limits: Limits) -> ServerHandle:
+        if os.getpid() != self._pid:  # forked: the servers belong to the parent; start our own
+            self._servers.clear()
+            self._pid = os.getpid()
+        server = self._servers.get(role)
+        if server is None or not server.alive() or not self._fits(server, limits):
+            if server is not None:
+                self._servers.pop(role, None)
+                server.close()
+            server = self._servers[role] = self._start_server(role, limits)
+        return server
+
+    def _run(self, role: str, request: dict[str, Any], limits: Limits) -> ExecResult:
+        with self._lock:
+            try:
+                server = self._server(role, limits)
+                server.connection.send(request)
+            except SandboxUnavailable as exc:
+                return _broken(str(exc))
+            except OSError as exc:
+                self._drop_servers()
+                return _broken(f"the fork-server is gone: {exc}")
+            return self._receive(server, role, limits)
+
+    def _receive(self, server: ServerHandle, role: str, limits: Limits) -> ExecResult:
+        try:
+            reply = server.connection.receive()
+        except (EOFError, OSError) as exc:
+            log = server.log()
+            server.close()
+            self._servers.pop(role, None)
+            return _broken(f"the fork-server died during the run: {exc}\n{log}".strip())
+        return to_exec_result(reply, limits)
+
+    def _drop_servers(self) -> None:
+        ForkServerSandbox._close_servers(self._servers)
+
+    @staticmethod
+    def _close_servers(servers: dict[str, ServerHandle]) -> None:
+        for server in servers.values():
+            with contextlib.suppress(Exception):
+                server.close()
+        servers.clear()
+
+
+def _broken(message: str) -> ExecResult:
+    return ExecResult(status="sandbox_error", message=message)
