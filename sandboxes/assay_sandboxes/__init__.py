@@ -1,5 +1,6 @@
 """Sandbox backends for assay: `local` (a pre-warmed fork-server, no daemon) and `docker` (a warm container
-per worker with the same fork-server inside). See README.md for the threat model and what each costs.
+per worker with the same fork-server inside), and the `assay sandbox` command. See README.md for the
+threat model, what each layer stops and what each backend costs.
 
 The top level stays light (every `assay` command imports every plugin): backends load on first use.
 """
@@ -16,6 +17,15 @@ __all__ = ["register_commands", "register_sandboxes"]
 
 @hookimpl
 def register_sandboxes(register: Callable[[type[Any]], None]) -> None:
+    from assay_sandboxes.docker_backend import DockerSandbox
     from assay_sandboxes.local import LocalSandbox
 
     register(LocalSandbox)
+    register(DockerSandbox)
+
+
+@hookimpl
+def register_commands(register: Callable[[Any], None]) -> None:
+    from assay_sandboxes.cli import COMMAND
+
+    register(COMMAND)

@@ -59,6 +59,10 @@ class ForkServerSandbox(ABC):
     def _start_server(self, role: str, limits: Limits) -> ServerHandle:
         """Start the fork-server for `role`, able to serve runs under `limits`."""
 
+    def _refusal(self, limits: Limits) -> str | None:
+        """Why this backend cannot honour `limits` at all, or None."""
+        return None
+
     def _fits(self, server: ServerHandle, limits: Limits) -> bool:
         """Whether `server` can serve a run under `limits` (a container's caps are fixed when it starts)."""
         return True
@@ -134,6 +138,9 @@ class ForkServerSandbox(ABC):
                 ("judge", judge, judge_limits),
             )
         }
+        refusal = self._refusal(candidate_limits) or self._refusal(judge_limits)
+        if refusal:
+            return PairResult(candidate=_broken(refusal), judge=_broken(refusal))
         with self._lock:
             try:
                 servers = {
@@ -185,6 +192,9 @@ class ForkServerSandbox(ABC):
         return server
 
     def _run(self, role: str, request: dict[str, Any], limits: Limits) -> ExecResult:
+        refusal = self._refusal(limits)
+        if refusal:
+            return _broken(refusal)
         with self._lock:
             try:
                 server = self._server(role, limits)
