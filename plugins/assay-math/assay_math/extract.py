@@ -40,6 +40,7 @@ _CONNECTOR_WORDS = {"and", "or", "et", "ou", "y", "und", "oder", ",", ";", "&"}
 _WORD = re.compile(r"[^\s,;&]+|[,;&]")
 _LATEX_NOISE = re.compile(r"\\(?:text|mbox|textbf|textnormal|mathrm)\s*\{([^{}]*)\}|\\(?:quad|qquad|,|;|!|:| )|\\\\|\\[()\[\]]|\$|~")
 _NON_ASCII_LETTERS = re.compile(r"[^\x00-\x7f]+")
+_ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}(?:\{[^{}]*\})?")
 _MULTILETTER = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")
 _FUNCTION_WORDS = {
     "sqrt", "sin", "cos", "tan", "log", "ln", "exp", "pi", "inf", "infty", "infinity", "and", "or", "percent",
@@ -180,7 +181,7 @@ def bare_enough(text: str) -> bool:
     """A short text that is all math (at most one word: a unit, or a word answer such as 'Evelyn')."""
     if len(text) > 300:
         return False
-    ascii_only = _NON_ASCII_LETTERS.sub(" ", text)
+    ascii_only = _ENVIRONMENT.sub(" ", _NON_ASCII_LETTERS.sub(" ", text))
     words = [w for w in _MULTILETTER.findall(ascii_only) if w.lower() not in _FUNCTION_WORDS]
     foreign = [w for w in _NON_ASCII_LETTERS.findall(text) if any(ch.isalpha() for ch in w)]
     if words and re.search(r"[a-zA-Z]{2,}\s*:", ascii_only):

@@ -81,6 +81,7 @@ _KNOWN_BY_LENGTH = sorted(KNOWN_COMMANDS, key=len, reverse=True)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?|\.\d+")
 _GROUPED = re.compile(r"([1-9]\d{0,2})((?:,\d{3})+)(?![\d])(\.\d+)?")
 _SPACE_GROUPED = re.compile(r"([1-9]\d{0,2})((?: \d{3})+)(?![\d.,])(\.\d+)?")
+_EXPONENT = re.compile(r"[eE]([+-]?\d+)(?![\da-zA-Z])")
 _DECIMAL_COMMA = re.compile(r"(\d+),(\d+)(?![\d,])")
 
 
@@ -91,7 +92,8 @@ def tokenize(source: str, *, plain: bool) -> list[Tok]:
     text = source
     n = len(text)
     pos = 0
-    commas = text.count(",")
+    # the decimal comma ('1,22', '2,74 $') only in prose with one comma and no brackets or commands
+    decimal_comma = plain and text.count(",") == 1 and not any(c in text for c in "([{\\")
     while pos < n:
         if len(toks) > MAX_TOKENS:
             raise ParseError("answer too long")
@@ -107,15 +109,25 @@ def tokenize(source: str, *, plain: bool) -> list[Tok]:
                 toks.append(Tok("num", digits, space))
                 pos = grouped.end()
                 continue
-            comma = _DECIMAL_COMMA.match(text, pos) if plain and commas == 1 else None
+            comma = _DECIMAL_COMMA.match(text, pos) if decimal_comma else None
             if comma:
                 toks.append(Tok("num", f"{comma.group(1)}.{comma.group(2)}", space))
                 pos = comma.end()
                 continue
             m = _NUMBER.match(text, pos)
             assert m is not None
-            toks.append(Tok("num", m.group(0), space))
             pos = m.end()
+            exponent = _EXPONENT.match(text, pos)
+            if exponent:  # 1.5e3, 6.02E-23
+                power = exponent.group(1)
+                toks.append(Tok("num", m.group(0), space))
+                toks += [Tok("op", "*"), Tok("num", "10"), Tok("op", "^"), Tok("op", "{")]
+                if power[0] in "+-":
+                    toks.append(Tok("op", power[0]))
+                toks += [Tok("num", power.lstrip("+-")), Tok("op", "}")]
+                pos = exponent.end()
+                continue
+            toks.append(Tok("num", m.group(0), space))
             continue
         if ch == "\\":
             if pos + 1 < n and text[pos + 1] == "\\":

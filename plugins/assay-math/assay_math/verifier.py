@@ -95,7 +95,8 @@ class MathVerifier(Verifier):
             try:
                 pred = reader.value(extracted, budget, is_gold=False)
             except ParseError as exc:
-                number = last_number(extracted.text) if extracted.how != "number" and "number" in self.config.extraction else None
+                prose = extracted.how in ("math", "marker", "bare") and not any(c in extracted.text for c in "\\{}")
+                number = last_number(extracted.text) if prose and "number" in self.config.extraction else None
                 if number is not None:  # a span that is not math ('? just about 1'): its last number
                     extracted = Extracted(number, True, "number")
                     details["extracted_by"] = "number"
@@ -111,6 +112,8 @@ class MathVerifier(Verifier):
                     details=details, elapsed_s=time.perf_counter() - started,
                 )
             passed = reader.equal(gold, pred, budget)
+            if not passed and "," in gold_answer.text + extracted.text and (gold_answer.plain or extracted.plain):
+                passed = self._other_comma_readings(gold_answer, extracted, gold, pred, budget)
         except DeadlineExceeded:
             return self.verdict(
                 task, sample, "timeout", reason="time_limit", details={"limit_s": self.config.time_limit_s},
@@ -121,6 +124,24 @@ class MathVerifier(Verifier):
             task, sample, "pass" if passed else "fail", score=float(passed), answer=extracted.text.strip()[:500],
             reason=None if passed else "wrong_answer", details=details, elapsed_s=time.perf_counter() - started,
         )
+
+    def _other_comma_readings(self, gold_answer: Any, extracted: Any, gold: Any, pred: Any, budget: Any) -> bool:
+        """'1,2' in prose reads as 1.2 (a decimal comma); a list reading is tried too before saying no."""
+        from assay_math.answers import ParseError
+        from assay_math.extract import Extracted
+
+        def readings(answer: Any, value: Any, is_gold: bool) -> list[Any]:
+            out = [value]
+            if answer.plain and answer.text.count(",") == 1:
+                try:
+                    out.append(self.reader.value(Extracted(answer.text, False, answer.how), budget, is_gold=is_gold))
+                except ParseError:
+                    pass
+            return out
+
+        golds = [g for g in readings(gold_answer, gold, True) if g is not None]
+        preds = readings(extracted, pred, False)
+        return any(self.reader.equal(g, p, budget) for g in golds for p in preds if (g, p) != (gold, pred))
 
     def answer_key(self, task: Task, sample: Sample) -> str | None:
         from assay_math.answers import DeadlineExceeded, ParseError, answer_key_of
