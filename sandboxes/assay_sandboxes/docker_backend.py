@@ -280,8 +280,8 @@ class DockerSandbox(ForkServerSandbox):
         sdk = importlib.util.find_spec("docker") is not None
         host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
         reachable = (
-            host.startswith("unix://")
-            and Path(host[len("unix://") :]).is_socket()
+            (host.startswith("unix://")
+            and Path(host[len("unix://") :]).is_socket())
             or (not host.startswith("unix://"))
         )
         layers["container"] = sdk and reachable

@@ -210,12 +210,14 @@ class LocalSandbox(ForkServerSandbox):
 
     def isolation(self) -> dict[str, Any]:
         with self._lock:
-            hello = self._server("candidate", self.limits).hello
+            server = self._server("candidate", self.limits)
+        assert isinstance(server, _Server)
         return {
-            "layers": dict(hello["layers"]),
-            "off": dict(hello["reasons"]),
-            "python": hello["python"],
+            "layers": dict(server.hello["layers"]),
+            "off": dict(server.hello["reasons"]),
+            "python": server.hello["python"],
             "interpreter": self.interpreter,
+            "uid": server.lease.uid if server.lease else None,
         }
 
     @classmethod

@@ -1,0 +1,272 @@
+"""Hostile programs against both backends. Each must end in a failed or limited run with its cause named,
+leave nothing behind outside the sandbox, and leave the next run as if nothing had happened."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import textwrap
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assay.sandbox import ExecResult, Limits
+
+SECRET = "assay-test-secret-" + uuid.uuid4().hex
+
+
+def assert_next_run_unaffected(sandbox: Any) -> None:
+    """A plain run right after: it works, under the normal limits, in an empty work dir."""
+    result = sandbox.run_python("import os\nprint(sorted(os.listdir('.')))")
+    assert result.status == "ok", result
+    assert result.stdout == b"['main.py']\n"
+
+
+def run(sandbox: Any, source: str, **kwargs: Any) -> ExecResult:
+    result: ExecResult = sandbox.run_python(textwrap.dedent(source), **kwargs)
+    assert_next_run_unaffected(sandbox)
+    return result
+
+
+def run_uid_processes(uid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                status = Path(f"/proc/{entry}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("Uid:") and int(line.split()[1]) == uid:
+                    found.append(int(entry))
+    return found
+
+
+# -- the network -------------------------------------------------------------------------------------------
+
+
+def test_no_connection_to_the_hosts_loopback(sandbox: Any) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    try:
+        result = run(
+            sandbox,
+            f"""
+            import socket
+            s = socket.socket()
+            s.settimeout(1)
+            s.connect(("127.0.0.1", {port}))
+            print("connected")
+            """,
+        )
+        listener.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    finally:
+        listener.close()
+    assert result.status == "exit_nonzero"
+    assert b"connected" not in result.stdout
+    assert result.isolation["network"] is True
+
+
+@pytest.mark.parametrize("family", ["AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET"])
+def test_no_socket_but_unix_sockets(sandbox: Any, family: str) -> None:
+    # No packet is ever sent to test this: creating the socket is what must fail.
+    result = run(sandbox, f"import socket\nsocket.socket(socket.{family}, socket.SOCK_DGRAM)\nprint('made')")
+    assert result.status == "exit_nonzero"
+    assert b"made" not in result.stdout
+    assert b"OSError" in result.stderr or b"PermissionError" in result.stderr
+
+
+def test_unix_socket_pairs_still_work(sandbox: Any) -> None:
+    result = sandbox.run_python("import socket\na, b = socket.socketpair()\na.send(b'x')\nprint(b.recv(1))")
+    assert result.status == "ok" and result.stdout == b"b'x'\n"
+
+
+# -- the host's files and environment ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/etc/shadow", "/root", "/proc/1/environ", "/proc/1/cmdline", "/etc/passwd"])
+def test_host_files_cannot_be_read(sandbox: Any, path: str) -> None:
+    result = run(
+        sandbox,
+        f"""
+        import os
+        path = {path!r}
+        print(os.listdir(path) if os.path.isdir(path) else open(path, "rb").read())
+        """,
+    )
+    assert result.status == "exit_nonzero"
+    assert result.stdout == b""
+    assert b"Error" in result.stderr
+
+
+def test_the_callers_environment_does_not_reach_a_run(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSAY_TEST_SECRET", SECRET)
+    result = run(
+        sandbox,
+        f"""
+        import os
+        print(dict(os.environ))
+        try:
+            print(open("/proc/{os.getpid()}/environ", "rb").read())
+        except OSError as exc:
+            print("refused", exc.errno)
+        """,
+    )
+    assert result.status == "ok"
+    assert SECRET.encode() not in result.stdout
+    assert b"refused" in result.stdout
+
+
+def test_nothing_is_written_outside_the_work_dir(sandbox: Any, tmp_path: Path) -> None:
+    target = tmp_path / "written-by-a-run"
+    tmp_path.chmod(0o777)
+    result = run(sandbox, f"open({str(target)!r}, 'w').write('x')")
+    assert result.status == "exit_nonzero"
+    assert not target.exists()
+    result = run(sandbox, "open('/usr/assay-test-file', 'w').write('x')")
+    assert result.status == "exit_nonzero"
+    assert not Path("/usr/assay-test-file").exists()
+
+
+# -- processes ---------------------------------------------------------------------------------------------
+
+
+def test_fork_bomb(sandbox: Any) -> None:
+    started = time.monotonic()
+    result = run(
+        sandbox,
+        """
+        import os
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                pass
+        """,
+    )
+    assert result.status in ("process_limit", "time_limit")
+    assert time.monotonic() - started < sandbox.limits.wall_time_s + 5
+
+
+def test_a_daemon_does_not_outlive_its_run(sandbox: Any) -> None:
+    result = sandbox.run_python(
+        textwrap.dedent(
+            """
+            import os, time
+            if os.fork() == 0:
+                os.setsid()
+                if os.fork() == 0:
+                    while True:          # writes into the work dir the next run gets
+                        time.sleep(0.05)
+                        open("daemon-was-here", "w").close()
+                os._exit(0)
+            print("started", flush=True)
+            """
+        )
+    )
+    assert result.status == "ok" and result.stdout == b"started\n"
+    assert result.message and "left running" in result.message
+    later = sandbox.run_python("import os, time\ntime.sleep(0.5)\nprint(sorted(os.listdir('.')))")
+    assert later.stdout == b"['main.py']\n"
+
+
+def test_no_process_of_a_run_survives_it(local_sandbox: Any) -> None:
+    uid = local_sandbox.isolation()["uid"]
+    if uid is None:
+        pytest.skip("runs do not drop to their own uid here (not root)")
+    local_sandbox.run_python("import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\n")
+    assert run_uid_processes(uid) == []
+
+
+def test_signalling_the_server_and_the_caller_is_refused(sandbox: Any) -> None:
+    result = run(
+        sandbox,
+        f"""
+        import os, signal
+        refused = []
+        for pid in (os.getppid(), {os.getpid()}, 1):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError as exc:
+                refused.append(exc.errno)
+        print(refused)
+        """,
+    )
+    assert result.status == "ok"
+    server, caller, init = eval(result.stdout)  # [errno, errno, errno]
+    assert server == init == errno.EPERM
+    assert caller in (errno.EPERM, errno.ESRCH)  # a container does not even see the caller
+
+
+def test_killing_everything_it_may_kills_only_itself(sandbox: Any) -> None:
+    result = run(sandbox, "import os, signal\nos.kill(-1, signal.SIGKILL)\nprint('survived')")
+    assert result.status in ("signaled", "exit_nonzero")  # killed itself, or was refused (a container)
+
+
+def test_ptrace_is_refused(sandbox: Any) -> None:
+    result = run(
+        sandbox,
+        """
+        import ctypes, os
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.ptrace(16, os.getppid(), 0, 0) != 0:   # PTRACE_ATTACH
+            raise PermissionError(ctypes.get_errno(), "ptrace refused")
+        """,
+    )
+    assert result.status == "exit_nonzero"
+    assert b"ptrace refused" in result.stderr
+
+
+# -- resources ---------------------------------------------------------------------------------------------
+
+
+def test_memory_bomb(sandbox: Any) -> None:
+    result = run(sandbox, "chunks = []\nwhile True:\n    chunks.append(bytearray(1 << 20))")
+    assert result.status == "memory_limit"
+
+
+def test_cpu_loop(sandbox: Any) -> None:
+    result = run(sandbox, "while True:\n    pass", limits=sandbox.limits.model_copy(update={"wall_time_s": 8.0}))
+    assert result.status in ("cpu_limit", "time_limit")  # time_limit only on a machine too loaded to give 2 s
+    assert result.cpu_s <= sandbox.limits.cpu_time_s + 1.5
+
+
+def test_sleeping_forever(sandbox: Any) -> None:
+    limits = sandbox.limits.model_copy(update={"wall_time_s": 1.0})
+    started = time.monotonic()
+    result = run(sandbox, "import time\ntime.sleep(3600)", limits=limits)
+    assert result.status == "time_limit"
+    assert time.monotonic() - started < 5
+
+
+def test_200_mb_of_output(sandbox: Any) -> None:
+    started = time.monotonic()
+    result = run(sandbox, "import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(200):\n    sys.stdout.write(chunk)")
+    assert result.status == "output_limit"
+    assert result.truncated
+    assert len(result.stdout) == sandbox.limits.output_bytes
+    assert time.monotonic() - started < 10
+
+
+def test_a_huge_file(sandbox: Any) -> None:
+    result = run(sandbox, "with open('big', 'wb') as f:\n    while True:\n        f.write(b'x' * (1 << 20))")
+    assert result.status == "file_limit"
+
+
+def test_filling_the_disk_with_many_files(sandbox: Any) -> None:
+    result = run(sandbox, "i = 0\nwhile True:\n    open(f'f{i}', 'wb').write(b'x' * (1 << 20))\n    i += 1")
+    assert result.status == "file_limit"
+
+
+def test_limits_per_run_override_the_defaults(sandbox: Any) -> None:
+    tight = Limits(memory_mb=64, wall_time_s=3, cpu_time_s=2, processes=8)
+    assert sandbox.run_python("x = bytearray(100 << 20)", limits=tight).status == "memory_limit"
+    assert sandbox.run_python("x = bytearray(100 << 20)").status == "ok"
