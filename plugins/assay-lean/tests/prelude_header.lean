@@ -32,3 +32,5 @@ inductive N where
 noncomputable def N.add (n m : N) : N := N.rec n (fun _ r => N.succ r) m
 noncomputable def N.exp2 (n : N) : N := N.rec (N.succ N.zero) (fun _ r => N.add r r) n
 def c : Bool := Bool.true
+noncomputable def N.double (n : N) : N := N.rec N.zero (fun _ r => N.succ (N.succ r)) n
+noncomputable def N.exp2' (n : N) : N := N.rec (N.succ N.zero) (fun _ r => N.double r) n
