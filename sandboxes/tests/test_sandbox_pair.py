@@ -1,0 +1,158 @@
+"""`run_python_pair`: a candidate and a judge that talk over a socket, each out of the other's reach."""
+
+from __future__ import annotations
+
+import textwrap
+import uuid
+from typing import Any
+
+from assay.sandbox import PythonProgram
+
+SECRET = "judge-only-" + uuid.uuid4().hex
+
+#: The candidate side of a tiny protocol: one line in (an expression), one line out (its value).
+CANDIDATE_SERVER = textwrap.dedent(
+    """
+    import os, socket
+    peer = socket.socket(fileno=int(os.environ["ASSAY_PEER_FD"]))
+    stream = peer.makefile("rw")
+    for line in stream:
+        stream.write(repr(eval(line)) + "\\n")
+        stream.flush()
+    """
+)
+
+
+def judge(body: str) -> PythonProgram:
+    prelude = 'import os, socket\npeer = socket.socket(fileno=int(os.environ["ASSAY_PEER_FD"]))\n'
+    return PythonProgram(source=prelude + textwrap.dedent(body), filename="judge.py")
+
+
+def test_the_judge_decides_from_plain_data(sandbox: Any) -> None:
+    result = sandbox.run_python_pair(
+        PythonProgram(source=CANDIDATE_SERVER),
+        judge(
+            """
+            stream = peer.makefile("rw")
+            answers = []
+            for expression in ("2 + 3", "sorted([3, 1, 2])"):
+                stream.write(expression + "\\n")
+                stream.flush()
+                answers.append(stream.readline().strip())
+            print("pass" if answers == ["5", "[1, 2, 3]"] else f"fail {answers}")
+            """
+        ),
+    )
+    assert result.judge.status == "ok", result.judge
+    assert result.judge.stdout == b"pass\n"
+    # The candidate saw EOF once the judge was done, or was stopped for it.
+    assert result.candidate.status in ("ok", "cancelled")
+
+
+def test_a_candidate_still_running_when_the_judge_ends_is_cancelled(sandbox: Any) -> None:
+    result = sandbox.run_python_pair(
+        PythonProgram(source="import time\nwhile True:\n    time.sleep(1)"),
+        judge("print('verdict given')"),
+    )
+    assert result.judge.stdout == b"verdict given\n"
+    assert result.candidate.status == "cancelled"
+    assert result.candidate.wall_s < sandbox.limits.wall_time_s
+
+
+def test_a_candidate_that_exits_early_cannot_pass(sandbox: Any) -> None:
+    result = sandbox.run_python_pair(
+        PythonProgram(source="import sys\nsys.exit(0)"),
+        judge(
+            """
+            try:
+                peer.sendall(b"2 + 3\\n")
+                reply = peer.recv(100)
+            except OSError:
+                reply = b""
+            print("pass" if reply == b"5\\n" else "candidate gone")
+            """
+        ),
+    )
+    assert result.judge.stdout == b"candidate gone\n"
+
+
+def test_the_candidate_cannot_signal_the_judge(sandbox: Any) -> None:
+    result = sandbox.run_python_pair(
+        PythonProgram(
+            source=textwrap.dedent(
+                """
+                import os, signal, socket
+                peer = socket.socket(fileno=int(os.environ["ASSAY_PEER_FD"]))
+                judge_pid = int(peer.recv(100))
+                try:
+                    os.kill(judge_pid, signal.SIGKILL)
+                    peer.sendall(b"killed")
+                except OSError as exc:
+                    peer.sendall(f"refused {exc.errno}".encode())
+                """
+            )
+        ),
+        judge("peer.sendall(str(os.getpid()).encode())\nprint(peer.recv(100).decode())"),
+    )
+    assert result.judge.status == "ok", result.judge
+    # Refused; or, in a container, that pid was not the judge at all (pid namespaces differ).
+    assert result.judge.stdout.startswith(b"refused") or result.candidate.status == "signaled"
+
+
+def test_the_candidate_process_never_held_the_judges_data(sandbox: Any) -> None:
+    # The judge's source and stdin carry a secret; the candidate searches every object and frame it can
+    # reach. It is forked from a server that only ever saw candidates, so there is nothing to find.
+    finder = textwrap.dedent(
+        f"""
+        import gc, os, socket, sys
+
+        def search(needle):
+            # Everything reachable from the collector's objects and from every frame, containers opened.
+            found, seen = [], set()
+            stack = list(gc.get_objects())
+            frame = sys._getframe(1)
+            while frame is not None:
+                stack.append(dict(frame.f_locals))
+                frame = frame.f_back
+            while stack:
+                obj = stack.pop()
+                if id(obj) in seen or obj is needle:
+                    continue
+                seen.add(id(obj))
+                if isinstance(obj, str) and needle in obj:
+                    found.append(obj[:60])
+                elif isinstance(obj, (bytes, bytearray)) and needle.encode() in obj:
+                    found.append(repr(bytes(obj[:60])))
+                elif isinstance(obj, dict):
+                    stack.extend(obj.keys())
+                    stack.extend(obj.values())
+                elif isinstance(obj, (list, tuple, set, frozenset)):
+                    stack.extend(obj)
+            return found
+
+        found = search({SECRET[::-1]!r}[::-1])
+        peer = socket.socket(fileno=int(os.environ["ASSAY_PEER_FD"]))
+        peer.sendall(repr(found).encode())
+        """
+    )
+    # The finder's source holds the secret reversed only: a forward copy can come from the judge alone.
+    result = sandbox.run_python_pair(
+        PythonProgram(source=finder),
+        judge(f"secret = {SECRET!r}\nprint(peer.recv(10000).decode())").model_copy(update={"stdin": SECRET.encode()}),
+    )
+    assert result.judge.status == "ok", result.judge
+    assert result.judge.stdout == b"[]\n"
+
+
+def test_the_judges_own_limit_ends_the_pair(sandbox: Any) -> None:
+    result = sandbox.run_python_pair(
+        PythonProgram(source=CANDIDATE_SERVER),
+        judge("import time\ntime.sleep(60)"),
+        judge_limits=sandbox.limits.model_copy(update={"wall_time_s": 0.5}),
+    )
+    assert result.judge.status == "time_limit"
+    # Stopped, or it saw the judge's end of the socket close first and ended by itself.
+    assert result.candidate.status in ("cancelled", "ok")
+    # and both servers are fine afterwards
+    again = sandbox.run_python_pair(PythonProgram(source=CANDIDATE_SERVER), judge("print('ok')"))
+    assert again.judge.stdout == b"ok\n"
