@@ -45,3 +45,17 @@ def replay_command() -> Iterator[list[str]]:
     """`[python, repl_replay.py]`: append a transcript's `.in` path to get a process that answers its
     requests with the real REPL's recorded replies."""
     yield [sys.executable, str(HERE / "repl_replay.py")]
+
+
+#: Unary 2^16 computed two ways: the kernel must normalise both sides (seconds of real work).
+SLOW_PROOF = (
+    "set_option maxHeartbeats 0 in\nset_option maxRecDepth 1000000 in\n"
+    "theorem slow : Eq (N.exp2 (N.exp2 (N.exp2 (N.succ (N.succ N.zero))))) "
+    "(N.exp2' (N.exp2 (N.exp2 (N.succ (N.succ N.zero))))) := Eq.refl _"
+)
+
+
+@pytest.fixture(scope="session")
+def slow_proof() -> str:
+    """A command that keeps Lean busy well past a second or two (against the prelude header)."""
+    return SLOW_PROOF

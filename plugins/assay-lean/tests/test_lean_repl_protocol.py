@@ -171,20 +171,16 @@ def test_pool_recycles_past_its_memory_bound(lsp_repl_command: list[str], prelud
         pool.close()
 
 
-#: Unary 2^16 computed two ways: the kernel must normalise both sides (about 15 s of real work).
-SLOW = (
-    "set_option maxHeartbeats 0 in\nset_option maxRecDepth 1000000 in\n"
-    "theorem slow : Eq (N.exp2 (N.exp2 (N.exp2 (N.succ (N.succ N.zero))))) "
-    "(N.exp2' (N.exp2 (N.exp2 (N.succ (N.succ N.zero))))) := Eq.refl _"
-)
 
 
-def test_pool_kills_and_replaces_a_process_past_its_time(lsp_repl_command: list[str], prelude_header: str) -> None:
+def test_pool_kills_and_replaces_a_process_past_its_time(
+    lsp_repl_command: list[str], prelude_header: str, slow_proof: str
+) -> None:
     pool = ReplPool(lsp_repl_command, size=1, max_uses=100)
     try:
         warm = pool.run(prelude_header, PROOF.format(i=0), 30)
         started = time.monotonic()
-        slow = pool.run(prelude_header, SLOW, 1.5)
+        slow = pool.run(prelude_header, slow_proof, 1.5)
         elapsed = time.monotonic() - started
         assert slow.status == "time_limit" and elapsed < 5
         assert pool.stats.killed_timeouts == 1
@@ -226,12 +222,12 @@ def test_pool_runs_concurrently_up_to_its_size(lsp_repl_command: list[str], prel
         pool.close()
 
 
-def test_timeout_error_type(lsp_repl_command: list[str], prelude_header: str) -> None:
+def test_timeout_error_type(lsp_repl_command: list[str], prelude_header: str, slow_proof: str) -> None:
     process = ReplProcess(lsp_repl_command)
     try:
         env = process.request({"cmd": prelude_header}, 30).env
         with pytest.raises(ReplTimeout):
-            process.request({"cmd": SLOW, "env": env}, 1.0)
+            process.request({"cmd": slow_proof, "env": env}, 1.0)
         assert process.dead
     finally:
         process.kill()
