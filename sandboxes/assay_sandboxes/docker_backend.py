@@ -156,9 +156,7 @@ class _Container(ServerHandle):
             config["seccomp_bpf_network"] = compile_filter(network=True)
         except SeccompUnavailable as exc:
             config["seccomp_reason"] = str(exc)
-        hello = self.connection.start(config)
-        hello["layers"] = {"container": True, **hello["layers"]}
-        self.hello = hello
+        self.hello = self.connection.start(config)
 
     def alive(self) -> bool:
         return not self.broken and self.container is not None
@@ -279,10 +277,8 @@ class DockerSandbox(ForkServerSandbox):
         off: dict[str, str] = {}
         sdk = importlib.util.find_spec("docker") is not None
         host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        reachable = (
-            (host.startswith("unix://")
-            and Path(host[len("unix://") :]).is_socket())
-            or (not host.startswith("unix://"))
+        reachable = (host.startswith("unix://") and Path(host[len("unix://") :]).is_socket()) or (
+            not host.startswith("unix://")
         )
         layers["container"] = sdk and reachable
         if not sdk:

@@ -253,6 +253,7 @@ class Server:
         prctl(PR_SET_DUMPABLE, 0)
 
         if config.get("container"):
+            self._layer("container", True)
             self._layer("network", True)
         elif privileged:
             try:

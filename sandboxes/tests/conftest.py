@@ -8,12 +8,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from assay.sandbox import Limits
 
 #: Small limits, so that the limit tests end quickly.
 TEST_LIMITS = Limits(
-    wall_time_s=3.0, cpu_time_s=2.0, memory_mb=256, processes=8, output_bytes=1 << 16, file_size_mb=4, disk_mb=16
+    wall_time_s=3.0,
+    cpu_time_s=2.0,
+    memory_mb=256,
+    processes=8,
+    output_bytes=1 << 16,
+    file_size_mb=4,
+    disk_mb=16,
 )
 
 

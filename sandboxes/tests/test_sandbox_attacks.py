@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from assay.sandbox import ExecResult, Limits
+from assay.sandbox import ExecResult, Limits, PythonProgram
 
 SECRET = "assay-test-secret-" + uuid.uuid4().hex
 
@@ -92,7 +91,9 @@ def test_unix_socket_pairs_still_work(sandbox: Any) -> None:
 # -- the host's files and environment ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/etc/shadow", "/root", "/proc/1/environ", "/proc/1/cmdline", "/etc/passwd"])
+@pytest.mark.parametrize(
+    "path", ["/etc/shadow", "/root", "/proc/1/environ", "/proc/1/cmdline", "/etc/passwd"]
+)
 def test_host_files_cannot_be_read(sandbox: Any, path: str) -> None:
     result = run(
         sandbox,
@@ -206,9 +207,22 @@ def test_signalling_the_server_and_the_caller_is_refused(sandbox: Any) -> None:
     assert caller in (errno.EPERM, errno.ESRCH)  # a container does not even see the caller
 
 
-def test_killing_everything_it_may_kills_only_itself(sandbox: Any) -> None:
-    result = run(sandbox, "import os, signal\nos.kill(-1, signal.SIGKILL)\nprint('survived')")
-    assert result.status in ("signaled", "exit_nonzero")  # killed itself, or was refused (a container)
+def test_killing_everything_it_may_spares_the_judge_and_the_server(sandbox: Any) -> None:
+    # kill(-1) signals every process the caller may signal: with a uid of its own, only its own.
+    candidate = PythonProgram(source="import os, signal\nos.kill(-1, signal.SIGKILL)\nprint('done')")
+    judge = PythonProgram(
+        source=textwrap.dedent(
+            """
+            import os, socket
+            peer = socket.socket(fileno=int(os.environ["ASSAY_PEER_FD"]))
+            peer.recv(1)   # returns once the candidate has ended
+            print("judge alive")
+            """
+        )
+    )
+    result = sandbox.run_python_pair(candidate, judge)
+    assert result.judge.status == "ok" and result.judge.stdout == b"judge alive\n"
+    assert_next_run_unaffected(sandbox)
 
 
 def test_ptrace_is_refused(sandbox: Any) -> None:
@@ -234,7 +248,9 @@ def test_memory_bomb(sandbox: Any) -> None:
 
 
 def test_cpu_loop(sandbox: Any) -> None:
-    result = run(sandbox, "while True:\n    pass", limits=sandbox.limits.model_copy(update={"wall_time_s": 8.0}))
+    result = run(
+        sandbox, "while True:\n    pass", limits=sandbox.limits.model_copy(update={"wall_time_s": 8.0})
+    )
     assert result.status in ("cpu_limit", "time_limit")  # time_limit only on a machine too loaded to give 2 s
     assert result.cpu_s <= sandbox.limits.cpu_time_s + 1.5
 
@@ -249,7 +265,9 @@ def test_sleeping_forever(sandbox: Any) -> None:
 
 def test_200_mb_of_output(sandbox: Any) -> None:
     started = time.monotonic()
-    result = run(sandbox, "import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(200):\n    sys.stdout.write(chunk)")
+    result = run(
+        sandbox, "import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(200):\n    sys.stdout.write(chunk)"
+    )
     assert result.status == "output_limit"
     assert result.truncated
     assert len(result.stdout) == sandbox.limits.output_bytes
