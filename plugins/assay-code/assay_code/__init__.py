@@ -1,0 +1,22 @@
+"""assay-code: the `code` verifier, which runs program samples against their tests in a sandbox.
+
+The top level stays light (every `assay` command imports every plugin): the verifier module imports
+pydantic and assay only, and the sandbox starts on the first sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from assay.hookspecs import hookimpl
+
+__version__ = "0.1.0"
+__all__ = ["register_verifiers"]
+
+
+@hookimpl
+def register_verifiers(register: Callable[[type[Any]], None]) -> None:
+    from assay_code.verifier import CodeVerifier
+
+    register(CodeVerifier)

@@ -1,0 +1,77 @@
+"""The code that runs inside the sandbox, and how it gets there.
+
+Two roles, each in its own sandboxed process: `candidate` (loads the sample's program and answers calls)
+and `tester` (runs the trusted tests against a stand-in that forwards calls to the candidate). Both are
+standard-library modules of this package; they reach the sandbox's interpreter as compiled code objects
+on the run's stdin, with the job, so that a run compiles nothing but a three-line bootstrap (compiling the
+harness from source would cost more than the fork). Where the sandbox's interpreter is another minor
+version of Python than this one, the sources travel instead.
+"""
+
+from __future__ import annotations
+
+import marshal
+import sys
+from functools import cache
+from importlib import resources
+from typing import Any
+
+#: Modules a role needs, in import order; the packages among them get an empty `__path__`.
+_MODULES = ("assay_code", "assay_code.wire", "assay_code.harness", "assay_code.harness.channel")
+_PACKAGES = frozenset({"assay_code", "assay_code.harness"})
+ROLES = ("candidate", "tester")
+
+#: The `__main__` of every harness run: load the modules from stdin, hand the job to the role.
+BOOTSTRAP = """\
+import marshal, os, sys, types
+def _boot():
+    bundle = marshal.loads(sys.stdin.buffer.read())
+    for name, code in bundle["modules"]:
+        module = types.ModuleType(name)
+        if name in bundle["packages"]:
+            module.__path__ = []
+        sys.modules[name] = module
+        parent, _, child = name.rpartition(".")
+        if parent:
+            setattr(sys.modules[parent], child, module)
+        exec(compile(code, name, "exec") if isinstance(code, str) else code, module.__dict__)
+    sys.modules[bundle["main"]].main(bundle["job"], int(os.environ.get("ASSAY_PEER_FD", "3")))
+_boot()
+"""
+
+
+def _source(module: str) -> str:
+    if module in _PACKAGES:
+        return ""  # the packages' own __init__ would import pydantic and assay: the sandbox needs neither
+    package, _, name = module.rpartition(".")
+    return resources.files(package).joinpath(f"{name}.py").read_text(encoding="utf-8")
+
+
+@cache
+def _modules(role: str, compiled: bool) -> tuple[tuple[str, Any], ...]:
+    if role not in ROLES:
+        raise ValueError(f"unknown harness role {role!r} (known: {', '.join(ROLES)})")
+    names = (*_MODULES, f"assay_code.harness.{role}")
+    modules = []
+    for name in names:
+        source = _source(name)
+        modules.append(
+            (name, compile(source, f"<{name}>", "exec", dont_inherit=True) if compiled else source)
+        )
+    return tuple(modules)
+
+
+def bundle(role: str, job: dict[str, Any], sandbox_python: str | None = None) -> bytes:
+    """The stdin of a harness run: the role's modules (compiled when the sandbox's Python is this one's
+    minor version) and its job, marshalled."""
+    compiled = sandbox_python is None or sandbox_python.split(".")[:2] == [
+        str(v) for v in sys.version_info[:2]
+    ]
+    return marshal.dumps(
+        {
+            "modules": list(_modules(role, compiled)),
+            "packages": list(_PACKAGES),
+            "main": f"assay_code.harness.{role}",
+            "job": job,
+        }
+    )

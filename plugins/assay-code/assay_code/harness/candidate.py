@@ -1,0 +1,154 @@
+"""The candidate side: load the sample's program, then answer the tests' calls with plain data.
+
+Runs alone in its own sandboxed process, with the socket to the tests as its only channel out. It never
+sees the tests: it gets the program, then one request at a time (`["call", target, args, kwargs]`,
+`["get", target, name]`), and answers each with `["ok", value]`, `["handle", id, type, kind]` (an object
+that is not plain data, in modes that allow it), or `["raise", type, module, message]`.
+
+Nothing here needs to resist the program: it runs in the program's own process, so the program can
+rewrite any of it. That is by design. All the program can ever do is send bytes down the socket, and the
+tests rebuild only plain data from them (`assay_code.wire`); a tampered harness is no more powerful than
+a function returning whatever value it likes.
+
+Standard library only (bundled into the sandbox with `assay_code.wire` and `.channel`).
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import os
+import sys
+from typing import Any
+
+from assay_code import wire
+from assay_code.harness.channel import Channel, ChannelClosed, ChannelError, traceback_frames
+
+#: What is kept of what the program prints (the rest is dropped, as a test runner swallows output).
+KEEP_OUTPUT = 4096
+
+
+class Sink(io.TextIOBase):
+    """Swallows text, keeping the first `KEEP_OUTPUT` characters for the verdict's details."""
+
+    def __init__(self) -> None:
+        self.kept: list[str] = []
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if self.size < KEEP_OUTPUT:
+            piece = str(text)[: KEEP_OUTPUT - self.size]
+            self.kept.append(piece)
+            self.size += len(piece)
+        return len(text)
+
+    def text(self) -> str:
+        return "".join(self.kept)
+
+
+def _describe(exc: BaseException) -> list[Any]:
+    kind = type(exc)
+    try:
+        message = str(exc)[:2000]
+    except BaseException:  # a message whose __str__ raises or exits
+        message = "<unprintable>"
+    # Keep only the program's own frames: the tests need to know where the program failed, not how the
+    # harness called it.
+    frames = traceback_frames(exc.__traceback__)
+    where = [f"line {line}, in {name}" for filename, line, name in frames if filename == PROGRAM_FILE][-3:]
+    return ["raise", kind.__name__, kind.__module__, message, where]
+
+
+PROGRAM_FILE = "solution.py"
+
+
+class Server:
+    """Answers requests against the program's namespace until the tests hang up."""
+
+    def __init__(self, channel: Channel, namespace: dict[str, Any], handles: bool) -> None:
+        self.channel = channel
+        self.namespace = namespace
+        self.allow_handles = handles
+        self.handles: dict[int, Any] = {}
+
+    def resolve(self, target: Any) -> Any:
+        kind, key = target
+        if kind == "name":
+            if key not in self.namespace:
+                raise NameError(f"the program does not define {key!r}")
+            return self.namespace[key]
+        return self.handles[key]
+
+    def answer(self, value: Any) -> list[Any]:
+        if self.allow_handles:
+            try:
+                return ["ok", wire.to_json(value, strict=True)]
+            except wire.WireError:
+                handle = len(self.handles) + 1
+                self.handles[handle] = value
+                kind = "class" if isinstance(value, type) else "callable" if callable(value) else "object"
+                return ["handle", handle, type(value).__name__, kind]
+        return ["ok", wire.to_json(value)]
+
+    def serve(self) -> None:
+        while True:
+            try:
+                request = self.channel.recv()
+            except ChannelError:
+                return  # the tests are done (or gone): nothing left to answer
+            op = request[0]
+            try:
+                if op == "call":
+                    _, target, args, kwargs = request
+                    function = self.resolve(target)
+                    result = function(*wire.from_json(args), **wire.from_json(kwargs))
+                elif op == "get":
+                    _, target, name = request
+                    result = getattr(self.resolve(target), name)
+                else:
+                    raise ValueError(f"unknown request {op!r}")
+                reply = self.answer(result)
+            except BaseException as exc:  # SystemExit and KeyboardInterrupt in a call are answers too
+                reply = _describe(exc)
+            try:
+                self.channel.send(reply)
+            except ChannelClosed:
+                return
+            except (ChannelError, wire.WireError, ValueError, RecursionError) as exc:
+                self.channel.send(_describe(exc))
+
+
+def main(job: dict[str, Any], peer_fd: int) -> None:
+    channel = Channel(peer_fd)
+    output = Sink()
+    sys.stdout = sys.stderr = output
+    namespace: dict[str, Any] = {"__name__": job.get("module") or "__solution__", "__builtins__": builtins}
+    entry_point = job.get("entry_point")
+    try:
+        code = compile(job["program"], PROGRAM_FILE, "exec", dont_inherit=True)
+        # The program is kept under its file name so that tracebacks can show its lines.
+        exec(code, namespace)
+        if entry_point and not callable(namespace.get(entry_point)):
+            missing = "is not defined" if entry_point not in namespace else "is not callable"
+            raise NameError(f"{entry_point!r} {missing} in the program")
+    except BaseException as exc:  # an exit at import time is a failure to load, like any other
+        reply = _describe(exc)
+        reply[0] = "load_error"
+        channel.send(reply)
+        _finish(output)
+    channel.send(["ready"])
+    Server(channel, namespace, bool(job.get("handles"))).serve()
+    _finish(output)
+
+
+def _finish(output: Sink) -> None:
+    # What the program printed goes to the run's stdout, for the verdict's details; then exit at once,
+    # without running the program's atexit hooks or waiting for its threads.
+    try:  # noqa: SIM105 - contextlib is one more import for every sandboxed run
+        os.write(1, output.text().encode("utf-8", "backslashreplace"))
+    except OSError:
+        pass
+    os._exit(0)

@@ -1,0 +1,336 @@
+"""The tests' side: run the trusted tests against a stand-in that forwards every call to the candidate.
+
+Runs in its own sandboxed process, apart from the candidate. The tests' namespace holds the task's prompt
+(its helpers, e.g. HumanEval's `poly` and `encode_cyclic`, in their trusted form) and, under the entry
+point's name, a `Remote` that sends the call's arguments to the candidate and rebuilds its answer from
+plain data. No object of the candidate's ever exists here, so no rigged `__eq__`, `__hash__` or
+subclass can reach an assertion, and nothing the candidate does can touch this process's state.
+
+The outcome is written to this run's own stdout, which only this process holds: one line per event,
+each `ASSAY-RESULT <json>`.
+
+Standard library only (bundled into the sandbox with `assay_code.wire` and `.channel`).
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import json
+import os
+import sys
+from typing import Any
+
+from assay_code import wire
+from assay_code.harness.channel import Channel, ChannelClosed, ChannelError, traceback_frames
+
+RESULT_MARK = b"ASSAY-RESULT "
+TESTS_FILE = "<tests>"
+PROMPT_FILE = "<prompt>"
+REPR_CHARS = 300
+
+#: Builtin exceptions the candidate may raise and the tests may catch by their own type.
+_EXCEPTIONS: dict[str, type[BaseException]] = {
+    name: value
+    for name, value in vars(builtins).items()
+    if isinstance(value, type) and issubclass(value, Exception)
+}
+
+
+class CandidateFault(BaseException):
+    # the tests must not swallow it
+    """The candidate broke the rules of the conversation (exited, hung up, sent what is not plain data)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class CandidateError(Exception):
+    """An exception the candidate raised whose type the tests cannot have (not a builtin one)."""
+
+
+class TestSetupError(Exception):
+    """The tests cannot run here (an argument that is not plain data, ...): not the sample's fault."""
+
+
+def _short(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= REPR_CHARS else text[: REPR_CHARS - 3] + "..."
+
+
+class Session:
+    """The tests' end of the conversation. Faults are sticky: once the candidate has broken the rules,
+    every later call fails and the outcome is a failure whatever the tests did with the exception."""
+
+    def __init__(self, channel: Channel, call_time_limit_s: float | None = None) -> None:
+        self.channel = channel
+        self.call_time_limit_s = call_time_limit_s
+        self.fault: CandidateFault | None = None
+        self.calls = 0
+        self.last_call: str | None = None
+        self.last_result: str | None = None
+        self.raised: BaseException | None = None
+
+    def _break(self, reason: str, message: str) -> CandidateFault:
+        if self.fault is None:
+            self.fault = CandidateFault(reason, message)
+        return self.fault
+
+    def receive(self, limit: float | None = None) -> list[Any]:
+        if self.fault is not None:
+            raise self.fault
+        if limit is not None and not self.channel.readable(limit):
+            raise self._break("time_limit", f"the candidate gave no answer within {limit:g}s")
+        try:
+            reply = self.channel.recv()
+        except ChannelClosed:
+            raise self._break("early_exit", "the candidate's process ended before the tests did") from None
+        except ChannelError as exc:
+            raise self._break("protocol_violation", f"the candidate sent a broken message: {exc}") from None
+        if type(reply) is not list or not reply or type(reply[0]) is not str:
+            raise self._break("protocol_violation", "the candidate sent a message of the wrong shape")
+        return reply
+
+    def wait_ready(self) -> None:
+        reply = self.receive()
+        if reply[0] == "ready":
+            return
+        if reply[0] == "load_error" and len(reply) == 5:
+            raise self._loaded_badly(reply)
+        raise self._break("protocol_violation", f"the candidate sent {reply[0]!r} instead of 'ready'")
+
+    def _loaded_badly(self, reply: list[Any]) -> CandidateFault:
+        _, name, _module, message, where = reply
+        name, message = str(name)[:100], str(message)[:2000]
+        if name == "SystemExit":
+            return self._break("early_exit", f"the program exited while loading (SystemExit: {message})")
+        if name == "NameError" and "in the program" in message:
+            return self._break("missing_entry_point", message)
+        where_text = f" ({'; '.join(map(str, where))})" if isinstance(where, list) and where else ""
+        reason = "memory_limit" if name == "MemoryError" else "runtime_error"
+        return self._break(reason, f"the program raised while loading: {name}: {message}{where_text}")
+
+    def request(self, message: list[Any], described: str) -> Any:
+        if self.fault is not None:
+            raise self.fault
+        self.calls += 1
+        self.last_call, self.last_result = described, None
+        try:
+            self.channel.send(message)
+        except ChannelClosed:
+            raise self._break("early_exit", "the candidate's process ended before the tests did") from None
+        reply = self.receive(self.call_time_limit_s)
+        kind = reply[0]
+        if kind == "ok" and len(reply) == 2:
+            try:
+                value = wire.from_json(reply[1])
+            except wire.WireError as exc:
+                raise self._break(
+                    "protocol_violation", f"the candidate's answer is not plain data: {exc}"
+                ) from None
+            self.last_result = _short(value)
+            return value
+        if kind == "handle" and len(reply) == 4 and type(reply[1]) is int:
+            self.last_result = f"<{str(reply[2])[:80]} object>"
+            return Remote(self, ["handle", reply[1]], f"<{str(reply[2])[:80]}>", str(reply[3]))
+        if kind == "raise" and len(reply) == 5:
+            raise self._raised(reply)
+        raise self._break("protocol_violation", f"the candidate answered {kind!r}")
+
+    def _raised(self, reply: list[Any]) -> BaseException:
+        _, name, module, message, where = reply
+        name, message = str(name)[:100], str(message)[:2000]
+        self.last_result = f"raised {name}: {message[:200]}"
+        if name in ("SystemExit", "KeyboardInterrupt", "GeneratorExit") and module == "builtins":
+            return self._break("early_exit", f"the candidate raised {name} in a call ({message})")
+        cls = _EXCEPTIONS.get(name) if module == "builtins" else None
+        exc: BaseException
+        try:
+            exc = cls(message) if cls is not None else CandidateError(f"{name}: {message}")
+        except Exception:  # exception types that need more arguments than a message
+            exc = CandidateError(f"{name}: {message}")
+        exc.__notes__ = [f"raised by the candidate ({'; '.join(map(str, where)) or 'in a call'})"]
+        self.raised = exc
+        return exc
+
+
+class Remote:
+    """The stand-in the tests call. Equal only to itself; every call crosses to the candidate as data."""
+
+    __slots__ = ("_kind", "_label", "_session", "_target")
+
+    def __init__(self, session: Session, target: list[Any], label: str, kind: str = "callable") -> None:
+        self._session = session
+        self._target = target
+        self._label = label
+        self._kind = kind
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        shown = [*map(_short, args), *(f"{k}={_short(v)}" for k, v in kwargs.items())]
+        described = f"{self._label}({', '.join(shown)})"
+        try:
+            message = [
+                "call",
+                self._target,
+                wire.to_json(list(args), strict=True),
+                wire.to_json(kwargs, strict=True),
+            ]
+        except wire.WireError as exc:
+            raise TestSetupError(
+                f"the tests call {self._label} with an argument that is not plain data: {exc}"
+            ) from None
+        return self._session.request(message, described)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._session.request(["get", self._target, name], f"{self._label}.{name}")
+
+    def __repr__(self) -> str:
+        return f"<candidate {self._label}>"
+
+
+# -- outcomes ---------------------------------------------------------------------------------------------
+
+
+class Reporter:
+    """Writes events to this run's stdout, which the candidate cannot reach."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def emit(self, event: dict[str, Any]) -> None:
+        line = RESULT_MARK + json.dumps(event, ensure_ascii=True, default=str).encode("ascii") + b"\n"
+        view = memoryview(line)
+        while view:
+            view = view[os.write(self.fd, view) :]
+
+
+def _failing_line(exc: BaseException, sources: dict[str, str]) -> str | None:
+    """`<tests>:12: assert candidate(3) == 4`: the deepest frame of the tests' own code."""
+    found = None
+    for filename, lineno, _name in traceback_frames(exc.__traceback__):
+        source = sources.get(filename)
+        if source is not None and lineno:
+            lines = source.splitlines()
+            text = lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
+            found = f"{filename}:{lineno}: {text}"
+    return found
+
+
+def classify(exc: BaseException | None, session: Session, sources: dict[str, str]) -> dict[str, Any]:
+    """The outcome of one run of the tests."""
+    detail: dict[str, Any] = {"calls": session.calls}
+    if session.last_call is not None:
+        detail["last_call"] = session.last_call
+        detail["last_result"] = session.last_result
+    fault = session.fault
+    if fault is not None:
+        return {"outcome": "fail", "reason": fault.reason, "message": str(fault), **detail}
+    if exc is None:
+        return {"outcome": "pass", **detail}
+    line = _failing_line(exc, sources)
+    if line:
+        detail["at"] = line
+    if isinstance(exc, TestSetupError):
+        return {"outcome": "error", "reason": "unsupported_test", "message": str(exc), **detail}
+    message = f"{type(exc).__name__}: {str(exc)[:1000]}".rstrip(": ")
+    if isinstance(exc, AssertionError):
+        return {"outcome": "fail", "reason": "wrong_answer", "message": message, **detail}
+    by_candidate = exc is session.raised
+    if isinstance(exc, MemoryError) and by_candidate:
+        return {"outcome": "fail", "reason": "memory_limit", "message": message, **detail}
+    origin = "raised by the candidate" if by_candidate else "raised by the tests on the candidate's answer"
+    return {"outcome": "fail", "reason": "runtime_error", "message": f"{message} ({origin})", **detail}
+
+
+def _exec_prompt(prompt: str, namespace: dict[str, Any]) -> str | None:
+    """Run the task's prompt for its helpers; a prompt that is not code (or fails) just adds nothing."""
+    if not prompt.strip():
+        return None
+    try:
+        exec(compile(prompt, PROMPT_FILE, "exec", dont_inherit=True), namespace)
+    except BaseException as exc:
+        return f"{type(exc).__name__}: {str(exc)[:300]}"
+    return None
+
+
+def run_function_tests(job: dict[str, Any], session: Session) -> dict[str, Any]:
+    entry_point: str = job["entry_point"]
+    namespace: dict[str, Any] = {"__name__": "__tests__", "__builtins__": builtins}
+    prompt_note = _exec_prompt(job.get("prompt") or "", namespace)
+    candidate = Remote(session, ["name", entry_point], entry_point)
+    namespace[entry_point] = candidate
+    sources = {TESTS_FILE: job["tests"], PROMPT_FILE: job.get("prompt") or ""}
+    error: BaseException | None = None
+    try:
+        code = compile(job["tests"], TESTS_FILE, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return {"outcome": "error", "reason": "bad_reference", "message": f"the tests do not compile: {exc}"}
+    try:
+        session.wait_ready()
+        exec(code, namespace)
+        check = namespace.get("check")
+        if callable(check) and check is not candidate:
+            check(candidate)
+    except BaseException as exc:
+        error = exc
+    outcome = classify(error, session, sources)
+    if prompt_note:
+        outcome["prompt_note"] = prompt_note
+    return outcome
+
+
+def run_generated_tests(job: dict[str, Any], session: Session, reporter: Reporter) -> dict[str, Any]:
+    """Each generated assertion on its own: an event per test, `passed` true or false."""
+    entry_point: str = job["entry_point"]
+    namespace: dict[str, Any] = {"__name__": "__tests__", "__builtins__": builtins}
+    _exec_prompt(job.get("prompt") or "", namespace)
+    candidate = Remote(session, ["name", entry_point], entry_point)
+    namespace[entry_point] = candidate
+    try:
+        session.wait_ready()
+    except CandidateFault as fault:
+        return {"outcome": "fail", "reason": fault.reason, "message": str(fault)}
+    passed = 0
+    for index, test in enumerate(job["tests"]):
+        if session.fault is not None:
+            break
+        try:
+            exec(compile(test, f"<test {index}>", "exec", dont_inherit=True), dict(namespace))
+            ok = True
+        except CandidateFault:
+            ok = False
+        except BaseException:
+            ok = False
+        passed += ok
+        reporter.emit({"test": index, "passed": ok})
+    outcome = {"outcome": "done", "passed": passed, "calls": session.calls}
+    if session.fault is not None:
+        outcome["reason"] = session.fault.reason
+        outcome["message"] = str(session.fault)
+    return outcome
+
+
+def main(job: dict[str, Any], peer_fd: int) -> None:
+    reporter = Reporter(os.dup(1))
+    # What the tests print is not the outcome: keep it off the result stream.
+    sys.stdout = sys.stderr = io.StringIO()
+    session = Session(Channel(peer_fd), job.get("call_time_limit_s"))
+    try:
+        style = job["style"]
+        if style == "function":
+            outcome = run_function_tests(job, session)
+        elif style == "generated_tests":
+            outcome = run_generated_tests(job, session, reporter)
+        else:
+            outcome = {"outcome": "error", "reason": "bad_reference", "message": f"unknown style {style!r}"}
+    except BaseException as exc:  # a bug here must read as an error, never as a pass
+        outcome = {"outcome": "error", "reason": "harness_error", "message": f"{type(exc).__name__}: {exc}"}
+    session.channel.close()
+    reporter.emit(outcome)
+    os._exit(0)

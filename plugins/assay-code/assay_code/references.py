@@ -1,0 +1,70 @@
+"""The reference models: what a task's `reference` holds for each task style.
+
+```json
+{"style": "function", "entry_point": "add", "tests": "def check(candidate): assert candidate(1, 2) == 3"}
+{"style": "io", "language": "python", "cases": [{"input": "1 2\\n", "output": "3\\n"}]}
+{"style": "pytest", "tests": "from solution import add\\ndef test_add(): assert add(1, 2) == 3"}
+{"style": "generated_tests", "entry_point": "add", "tests": ["assert add(1, 2) == 3"]}
+```
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)]
+
+
+class _Reference(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class FunctionReference(_Reference):
+    """HumanEval / MBPP: the program is the task's prompt + the sample; `tests` defines `check(candidate)`
+    (or is top-level asserts that call the entry point by name)."""
+
+    style: Literal["function"]
+    entry_point: Identifier
+    tests: str = Field(min_length=1)
+
+
+class IOCase(_Reference):
+    input: str = ""
+    output: str
+
+
+class IOReference(_Reference):
+    """CodeContests / APPS: a whole program reading stdin; each case's stdout is compared token by token."""
+
+    style: Literal["io"]
+    language: Literal["python", "cpp"] = "python"
+    cases: list[IOCase] = Field(min_length=1)
+
+
+class PytestReference(_Reference):
+    """A pytest file run against the sample saved as the module `module`."""
+
+    style: Literal["pytest"]
+    tests: str = Field(min_length=1)
+    module: Identifier = "solution"
+
+
+class GeneratedTestsReference(_Reference):
+    """No trusted tests: model-generated assertions, each run on its own; the verdict's `answer` is the
+    set of tests passed, so that samples that agree vote together (CodeT's dual execution agreement)."""
+
+    style: Literal["generated_tests"]
+    entry_point: Identifier
+    tests: list[str] = Field(min_length=1)
+
+
+class CodeReference(RootModel[FunctionReference | IOReference | PytestReference | GeneratedTestsReference]):
+    root: Annotated[
+        FunctionReference | IOReference | PytestReference | GeneratedTestsReference,
+        Field(discriminator="style"),
+    ]
+
+
+Reference = FunctionReference | IOReference | PytestReference | GeneratedTestsReference

@@ -1,0 +1,486 @@
+"""`code`: decides whether a program sample is correct by running tests in a sandbox.
+
+Task styles (see `assay_code.references` and the README): `function` (HumanEval/MBPP), `io` (stdin/stdout,
+Python or C++), `pytest`, and `generated_tests` (CodeT's dual execution agreement, no ground truth).
+
+For `function`, `pytest` and `generated_tests` the candidate's program and the tests run in two sandboxed
+processes connected by a socket, and only plain data crosses it (`assay_code.wire`): the judgement is made
+where the candidate cannot reach. For `io`, the program's output is compared here, outside the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from assay import Limits, Sample, Task, Verdict, Verifier, VerifierConfig
+from assay.models import Status
+from assay.plugins import get_registry
+from assay.sandbox import ExecResult, PairResult, PythonProgram, PythonSandbox
+from pydantic import Field
+
+from assay_code import harness
+from assay_code.compare import first_mismatch
+from assay_code.harness.tester import RESULT_MARK
+from assay_code.program import assemble, compile_error, extract_source
+from assay_code.references import (
+    CodeReference,
+    FunctionReference,
+    GeneratedTestsReference,
+    IOReference,
+    PytestReference,
+)
+
+#: How much of a program's own output a verdict keeps (details.output).
+_OUTPUT_CHARS = 1000
+#: Extra time the tests' process gets over the candidate's, so that a hung candidate is reported by the
+#: tests (which are waiting for it) and not mistaken for slow tests.
+_JUDGE_GRACE_S = 0.5
+
+
+class CodeConfig(VerifierConfig):
+    """Settings of the `code` verifier (`--set key=value`)."""
+
+    time_limit_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Wall-clock budget for one sample: all its runs, compilation included.",
+    )
+    case_time_limit_s: float = Field(default=2.0, gt=0, description="io style: wall clock for one case.")
+    memory_mb: int = Field(default=1024, gt=0, description="Address space of the candidate's process, MiB.")
+    judge_memory_mb: int = Field(default=2048, gt=0, description="Address space of the tests' process, MiB.")
+    sandbox: str = Field(default="local", description="The sandbox backend (`assay plugins` lists them).")
+    stop_sequences: list[str] = Field(
+        default_factory=list,
+        description="Cut samples at the first of these (HumanEval's: assay_code.humaneval.STOP_SEQUENCES).",
+    )
+    float_tolerance: float = Field(
+        default=1e-6, ge=0, description="io style: absolute or relative tolerance."
+    )
+    call_time_limit_s: float = Field(
+        default=1.0, gt=0, description="generated_tests: one call; a sample that hangs fails that test alone."
+    )
+    cpp_flags: list[str] = Field(
+        default_factory=lambda: ["-O2", "-std=c++17"], description="io style, C++: g++ flags."
+    )
+    compile_memory_mb: int = Field(default=2048, gt=0, description="io style, C++: address space of g++.")
+
+
+@dataclass
+class _Outcome:
+    """What a run of the tests said: its last event and the events before it."""
+
+    final: dict[str, Any] | None
+    events: list[dict[str, Any]]
+
+
+def _read_events(result: ExecResult) -> _Outcome:
+    events = []
+    for line in result.stdout.split(b"\n"):
+        if line.startswith(RESULT_MARK):
+            try:
+                event = json.loads(line[len(RESULT_MARK) :])
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                events.append(event)
+    final = events[-1] if events and "outcome" in events[-1] else None
+    return _Outcome(final, events if final is None else events[:-1])
+
+
+def _program_output(result: ExecResult) -> str:
+    return result.stdout[:_OUTPUT_CHARS].decode("utf-8", "replace")
+
+
+class CodeVerifier(Verifier):
+    """Runs a program sample against its task's tests in a sandbox; see the module docs."""
+
+    name = "code"
+    version = "0.1.0"
+    kind = "execution"
+    Config = CodeConfig
+    config: CodeConfig
+
+    #: The candidate's harness imports from the standard library only.
+    _HARNESS_SOURCE: ClassVar[str] = harness.BOOTSTRAP
+
+    def __init__(self, config: CodeConfig | dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self._sandbox: PythonSandbox | None = None
+        self._sandbox_python: str | None = None
+        self._lock = threading.Lock()
+
+    # -- the sandbox -----------------------------------------------------------------------------------
+
+    @property
+    def sandbox(self) -> PythonSandbox:
+        with self._lock:
+            if self._sandbox is None:
+                cls = get_registry().sandbox_class(self.config.sandbox)
+                sandbox = cls()
+                if not isinstance(sandbox, PythonSandbox):
+                    raise TypeError(
+                        f"sandbox {self.config.sandbox!r} has no Python fast path (run_python_pair)"
+                    )
+                self._sandbox = sandbox
+                self._sandbox_python = str(sandbox.isolation().get("python") or "") or None
+            return self._sandbox
+
+    def close(self) -> None:
+        with self._lock:
+            if self._sandbox is not None:
+                self._sandbox.close()
+                self._sandbox = None
+
+    def _limits(self, wall_s: float, memory_mb: int) -> Limits:
+        wall_s = max(wall_s, 0.05)
+        return Limits(wall_time_s=wall_s, cpu_time_s=wall_s, memory_mb=memory_mb)
+
+    def _program(self, role: str, job: dict[str, Any]) -> PythonProgram:
+        return PythonProgram(
+            source=self._HARNESS_SOURCE,
+            stdin=harness.bundle(role, job, self._sandbox_python),
+            filename=f"{role}_harness.py",
+        )
+
+    def _pair(self, candidate_job: dict[str, Any], tester_job: dict[str, Any], wall_s: float) -> PairResult:
+        sandbox = self.sandbox
+        return sandbox.run_python_pair(
+            self._program("candidate", candidate_job),
+            self._program("tester", tester_job),
+            limits=self._limits(wall_s, self.config.memory_mb),
+            judge_limits=self._limits(wall_s + _JUDGE_GRACE_S, self.config.judge_memory_mb),
+        )
+
+    # -- the contract --------------------------------------------------------------------------------------
+
+    def verify(self, task: Task, sample: Sample) -> Verdict:
+        reference = self.parse_reference(task, CodeReference).root
+        if isinstance(reference, FunctionReference):
+            return self._verify_function(task, sample, reference)
+        if isinstance(reference, GeneratedTestsReference):
+            return self._verify_generated(task, sample, reference)
+        if isinstance(reference, IOReference):
+            return self._verify_io(task, sample, reference)
+        return self._verify_pytest(task, sample, reference)
+
+    # -- function --------------------------------------------------------------------------------------------
+
+    def _verify_function(self, task: Task, sample: Sample, reference: FunctionReference) -> Verdict:
+        program = assemble(
+            task.prompt, sample.text, reference.entry_point, stop_sequences=self.config.stop_sequences
+        )
+        if not program.ok:
+            return self.verdict(
+                task,
+                sample,
+                "fail",
+                score=0.0,
+                reason="syntax_error",
+                details={"message": program.syntax_error, "program": program.how},
+            )
+        pair = self._pair(
+            {"program": program.source, "entry_point": reference.entry_point},
+            {
+                "style": "function",
+                "prompt": task.prompt,
+                "tests": reference.tests,
+                "entry_point": reference.entry_point,
+            },
+            self.config.time_limit_s,
+        )
+        return self._judged(task, sample, pair, {"program": program.how})
+
+    def _judged(self, task: Task, sample: Sample, pair: PairResult, details: dict[str, Any]) -> Verdict:
+        """The verdict from a pair's runs: the tests' own outcome, sharpened by how the candidate ended."""
+        outcome = _read_events(pair.judge).final
+        candidate = pair.candidate
+        output = _program_output(candidate)
+        if output:
+            details["output"] = output
+        if outcome is None:
+            return self._unfinished(task, sample, pair, details)
+        details.update({k: v for k, v in outcome.items() if k not in ("outcome", "reason")})
+        kind = outcome.get("outcome")
+        if kind == "pass":
+            return self.verdict(task, sample, "pass", score=1.0, details=details)
+        reason = str(outcome.get("reason") or "wrong_answer")
+        if kind == "error":
+            details.setdefault("message", "the tests could not run")
+            return self.verdict(task, sample, "error", reason=reason, details=details)
+        status: Status = "fail"
+        if reason == "early_exit":
+            reason, status = _why_candidate_ended(candidate, details)
+        if reason == "time_limit":
+            status = "timeout"
+        return self.verdict(task, sample, status, passed=False, score=0.0, reason=reason, details=details)
+
+    def _unfinished(self, task: Task, sample: Sample, pair: PairResult, details: dict[str, Any]) -> Verdict:
+        judge, candidate = pair.judge, pair.candidate
+        details["tests_run"] = {"status": judge.status, "returncode": judge.returncode}
+        if judge.status == "sandbox_error" or candidate.status == "sandbox_error":
+            message = judge.message if judge.status == "sandbox_error" else candidate.message
+            return self.error(task, sample, "sandbox_error", message or "the sandbox failed", **details)
+        if judge.status in ("time_limit", "cpu_limit") or candidate.status in ("time_limit", "cpu_limit"):
+            details["message"] = f"no answer within {self.config.time_limit_s:g}s"
+            return self.verdict(
+                task, sample, "timeout", passed=False, score=0.0, reason="time_limit", details=details
+            )
+        if judge.status == "memory_limit":
+            # The tests' process ran out of memory rebuilding what the candidate sent.
+            details["message"] = "the candidate's answer was too large for the tests' process"
+            return self.verdict(task, sample, "fail", score=0.0, reason="memory_limit", details=details)
+        details["message"] = "the tests' process ended without an outcome"
+        details["stderr"] = judge.stderr[-2000:].decode("utf-8", "replace")
+        return self.error(task, sample, "harness_error", details.pop("message"), **details)
+
+    # -- generated tests (CodeT) -----------------------------------------------------------------------------
+
+    def _verify_generated(self, task: Task, sample: Sample, reference: GeneratedTestsReference) -> Verdict:
+        program = assemble(
+            task.prompt, sample.text, reference.entry_point, stop_sequences=self.config.stop_sequences
+        )
+        total = len(reference.tests)
+        if not program.ok:
+            return self.verdict(
+                task,
+                sample,
+                "fail",
+                score=0.0,
+                answer=_signature([], total),
+                reason="syntax_error",
+                details={"message": program.syntax_error, "tests_passed": 0, "tests": total},
+            )
+        deadline = time.monotonic() + self.config.time_limit_s
+        results: dict[int, bool] = {}
+        start, restarts = 0, 0
+        notes: list[str] = []
+        # A sample that hangs on one test fails that test; the run starts again after it.
+        while start < total:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0.05:
+                notes.append(f"out of time after {start} of {total} tests")
+                break
+            indices = list(range(start, total))
+            pair = self._pair(
+                {"program": program.source, "entry_point": reference.entry_point},
+                {
+                    "style": "generated_tests",
+                    "prompt": task.prompt,
+                    "entry_point": reference.entry_point,
+                    "tests": [reference.tests[i] for i in indices],
+                    "call_time_limit_s": self.config.call_time_limit_s,
+                },
+                remaining,
+            )
+            outcome = _read_events(pair.judge)
+            for event in outcome.events:
+                position = event.get("test")
+                if isinstance(position, int) and 0 <= position < len(indices):
+                    results[indices[position]] = bool(event.get("passed"))
+            done = start + sum(1 for e in outcome.events if isinstance(e.get("test"), int))
+            final = outcome.final or {}
+            if final.get("outcome") == "error" or pair.judge.status == "sandbox_error":
+                return self.error(
+                    task,
+                    sample,
+                    str(final.get("reason") or "sandbox_error"),
+                    str(final.get("message") or pair.judge.message or "the tests could not run"),
+                )
+            if final.get("outcome") == "fail":  # the program did not load: every test fails
+                notes.append(str(final.get("message")))
+                break
+            if final.get("outcome") == "done" and done >= total:
+                break
+            if final.get("reason") not in (None, "time_limit") and final.get("reason") != "early_exit":
+                notes.append(str(final.get("message")))
+            # The test at `done` hung or killed the candidate: it failed; go on after it.
+            results.setdefault(done, False)
+            start = done + 1
+            restarts += 1
+        passed = sorted(i for i, ok in results.items() if ok)
+        score = len(passed) / total
+        details: dict[str, Any] = {"tests_passed": len(passed), "tests": total, "restarts": restarts}
+        if notes:
+            details["notes"] = notes[:5]
+        # Without ground truth, "pass" means agreeing with every generated test; selection uses the
+        # signature (which tests pass) and the score, as CodeT does.
+        status: Status = "pass" if len(passed) == total else "fail"
+        return self.verdict(
+            task,
+            sample,
+            status,
+            score=score,
+            answer=_signature(passed, total),
+            reason=None if status == "pass" else "generated_tests_failed",
+            details=details,
+        )
+
+    # -- stdin/stdout ----------------------------------------------------------------------------------------
+
+    def _verify_io(self, task: Task, sample: Sample, reference: IOReference) -> Verdict:
+        source = extract_source(sample.text, reference.language)
+        deadline = time.monotonic() + self.config.time_limit_s
+        details: dict[str, Any] = {"language": reference.language}
+        if reference.language == "python":
+            error = compile_error(source)
+            if error is not None:
+                return self.verdict(
+                    task,
+                    sample,
+                    "fail",
+                    score=0.0,
+                    reason="syntax_error",
+                    details={**details, "message": error},
+                )
+            run_case = self._python_case_runner(source)
+        else:
+            binary, compile_failure = self._compile_cpp(source, deadline)
+            if compile_failure is not None:
+                return self.verdict(
+                    task,
+                    sample,
+                    compile_failure[0],
+                    passed=False,
+                    score=0.0,
+                    reason=compile_failure[1],
+                    details={**details, "message": compile_failure[2]},
+                )
+            assert binary is not None
+            run_case = self._cpp_case_runner(binary)
+        passed = 0
+        first_failure: tuple[str, dict[str, Any]] | None = None
+        for index, case in enumerate(reference.cases):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0.05:
+                first_failure = first_failure or ("time_limit", {"case": index, "message": "out of time"})
+                break
+            result = run_case(case.input.encode(), min(self.config.case_time_limit_s, remaining))
+            failure = self._case_failure(result, case.output)
+            if failure is None:
+                passed += 1
+            elif first_failure is None:
+                first_failure = (failure[0], {"case": index, **failure[1]})
+        total = len(reference.cases)
+        details.update({"cases_passed": passed, "cases": total})
+        if first_failure is None:
+            return self.verdict(task, sample, "pass", score=1.0, details=details)
+        reason, info = first_failure
+        details["first_failure"] = info
+        status: Status = "timeout" if reason == "time_limit" else "fail"
+        return self.verdict(
+            task, sample, status, passed=False, score=passed / total, reason=reason, details=details
+        )
+
+    def _python_case_runner(self, source: str) -> Any:
+        def run(stdin: bytes, wall_s: float) -> ExecResult:
+            return self.sandbox.run_python(
+                source,
+                stdin=stdin,
+                limits=self._limits(wall_s, self.config.memory_mb),
+                filename="solution.py",
+            )
+
+        return run
+
+    def _cpp_case_runner(self, binary: bytes) -> Any:
+        def run(stdin: bytes, wall_s: float) -> ExecResult:
+            return self.sandbox.run(
+                ["/bin/sh", "-c", "chmod 700 solution && exec ./solution"],
+                files={"solution": binary},
+                stdin=stdin,
+                limits=self._limits(wall_s, self.config.memory_mb),
+            )
+
+        return run
+
+    def _compile_cpp(
+        self, source: str, deadline: float
+    ) -> tuple[bytes | None, tuple[Status, str, str] | None]:
+        wall = max(0.05, deadline - time.monotonic())
+        result = self.sandbox.run(
+            ["g++", *self.config.cpp_flags, "-o", "solution", "solution.cpp"],
+            files={"solution.cpp": source},
+            limits=Limits(
+                wall_time_s=wall,
+                cpu_time_s=wall,
+                memory_mb=self.config.compile_memory_mb,
+                processes=32,
+                file_size_mb=64,
+                disk_mb=256,
+            ),
+            collect=["solution"],
+        )
+        if result.status in ("time_limit", "cpu_limit"):
+            return None, ("timeout", "time_limit", f"compilation took over {wall:.1f}s")
+        if result.status == "sandbox_error":
+            return None, ("error", "sandbox_error", result.message or "the sandbox failed")
+        binary = result.files.get("solution")
+        if result.status != "ok" or not binary:
+            message = result.stderr[-3000:].decode("utf-8", "replace") or result.message or result.status
+            return None, ("fail", "compile_error", message)
+        return binary, None
+
+    def _case_failure(self, result: ExecResult, expected: str) -> tuple[str, dict[str, Any]] | None:
+        if result.status == "ok":
+            mismatch = first_mismatch(
+                result.stdout.decode("utf-8", "replace"), expected, self.config.float_tolerance
+            )
+            if mismatch is None:
+                return None
+            return "wrong_answer", {"message": str(mismatch)}
+        reason = {
+            "time_limit": "time_limit",
+            "cpu_limit": "time_limit",
+            "memory_limit": "memory_limit",
+            "output_limit": "output_limit",
+            "sandbox_error": "sandbox_error",
+        }.get(result.status, "runtime_error")
+        tail = result.stderr[-1500:].decode("utf-8", "replace")
+        return reason, {"message": f"{result.status} (exit {result.returncode})", "stderr": tail}
+
+    # -- pytest ----------------------------------------------------------------------------------------------
+
+    def _verify_pytest(self, task: Task, sample: Sample, reference: PytestReference) -> Verdict:
+        source = extract_source(sample.text, "python")
+        if task.prompt and compile_error(task.prompt + source) is None and compile_error(source) is not None:
+            source = task.prompt + source
+        error = compile_error(source)
+        if error is not None:
+            return self.verdict(
+                task, sample, "fail", score=0.0, reason="syntax_error", details={"message": error}
+            )
+        pair = self._pair(
+            {"program": source, "module": reference.module, "handles": True},
+            {"style": "pytest", "tests": reference.tests, "module": reference.module},
+            self.config.time_limit_s,
+        )
+        return self._judged(task, sample, pair, {})
+
+
+def _why_candidate_ended(candidate: ExecResult, details: dict[str, Any]) -> tuple[str, Status]:
+    """The candidate's process ended before the tests: say how (a limit, a signal, an exit)."""
+    details["candidate_run"] = {"status": candidate.status, "returncode": candidate.returncode}
+    by_status: dict[str, str] = {
+        "memory_limit": "memory_limit",
+        "cpu_limit": "time_limit",
+        "time_limit": "time_limit",
+        "output_limit": "output_limit",
+        "process_limit": "process_limit",
+        "file_limit": "file_limit",
+        "signaled": "crashed",
+    }
+    reason = by_status.get(candidate.status, "early_exit")
+    return reason, "timeout" if reason == "time_limit" else "fail"
+
+
+def _signature(passed: Sequence[int], total: int) -> str:
+    """Which generated tests a sample passes, as hex: samples with the same signature agree."""
+    bits = 0
+    for index in passed:
+        bits |= 1 << index
+    return f"{total}:{bits:x}"
