@@ -65,8 +65,8 @@ class ForkServerConnection:
         hello, _ = forkserver.recv_message(self.sock)
         if hello.get("op") != "hello":
             raise SandboxUnavailable(f"the fork-server could not set up: {hello.get('message')}")
-        self.hello = hello
-        return hello
+        self.hello = dict(hello)
+        return self.hello
 
     def send(self, request: Mapping[str, Any], fd: int | None = None) -> None:
         forkserver.send_message(self.sock, dict(request), [fd] if fd is not None else None)

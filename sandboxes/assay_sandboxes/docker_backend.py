@@ -43,7 +43,7 @@ START_TIMEOUT_S = 30.0
 
 def _docker_module() -> Any:
     try:
-        import docker
+        import docker  # type: ignore[import-untyped]
     except ImportError as exc:
         raise SandboxUnavailable(
             "the docker backend needs the Docker SDK: pip install 'assay-sandboxes[docker]'"

@@ -502,11 +502,11 @@ class Server:
             _close(status_fd)
             _run_python(payload["source"], payload.get("filename", "main.py"), payload.get("argv", []), env)
         command = payload["command"]
-        program = command[0]
-        if "/" not in program:
-            program = _which(program, env.get("PATH", "")) or program
+        executable = command[0]
+        if "/" not in executable:
+            executable = _which(executable, env.get("PATH", "")) or executable
         try:
-            os.execve(program, command, env)
+            os.execve(executable, command, env)
         except OSError as exc:
             os.write(status_fd, f"cannot execute {command[0]!r}: {exc.strerror}".encode())
             os._exit(SETUP_FAILED)
@@ -774,14 +774,15 @@ def _run_python(source: str, filename: str, argv: list[str], env: dict[str, str]
         code = 1
     try:
         if "threading" in sys.modules:  # wait for non-daemon threads, as the interpreter would
-            sys.modules["threading"]._shutdown()  # type: ignore[attr-defined]
+            sys.modules["threading"]._shutdown()
         if "atexit" in sys.modules and sys.modules["atexit"]._ncallbacks():
             sys.modules["atexit"]._run_exitfuncs()
     except BaseException:
         pass
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:
+                stream.flush()
         except BaseException:
             pass
     os._exit(code)

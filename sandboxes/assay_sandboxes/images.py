@@ -91,7 +91,7 @@ def build_image(client: Any, recipe_name: str = DEFAULT_RECIPE, tag: str | None 
 
 def image_labels(client: Any, tag: str) -> dict[str, str] | None:
     """The image's labels, or None when the daemon has no such image."""
-    import docker.errors
+    import docker.errors  # type: ignore[import-untyped]
 
     try:
         image = client.images.get(tag)

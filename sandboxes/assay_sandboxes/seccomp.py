@@ -101,7 +101,7 @@ class SeccompUnavailable(RuntimeError):
 def compile_filter(network: bool) -> bytes:
     """The filter as classic BPF (`struct sock_filter[]`); `network=True` leaves socket families alone."""
     try:
-        import pyseccomp as seccomp
+        import pyseccomp as seccomp  # type: ignore[import-untyped]
     except Exception as exc:  # the binding loads libseccomp.so.2 with ctypes at import
         raise SeccompUnavailable(f"pyseccomp/libseccomp unavailable: {type(exc).__name__}: {exc}") from exc
 
