@@ -1,0 +1,186 @@
+"""The Ray executor against a real Ray head started on loopback (`ray start --head`), compared with the local
+executor verdict for verdict."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from assay.executors.ray import prepare_ray_environment
+
+# Before Ray is imported: no usage statistics, and every connection on loopback (see the function). The
+# head and every driver share a token of their own (Ray's token authentication).
+prepare_ray_environment("127.0.0.1")
+os.environ["RAY_AUTH_MODE"] = "token"
+os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+pytest.importorskip("ray")
+
+import assay  # noqa: E402
+from assay.executors import by_name  # noqa: E402
+from assay.executors.ray import _warm, ray_executor, shutdown_warm_actors  # noqa: E402
+from assay.testing.echo import EchoVerifier  # noqa: E402
+
+pytestmark = pytest.mark.slow
+RAY = Path(sys.executable).with_name("ray")
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@pytest.fixture(scope="module")
+def ray_head() -> Iterator[str]:
+    """A Ray head on 127.0.0.1 with its own ports and temp dir, stopped (its whole process group) after."""
+    gcs, agent, agent_grpc, metrics, runtime_env = _free_ports(5)
+    temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    command = [
+        str(RAY), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
+        f"--dashboard-agent-listen-port={agent}",
+        f"--dashboard-agent-grpc-port={agent_grpc}", f"--metrics-export-port={metrics}",
+        f"--runtime-env-agent-port={runtime_env}", "--include-dashboard=false", "--disable-usage-stats",
+        "--num-cpus=2", "--object-store-memory=100000000", f"--temp-dir={temp_dir}",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env=os.environ.copy(),
+    )
+    address = f"127.0.0.1:{gcs}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"ray start failed: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", gcs)) == 0:
+                    break
+            if time.monotonic() > deadline:
+                raise AssertionError("the Ray head did not come up")
+            time.sleep(0.5)
+        time.sleep(2.0)  # the raylet registers with the GCS just after it listens
+        yield address
+    finally:
+        # The head and everything it started share its process group (its own session); `ray start --block`
+        # does not always stop its children on SIGTERM, so the group is killed after a grace period.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _verify(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "assay", "verify", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def _verdicts(path: Path) -> list[dict[str, object]]:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for row in rows:
+        row.pop("elapsed_s")
+    return rows
+
+
+def test_cli_on_a_ray_head_gives_the_local_executors_verdicts_into_the_same_store(
+    ray_head: str, echo_installed: Path, echo_data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    tasks, samples = echo_data
+    env = {**os.environ, "ASSAY_STORE": str(tmp_path / "ray.sqlite")}
+    ray_out, local_out = tmp_path / "ray.jsonl", tmp_path / "local.jsonl"
+    summary = tmp_path / "summary.json"
+    ran = _verify(
+        [str(tasks), str(samples), "-v", "echo", "-o", str(ray_out), "--executor", "ray", "--address", ray_head,
+         "--jobs", "2", "--quiet", "--summary-json", str(summary)],
+        env,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    local_env = {**os.environ, "ASSAY_STORE": str(tmp_path / "local.sqlite")}
+    ran = _verify(
+        [str(tasks), str(samples), "-v", "echo", "-o", str(local_out), "--jobs", "2", "--quiet"], local_env
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert _verdicts(ray_out) == _verdicts(local_out)
+    judged = json.loads(summary.read_text())
+    assert judged["samples"] == 200 and judged["cached"] == 0
+
+    # Every verdict the Ray actors produced is in the store: a local run on it judges nothing again.
+    again = tmp_path / "again.jsonl"
+    ran = _verify([str(tasks), str(samples), "-v", "echo", "-o", str(again), "--quiet", "--summary-json",
+                   str(summary)], env)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    rerun = json.loads(summary.read_text())
+    assert rerun["cached"] + rerun["deduplicated"] == 200
+    assert _verdicts(again) == _verdicts(local_out)
+
+
+def test_hung_and_crashing_samples_on_ray_get_the_local_executors_verdicts(
+    ray_head: str, tmp_path: Path
+) -> None:
+    tasks = [{"id": "a", "reference": {"answer": "1"}}]
+    texts = ["1", "!hang", "2", "!crash", "1", "!raise", "x"]
+    samples = [{"task_id": "a", "index": i, "text": text} for i, text in enumerate(texts)]
+    config = {"misbehave": True, "time_limit_s": 0.5}
+
+    def run(executor: object) -> list[tuple[str, str | None]]:
+        verdicts = assay.verify(
+            tasks, samples, EchoVerifier, config=config, jobs=2, store=str(tmp_path / f"{id(executor)}.sqlite"),
+            progress=False, executor=executor,
+        )  # fmt: skip
+        return [(v.status, v.reason) for v in verdicts]
+
+    on_ray = run(by_name("ray", address=ray_head))
+    assert on_ray == run(None)
+    assert on_ray == [
+        ("pass", None), ("timeout", "time_limit"), ("fail", "wrong_answer"), ("error", "worker_crashed"),
+        ("pass", None), ("error", "verifier_error"), ("fail", "wrong_answer"),
+    ]  # fmt: skip
+
+
+def test_keep_warm_reuses_the_same_actors_for_the_next_run(ray_head: str, tmp_path: Path) -> None:
+    import ray
+
+    tasks = [{"id": "a", "reference": {"answer": "1"}}]
+    samples = [{"task_id": "a", "index": i, "text": str(i % 2)} for i in range(20)]
+    factory = ray_executor(ray_head, keep_warm=True)
+    try:
+        first = list(assay.verify(tasks, samples, EchoVerifier, jobs=2, store=":memory:", progress=False,
+                                  executor=factory))  # fmt: skip
+        actors = sorted(handle._actor_id.hex() for group in _warm.values() for handle in group)
+        assert len(actors) == 2
+        second = list(assay.verify(tasks, samples, EchoVerifier, jobs=2, store=":memory:", progress=False,
+                                   executor=factory))  # fmt: skip
+        assert sorted(handle._actor_id.hex() for group in _warm.values() for handle in group) == actors
+        assert [v.passed for v in first] == [v.passed for v in second] == [i % 2 == 1 for i in range(20)]
+    finally:
+        shutdown_warm_actors()
+        ray.shutdown()
+
+
+def test_unknown_executor_names_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="local, ray"):
+        by_name("dask")
