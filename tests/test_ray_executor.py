@@ -114,8 +114,8 @@ def test_cli_on_a_ray_head_gives_the_local_executors_verdicts_into_the_same_stor
     ray_out, local_out = tmp_path / "ray.jsonl", tmp_path / "local.jsonl"
     summary = tmp_path / "summary.json"
     ran = _verify(
-        [str(tasks), str(samples), "-v", "echo", "-o", str(ray_out), "--executor", "ray", "--address", ray_head,
-         "--jobs", "2", "--quiet", "--summary-json", str(summary)],
+        [str(tasks), str(samples), "-v", "echo", "-o", str(ray_out), "--executor", "ray",
+         "--address", ray_head, "--jobs", "2", "--quiet", "--summary-json", str(summary)],
         env,
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr[-3000:]
@@ -148,8 +148,8 @@ def test_hung_and_crashing_samples_on_ray_get_the_local_executors_verdicts(
 
     def run(executor: object) -> list[tuple[str, str | None]]:
         verdicts = assay.verify(
-            tasks, samples, EchoVerifier, config=config, jobs=2, store=str(tmp_path / f"{id(executor)}.sqlite"),
-            progress=False, executor=executor,
+            tasks, samples, EchoVerifier, config=config, jobs=2,
+            store=str(tmp_path / f"{id(executor)}.sqlite"), progress=False, executor=executor,
         )  # fmt: skip
         return [(v.status, v.reason) for v in verdicts]
 

@@ -18,4 +18,9 @@ def by_name(name: str, **options: object) -> ExecutorFactory:
     """An executor factory by its `--executor` name."""
     if name == "local":
         return make_local_executor
-    raise ValueError(f"unknown executor {name!r} (known: local)")
+    if name == "ray":
+        from assay.executors.ray import ray_executor  # Ray is imported only when asked for
+
+        address = options.get("address")
+        return ray_executor(address=str(address) if address else None)
+    raise ValueError(f"unknown executor {name!r} (known: local, ray)")
