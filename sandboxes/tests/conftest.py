@@ -1,9 +1,11 @@
 """Fixtures for the sandbox tests: one warm sandbox per backend for the whole session (as a worker would
 hold one), and `sandbox`, parametrised over both backends. The docker backend's tests skip, with the
-reason, where no Docker daemon answers ($DOCKER_HOST, or the default socket)."""
+reason, where no Docker daemon answers ($DOCKER_HOST, or the default socket); with ASSAY_REQUIRE_DOCKER
+set (CI starts a daemon) they fail instead."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,6 +43,8 @@ def docker_sandbox() -> Iterator[Any]:
     try:
         docker_client()
     except SandboxUnavailable as exc:
+        if os.environ.get("ASSAY_REQUIRE_DOCKER"):
+            pytest.fail(f"ASSAY_REQUIRE_DOCKER is set but {exc}")
         pytest.skip(f"docker backend not tested here: {exc}")
     sandbox = DockerSandbox(limits=TEST_LIMITS)
     try:
