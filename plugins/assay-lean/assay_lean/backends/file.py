@@ -62,7 +62,7 @@ class FileBackend:
             limits=limits,
             env=self.toolchain.env(),
         )
-        details: dict[str, Any] = {"wall_s": round(result.wall_s, 3), "sandbox_status": result.status}
+        details: dict[str, Any] = {"timing": {"lean_wall_s": round(result.wall_s, 3)}, "sandbox_status": result.status}
         if result.status in ("time_limit", "cpu_limit"):
             return CheckResult("time_limit", message=f"Lean ran past {time_limit_s:g}s", details=details)
         if result.status == "memory_limit":
