@@ -115,6 +115,8 @@ def resolve(value: Any, *, is_gold: bool) -> Any:
             if _is_record(flat):
                 return _record(flat)
             return Seq("", "", tuple(flat))
+        if value.open == "{":
+            items = [x for item in items for x in (item.items if isinstance(item, Seq) and item.open == "" else (item,))]
         return Seq(value.open, value.close, tuple(items))
     return value
 

@@ -179,7 +179,7 @@ def last_number(text: str) -> str | None:
 
 def bare_enough(text: str) -> bool:
     """A short text that is all math (at most one word: a unit, or a word answer such as 'Evelyn')."""
-    if len(text) > 300:
+    if len(text) > 3000:
         return False
     ascii_only = _ENVIRONMENT.sub(" ", _NON_ASCII_LETTERS.sub(" ", text))
     words = [w for w in _MULTILETTER.findall(ascii_only) if w.lower() not in _FUNCTION_WORDS]
