@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from assay.jsonl import write_jsonl
-
 from assay.plugins import reset_host
 
 InstallPlugins = Callable[..., Path]

@@ -147,11 +147,11 @@ class _Output:
                 handle.truncate(good)
             with open(path, "rb") as handle:
                 self.existing = sum(1 for _ in handle)
-            self._reader = open(path, "rb")
+            self._reader = open(path, "rb")  # noqa: SIM115 (lives as long as the run)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(b"")
-        self._writer = open(path, "ab")
+        self._writer = open(path, "ab")  # noqa: SIM115 (lives as long as the run)
 
     def take_existing(self, sample: Sample, line: int, source: str) -> dict[str, Any]:
         """The verdict already written for this sample; the input must be the one the file was made from."""
@@ -369,7 +369,9 @@ class VerifyRun:
                     elapsed_count += 1
                     for other in waiting.pop(key):
                         task_id, index = ids[other]
-                        ready[other] = verdict if other == seq else {**verdict, "task_id": task_id, "sample_index": index}
+                        ready[other] = (
+                            verdict if other == seq else {**verdict, "task_id": task_id, "sample_index": index}
+                        )
                 if not batching and elapsed_count:
                     mean = elapsed_total / elapsed_count
                     unit_size = max(1, min(256, int(_UNIT_TARGET_S / max(mean, 1e-6))))

@@ -6,7 +6,6 @@ Files ending in `.gz` are read and written compressed.
 from __future__ import annotations
 
 import gzip
-import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +37,12 @@ class InputFileError(ValueError):
     """A whole input file cannot be read (missing, not JSONL)."""
 
 
-def open_text(path: str | Path, mode: str = "r") -> IO[str]:
+def open_text(path: str | Path) -> IO[str]:
+    """Open a (possibly gzip-compressed) text file for reading."""
     path = Path(path)
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, mode.replace("t", "") + "b"), encoding="utf-8")
-    return open(path, mode, encoding="utf-8")
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
 
 
 def read_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | InputError]]:

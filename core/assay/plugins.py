@@ -11,6 +11,7 @@ Environment:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import threading
@@ -82,10 +83,12 @@ class Registry:
     plugins: list[PluginInfo] = field(default_factory=list)
 
     def verifier_class(self, name: str) -> type[Verifier]:
-        return _lookup(self.verifiers, name, "verifier")
+        cls: type[Verifier] = _lookup(self.verifiers, name, "verifier")
+        return cls
 
     def sandbox_class(self, name: str) -> type[Any]:
-        return _lookup(self.sandboxes, name, "sandbox")
+        cls: type[Any] = _lookup(self.sandboxes, name, "sandbox")
+        return cls
 
     def selector(self, name: str) -> Any:
         return _lookup(self.selectors, name, "selector")
@@ -130,7 +133,7 @@ class PluginHost:
         allow = _names_from_env("ASSAY_PLUGINS")
         block = _names_from_env("ASSAY_DISABLE_PLUGINS") or set()
         for module_name in DEFAULT_PLUGINS:
-            self._register_module(module_name.rsplit(".", 1)[-1], lambda m=module_name: importlib.import_module(m))
+            self._register_module(module_name, functools.partial(importlib.import_module, module_name))
         if eps is None:
             eps = entry_points(group=ENTRY_POINT_GROUP)
         for ep in eps:
@@ -168,9 +171,7 @@ class PluginHost:
         """Register a plugin object (a module or an instance with hookimpls) by hand."""
         with self._lock:
             self.pm.register(plugin, name=name)
-            self._infos[name] = PluginInfo(
-                name=name, hooks=sorted(h for h in HOOK_NAMES if hasattr(plugin, h))
-            )
+            self._infos[name] = PluginInfo(name=name, hooks=sorted(h for h in HOOK_NAMES if hasattr(plugin, h)))
             self._registry = None
 
     def unregister(self, name: str) -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-
 from pydantic import BaseModel
 
 from assay.models import Task
@@ -72,9 +71,7 @@ class VerdictStore:
             " PRIMARY KEY (verifier, task, sample)) WITHOUT ROWID"
         )
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-        self._db.execute(
-            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         self._pending: list[tuple[str, bytes, bytes, bytes]] = []
         # Verdicts put since the last commit, so that `get` sees them before they reach the file.
         self._recent: dict[tuple[str, bytes, bytes], dict[str, Any]] = {}

@@ -75,7 +75,7 @@ class Verifier:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "verify" in cls.__dict__:
-            cls.verify = _guarded(cls.__dict__["verify"])  # type: ignore[method-assign]
+            cls.verify = _guarded(cls.__dict__["verify"])  # type: ignore[method-assign,assignment]
 
     # -- the contract ----------------------------------------------------------------------------------
 

@@ -38,7 +38,11 @@ def parse_settings(pairs: list[str]) -> dict[str, Any]:
 def add_verifier_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verifier", "-v", required=True, help="registered verifier name (see `assay plugins`)")
     parser.add_argument(
-        "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="verifier config; repeatable (`--set time_limit_s=5`)",
     )
 
@@ -49,7 +53,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_verifier_arguments(parser)
     parser.add_argument("-o", "--out", help="verdicts JSONL; resumed if it exists (default: stdout)")
     parser.add_argument("--jobs", "-j", type=int, default=None, help="worker processes (default: CPUs; 0: inline)")
-    parser.add_argument("--store", help="SQLite verdict cache (default: $ASSAY_STORE or ~/.cache/assay/verdicts.sqlite)")
+    parser.add_argument(
+        "--store", help="SQLite verdict cache (default: $ASSAY_STORE or ~/.cache/assay/verdicts.sqlite)"
+    )
     parser.add_argument("--no-cache", action="store_true", help="judge every sample again (still records verdicts)")
     parser.add_argument("--overwrite", action="store_true", help="start OUT afresh instead of resuming it")
     parser.add_argument("--executor", default="local", help="where to run: local (default) or ray")

@@ -9,6 +9,7 @@ the unit's other samples are sent again. A worker that dies on its own gives its
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -73,8 +74,10 @@ class InlineExecutor(Executor):
 
 
 def _worker_main(spec: VerifierSpec, conn: Connection, progress: Any, slot: int) -> None:
-    # Own process group, so that the parent can kill the worker with everything it started.
+    # Own process group, so that the parent can kill the worker with everything it started; and die with
+    # the parent, so that a killed run leaves no worker behind (a hung one would never notice on its own).
     os.setsid()
+    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         verifier = spec.build()
@@ -108,10 +111,24 @@ def _worker_main(spec: VerifierSpec, conn: Connection, progress: Any, slot: int)
                     results.append((seq, verifier.verify(task, sample).model_dump(mode="json")))
             progress[2 * slot] = _IDLE
             conn.send(("done", unit_id, results))
-    except (EOFError, KeyboardInterrupt):
-        pass
+    except (EOFError, OSError, KeyboardInterrupt):
+        pass  # the parent is gone or stopping us
     finally:
         verifier.close()
+
+
+def _die_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(0)
 
 
 # -- the parent side ------------------------------------------------------------------------------------
@@ -150,9 +167,7 @@ class ProcessExecutor(Executor):
     def _spawn(self, slot: int) -> _Worker:
         parent_end, child_end = self._ctx.Pipe(duplex=True)
         self._progress[2 * slot] = _IDLE
-        process = self._ctx.Process(
-            target=_worker_main, args=(self.spec, child_end, self._progress, slot), daemon=True
-        )
+        process = self._ctx.Process(target=_worker_main, args=(self.spec, child_end, self._progress, slot), daemon=True)
         process.start()
         child_end.close()
         return _Worker(slot=slot, process=process, conn=parent_end)
@@ -259,13 +274,14 @@ class ProcessExecutor(Executor):
             return
         lost = self._replace(worker)
         head, rest = lost[0], lost[1:]
-        if marker == _BATCH:
+        if marker == _BATCH and len(head.items) > 1:
             # The batch as a whole hung: judge its samples one at a time so that only the culprit times out.
             self._retry.extend(WorkUnit(head.unit_id, head.task_key, head.task, [item]) for item in head.items)
         else:
             # A worker sends a unit's verdicts together, so the ones it finished before hanging are lost too.
+            culprit = int(marker) if marker >= 0 else head.items[0][0]
             message = f"sample held a worker for {elapsed:.1f}s (limit {self.backstop_s:.1f}s); killed"
-            self._give_up(head, int(marker), "timeout", "time_limit", message, elapsed)
+            self._give_up(head, culprit, "timeout", "time_limit", message, elapsed)
         self._retry.extend(rest)
 
     def _on_crash(self, worker: _Worker) -> None:
@@ -318,10 +334,8 @@ class ProcessExecutor(Executor):
 
     def close(self) -> None:
         for w in self._workers:
-            try:
+            with contextlib.suppress(OSError, BrokenPipeError):
                 w.conn.send(("stop",))
-            except (OSError, BrokenPipeError):
-                pass
         deadline = time.monotonic() + 5.0
         for w in self._workers:
             w.process.join(max(0.0, deadline - time.monotonic()))
@@ -334,17 +348,12 @@ class ProcessExecutor(Executor):
 def _kill_group(process: Any) -> None:
     if process.pid is None:
         return
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
+    with contextlib.suppress(ProcessLookupError, AttributeError, ValueError):
         process.kill()
-    except (ProcessLookupError, AttributeError, ValueError):
-        pass
     process.join(5.0)
 
 
 def make_local_executor(spec: VerifierSpec, jobs: int) -> Executor:
     return InlineExecutor(spec) if jobs == 0 else ProcessExecutor(spec, jobs)
-
