@@ -94,7 +94,10 @@ def accuracy(cases: list[Case], verdicts: list[bool | None]) -> dict[str, Any]:
         groups["all"].append(right)
         groups[f"source={case['source']}"].append(right)
         groups[f"mode={case['mode']}"].append(right)
-    return {key: {"correct": sum(v), "total": len(v), "accuracy": round(100 * sum(v) / len(v), 1)} for key, v in groups.items()}
+    return {
+        key: {"correct": sum(v), "total": len(v), "accuracy": round(100 * sum(v) / len(v), 1)}
+        for key, v in groups.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         "math-verify": (math_verify_grader(wrap_bare=False), None),
         "math-verify ($-wrapped)": (math_verify_grader(wrap_bare=True), None),
     }
-    for name, (g, before) in graders.items():  # warm-up: imports, sympy caches, first-call costs
+    for g, before in graders.values():  # warm-up: imports, sympy caches, first-call costs
         run(cases[:20], g, before)
 
     results: dict[str, Any] = {}
@@ -135,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             "over_time_bound": sum(1 for r in rounds for t in r["times"] if t > args.time_bound),
             "failures": [
                 {"id": c["id"], "expected": c["expected"], "label_note": (c.get("label_note") or {}).get("kind")}
-                for c, v in zip(cases, rounds[0]["verdicts"], strict=True) if v != c["expected"]
+                for c, v in zip(cases, rounds[0]["verdicts"], strict=True)
+                if v != c["expected"]
             ],
         }
 
@@ -146,14 +150,21 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in results.items():
         acc = r["accuracy"]
         split = "  ".join(f"{k.split('=')[1]} {v['accuracy']}" for k, v in acc.items() if k != "all")
-        print(f"{name:26} {acc['all']['accuracy']:>6}% {split:60} {r['cases_per_cpu_s']:>12} "
-              f"{r['median_case_ms']:>10} {r['max_case_s']:>7}")
+        print(
+            f"{name:26} {acc['all']['accuracy']:>6}% {split:60} {r['cases_per_cpu_s']:>12} "
+            f"{r['median_case_ms']:>10} {r['max_case_s']:>7}"
+        )
     ratio = ours["cases_per_cpu_s"] / anchor["cases_per_cpu_s"]
     print(f"throughput ratio assay-math / math-verify: {ratio:.2f}x (median of rounds, same process)")
-    print(f"assay-math cases over the {args.time_bound:g} s bound: {ours['over_time_bound']}; "
-          f"math-verify: {anchor['over_time_bound']}")
-    print("assay-math failures:", ", ".join(f"{f['id']}" + (f" ({f['label_note']})" if f["label_note"] else "")
-                                          for f in ours["failures"]) or "none")
+    print(
+        f"assay-math cases over the {args.time_bound:g} s bound: {ours['over_time_bound']}; "
+        f"math-verify: {anchor['over_time_bound']}"
+    )
+    print(
+        "assay-math failures:",
+        ", ".join(f"{f['id']}" + (f" ({f['label_note']})" if f["label_note"] else "") for f in ours["failures"])
+        or "none",
+    )
     if args.json:
         Path(args.json).write_text(json.dumps({"results": results, "ratio": ratio, "verifier": verifier.id}, indent=1))
     return 0

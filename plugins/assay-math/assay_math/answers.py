@@ -9,7 +9,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-import sympy
+import sympy  # type: ignore[import-untyped]
 
 from assay_math.compare import Context, Labeled, Record, equal, resolve, strip_labels
 from assay_math.config import MathConfig
@@ -19,7 +19,7 @@ from assay_math.normalize import clean_latex
 from assay_math.syntax import ParseError, parse
 from assay_math.values import Choice, Flags, Matrix, NotScalar, Rel, Scalar, Seq, SetOp, Text, build
 
-__all__ = ["DeadlineExceeded", "Reader", "answer_key_of"]
+__all__ = ["DeadlineExceeded", "ParseError", "Reader", "answer_key_of"]
 
 
 class Reader:
@@ -27,13 +27,15 @@ class Reader:
 
     def __init__(self, config: MathConfig, cache_size: int = 4096) -> None:
         self.config = config
-        self.cache: OrderedDict[tuple[str, bool], Any] = OrderedDict()
+        self.cache: OrderedDict[tuple[str, bool, bool], Any] = OrderedDict()
         self.cache_size = cache_size
         self.lock = threading.Lock()
 
     def extract(self, text: str) -> Extracted | None:
         return extract(
-            text, modes=list(self.config.extraction), join_boxed=self.config.join_boxed,
+            text,
+            modes=list(self.config.extraction),
+            join_boxed=self.config.join_boxed,
             max_chars=self.config.max_response_chars,
         )
 

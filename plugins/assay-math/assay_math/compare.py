@@ -11,7 +11,7 @@ import cmath
 from dataclasses import dataclass
 from typing import Any
 
-import sympy
+import sympy  # type: ignore[import-untyped]
 
 from assay_math.config import MathConfig
 from assay_math.deadline import Budget
@@ -56,9 +56,13 @@ def _is_label_expr(expr: Any) -> bool:
     if isinstance(expr, sympy.Abs):
         return _is_label_expr(expr.args[0])
     if expr.is_Mul or (expr.is_Pow and expr.exp == -1):
-        return bool(expr.free_symbols) and all(
-            _is_label_expr(a) or (a.is_Pow and a.exp == -1 and _is_label_expr(a.base)) for a in expr.args if a != -1
-        ) and all(not a.is_Number for a in expr.args)
+        return (
+            bool(expr.free_symbols)
+            and all(
+                _is_label_expr(a) or (a.is_Pow and a.exp == -1 and _is_label_expr(a.base)) for a in expr.args if a != -1
+            )
+            and all(not a.is_Number for a in expr.args)
+        )
     return False
 
 
@@ -116,7 +120,9 @@ def resolve(value: Any, *, is_gold: bool) -> Any:
                 return _record(flat)
             return Seq("", "", tuple(flat))
         if value.open == "{":
-            items = [x for item in items for x in (item.items if isinstance(item, Seq) and item.open == "" else (item,))]
+            items = [
+                x for item in items for x in (item.items if isinstance(item, Seq) and item.open == "" else (item,))
+            ]
         return Seq(value.open, value.close, tuple(items))
     return value
 
@@ -193,6 +199,7 @@ def equal(gold: Any, pred: Any, ctx: Context) -> bool:
 
 def ratios_equal(gold: Any, pred: Any, ctx: Context) -> bool:
     """7:32 matches 7:32 (and 14:64); a two-part ratio with a non-zero second part also matches its quotient."""
+
     def quotient(value: Any) -> Scalar | None:
         if isinstance(value, Ratio) and len(value.parts) == 2 and all(isinstance(p, Scalar) for p in value.parts):
             a, b = value.parts
@@ -212,8 +219,10 @@ def ratios_equal(gold: Any, pred: Any, ctx: Context) -> bool:
         return False
     if isinstance(gold, Ratio) and isinstance(pred, Ratio) and len(gold.parts) > 2:
         first_g, first_p = gold.parts[0].expr, pred.parts[0].expr
-        return all(scalars_equal(Scalar(g.expr / first_g), Scalar(p.expr / first_p), ctx)
-                   for g, p in zip(gold.parts[1:], pred.parts[1:], strict=True))
+        return all(
+            scalars_equal(Scalar(g.expr / first_g), Scalar(p.expr / first_p), ctx)
+            for g, p in zip(gold.parts[1:], pred.parts[1:], strict=True)
+        )
     return scalars_equal(a, b, ctx)
 
 
@@ -353,7 +362,7 @@ def expr_equal(gold: Scalar, pred: Scalar, a: Any, b: Any, ctx: Context, *, roun
             return True
         return rounding and _rounds_to(gold, pred, a, b, diff, ctx)
     if scale == 0:
-        return diff == 0
+        return bool(diff == 0)
     return bool(diff <= scale * EXACT_RTOL)
 
 
@@ -399,7 +408,7 @@ def _evaluate(expr: Any, ctx: Context) -> Any:
 
 
 def _to_mpc(re_part: Any, im_part: Any) -> Any:
-    from mpmath import mp, mpc, mpf
+    from mpmath import mp, mpc, mpf  # type: ignore[import-untyped]
 
     mp.dps = PRECISION
     return mpc(mpf(re_part._mpf_ if re_part.is_Float else 0), mpf(im_part._mpf_ if im_part.is_Float else 0))
@@ -409,9 +418,7 @@ def _simplifiable(expr: Any) -> bool:
     """simplify() on (x+1)^100000 or a page of terms would only spend the budget."""
     if sympy.count_ops(expr) > 120:
         return False
-    return not any(
-        p.exp.is_Number and abs(p.exp) > 64 and p.base.free_symbols for p in expr.atoms(sympy.Pow)
-    )
+    return not any(p.exp.is_Number and abs(p.exp) > 64 and p.base.free_symbols for p in expr.atoms(sympy.Pow))
 
 
 def _simplifies_to_zero(expr: Any, ctx: Context) -> bool:
@@ -420,12 +427,22 @@ def _simplifies_to_zero(expr: Any, ctx: Context) -> bool:
     try:
         with ctx.budget.enforce():
             return bool(sympy.simplify(expr) == 0)
-    except (TypeError, ValueError, ZeroDivisionError, ArithmeticError, RecursionError, NotImplementedError, AttributeError):
+    except (
+        TypeError,
+        ValueError,
+        ZeroDivisionError,
+        ArithmeticError,
+        RecursionError,
+        NotImplementedError,
+        AttributeError,
+    ):
         return False
 
 
 def _points(symbols: list[Any]) -> list[dict[Any, Any]]:
-    return [{s: sympy.Float(row[i % len(row)] + 0.1 * (i // len(row)), 30) for i, s in enumerate(symbols)} for row in POINTS]
+    return [
+        {s: sympy.Float(row[i % len(row)] + 0.1 * (i // len(row)), 30) for i, s in enumerate(symbols)} for row in POINTS
+    ]
 
 
 def _numeric_at(expr: Any, point: dict[Any, Any], ctx: Context) -> Any:
@@ -481,9 +498,11 @@ def relation_vs_value(gold: Any, pred: Any, ctx: Context) -> bool:
 
 
 def relations_equal(gold: Rel, pred: Rel, ctx: Context) -> bool:
-    if len(gold.ops) == len(pred.ops) and all(
-        equal(g, p, ctx) for g, p in zip(gold.parts, pred.parts, strict=True)
-    ) and gold.ops == pred.ops:
+    if (
+        len(gold.ops) == len(pred.ops)
+        and all(equal(g, p, ctx) for g, p in zip(gold.parts, pred.parts, strict=True))
+        and gold.ops == pred.ops
+    ):
         return True
     gold_set, pred_set = to_set(gold, ctx), to_set(pred, ctx)
     if gold_set is not None and pred_set is not None:
@@ -540,7 +559,9 @@ def _is_setlike(value: Any) -> bool:
     if isinstance(value, SetOp):
         return True
     if isinstance(value, Seq):
-        return value.open == "{" or _interval_parts(value) is not None and value.open + value.close in ("[)", "(]", "[]")
+        return value.open == "{" or (
+            _interval_parts(value) is not None and value.open + value.close in ("[)", "(]", "[]")
+        )
     return False
 
 
@@ -621,8 +642,10 @@ def _inequality_set(rel: Rel, ctx: Context) -> Any:
                     piece = sympy.Union(sympy.Interval.open(-sympy.oo, other), sympy.Interval.open(other, sympy.oo))
                 else:
                     piece = {
-                        "<": sympy.Interval.open(-sympy.oo, other), "<=": sympy.Interval(-sympy.oo, other),
-                        ">": sympy.Interval.open(other, sympy.oo), ">=": sympy.Interval(other, sympy.oo),
+                        "<": sympy.Interval.open(-sympy.oo, other),
+                        "<=": sympy.Interval(-sympy.oo, other),
+                        ">": sympy.Interval.open(other, sympy.oo),
+                        ">=": sympy.Interval(other, sympy.oo),
                     }[the_op]
             else:
                 if not variable.is_Symbol:
@@ -664,6 +687,7 @@ def _scalar_ends(value: Any, interval: Any) -> tuple[Scalar, Scalar]:
 
 def sets_equal(gold: Any, pred: Any, ctx: Context) -> bool:
     if isinstance(gold, Seq) and isinstance(pred, Seq) and "{" in (gold.open, pred.open):
+
         def members(seq: Seq) -> tuple[Any, ...]:
             return seq.items if seq.open in ("{", "") else (seq,)
 

@@ -11,14 +11,17 @@ from assay.verifier import VerifierConfig
 
 class MathConfig(VerifierConfig):
     time_limit_s: float = Field(
-        default=5.0, gt=0, description="Wall-clock budget for one verdict (parsing and comparing), enforced without signals."
+        default=5.0,
+        gt=0,
+        description="Wall-clock budget for one verdict (parsing and comparing), enforced without signals.",
     )
     relative_tolerance: float = Field(
         default=1e-9,
         ge=0,
         lt=1e-3,
-        description="Relative tolerance for values that involve a decimal literal (float noise such as 0.30000000000000004). "
-        "Exact values (integers, fractions, radicals) are compared exactly; there is no absolute tolerance.",
+        description="Relative tolerance for values that involve a decimal literal (float noise such as "
+        "0.30000000000000004). Exact values (integers, fractions, radicals) are compared exactly; there is no "
+        "absolute tolerance.",
     )
     rounding_min_places: int = Field(
         default=2,
@@ -29,21 +32,22 @@ class MathConfig(VerifierConfig):
     extraction: list[Literal["boxed", "marker", "math", "number"]] = Field(
         default=["boxed", "marker", "math", "number"],
         description="Where the answer is looked for in a response: \\boxed{}, phrases such as 'The answer is', "
-        "the last math span ($...$, \\(...\\), \\[...\\]), the last number in the prose (the last-expression fall-back).",
+        "the last math span ($...$, \\(...\\), \\[...\\]), the last number in the prose (the last-expression "
+        "fall-back).",
     )
     join_boxed: bool = Field(
-        default=True, description="Read consecutive \\boxed{} joined by short connectors ('and', ',') as one list answer."
+        default=True,
+        description="Read consecutive \\boxed{} joined by short connectors ('and', ',') as one list answer.",
     )
     multiple_choice: Literal["auto", "always", "never"] = Field(
         default="auto",
-        description="Grade letters: 'auto' when the reference answer is a single capital letter or an option like '(C) text'.",
+        description="Grade letters: 'auto' when the reference answer is a single capital letter or an option "
+        "like '(C) text'.",
     )
     ordered_tuples: bool = Field(
         default=True, description="A parenthesised tuple in the reference is ordered; bare lists and sets never are."
     )
-    percent_matches_fraction: bool = Field(
-        default=True, description="'20%' also matches 0.2 (and always matches 20)."
-    )
+    percent_matches_fraction: bool = Field(default=True, description="'20%' also matches 0.2 (and always matches 20).")
     degrees_match_radians: bool = Field(default=True, description="'90^\\circ' also matches \\frac{\\pi}{2}.")
     imaginary_unit: bool = Field(default=True, description="Read a free 'i' as the imaginary unit.")
     max_answer_chars: int = Field(

@@ -38,13 +38,38 @@ _PROSE_NUMBER = re.compile(
 )
 _CONNECTOR_WORDS = {"and", "or", "et", "ou", "y", "und", "oder", ",", ";", "&"}
 _WORD = re.compile(r"[^\s,;&]+|[,;&]")
-_LATEX_NOISE = re.compile(r"\\(?:text|mbox|textbf|textnormal|mathrm)\s*\{([^{}]*)\}|\\(?:quad|qquad|,|;|!|:| )|\\\\|\\[()\[\]]|\$|~")
+_LATEX_NOISE = re.compile(
+    r"\\(?:text|mbox|textbf|textnormal|mathrm)\s*\{([^{}]*)\}|\\(?:quad|qquad|,|;|!|:| )|\\\\|\\[()\[\]]|\$|~"
+)
 _NON_ASCII_LETTERS = re.compile(r"[^\x00-\x7f]+")
 _ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}(?:\{[^{}]*\})?")
 _MULTILETTER = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")
 _FUNCTION_WORDS = {
-    "sqrt", "sin", "cos", "tan", "log", "ln", "exp", "pi", "inf", "infty", "infinity", "and", "or", "percent",
-    "pct", "percentage", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "frac", "text", "oo",
+    "sqrt",
+    "sin",
+    "cos",
+    "tan",
+    "log",
+    "ln",
+    "exp",
+    "pi",
+    "inf",
+    "infty",
+    "infinity",
+    "and",
+    "or",
+    "percent",
+    "pct",
+    "percentage",
+    "sec",
+    "csc",
+    "cot",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "frac",
+    "text",
+    "oo",
 }
 
 
@@ -52,7 +77,7 @@ def prepare(text: str, max_chars: int) -> str:
     """Strip reasoning and chat scaffolding; keep the tail, where answers are."""
     ends = [m.end() for m in _THINK_END.finditer(text)]
     if ends:
-        text = text[ends[-1]:]
+        text = text[ends[-1] :]
     text = text.replace("<think>", " ")
     chat = _CHAT_TOKEN.search(text)
     if chat and chat.start() > 0:
@@ -80,7 +105,7 @@ def boxes(text: str) -> list[tuple[int, int, str]]:
                 depth -= 1
             pos += 1
         end = pos
-        content = text[match.end(): end - 1 if depth == 0 else end]
+        content = text[match.end() : end - 1 if depth == 0 else end]
         found.append((match.start(), end, content))
         if len(found) > 200:
             found = found[-100:]
@@ -134,7 +159,7 @@ def _last_run(text: str, pieces: list[tuple[int, int, str]], join: bool) -> tupl
     start, end, content = pieces[-1]
     parts = [content]
     index = len(pieces) - 1
-    while join and index > 0 and joinable(text[pieces[index - 1][1]: pieces[index][0]]):
+    while join and index > 0 and joinable(text[pieces[index - 1][1] : pieces[index][0]]):
         index -= 1
         parts.insert(0, pieces[index][2])
         start = pieces[index][0]
@@ -159,7 +184,7 @@ def _span_answer(span: str) -> Extracted | None:
     if spans:
         first = [spans[0]]
         index = 1
-        while index < len(spans) and joinable(span[spans[index - 1][1]: spans[index][0]]):
+        while index < len(spans) and joinable(span[spans[index - 1][1] : spans[index][0]]):
             first.append(spans[index])
             index += 1
         return Extracted(" ; ".join(c for _, _, c in first), False, "marker")
@@ -200,7 +225,7 @@ def extract(text: str, *, modes: list[str], join_boxed: bool = True, max_chars: 
     if "marker" in modes:
         markers = list(_MARKER.finditer(text))
         for marker in reversed(markers[-3:]):
-            rest = text[marker.end(): marker.end() + 600]
+            rest = text[marker.end() : marker.end() + 600]
             stop = _SPAN_END.search(rest.lstrip())
             offset = len(rest) - len(rest.lstrip())
             span = rest[: offset + stop.start()] if stop and stop.start() > 0 else rest
@@ -250,7 +275,7 @@ def choice_letter(text: str, *, reference: bool = False) -> str | None:
         return inner if len(inner) == 1 and inner.isupper() else None
     plain = unicode_to_ascii_math(_DECORATION.sub(" ", text)).strip()
     if reference:
-        if len(plain) == 1 and plain.isupper() or re.fullmatch(r"\(([A-Z])\)", plain):
+        if (len(plain) == 1 and plain.isupper()) or re.fullmatch(r"\(([A-Z])\)", plain):
             return plain.strip("()")
         markers = list(_CHOICE_MARKER.finditer(plain))
         if markers:

@@ -5,13 +5,49 @@ from __future__ import annotations
 import re
 
 UNICODE_MATH = {
-    "\u2212": "-", "\u2013": "-", "\u2014": "-", "\u00d7": r"\times ", "\u22c5": r"\cdot ", "\u00b7": r"\cdot ",
-    "\u00f7": "/", "\u2264": r"\le ", "\u2265": r"\ge ", "\u2260": r"\ne ", "\u221a": r"\sqrt", "\u03c0": r"\pi ",
-    "\u221e": r"\infty ", "\u00b0": r"^\circ ", "\u00b2": "^2", "\u00b3": "^3", "\u00b9": "^1", "\u00bd": "(1/2)",
-    "\u00bc": "(1/4)", "\u00be": "(3/4)", "\u2208": r"\in ", "\u222a": r"\cup ", "\u2229": r"\cap ", "\u00b1": r"\pm ",
-    "\u2213": r"\mp ", "\u2248": r"\approx ", "\uff08": "(", "\uff09": ")", "\uff0c": ", ", "\uff1a": ": ",
-    "\uff1b": "; ", "\u3002": ". ", "\uff1d": "=", "\uff0b": "+", "\uff05": "%", "\u00a0": " ", "\u2009": " ",
-    "\u202f": " ", "\u3000": " ", "\u2032": "'", "\u2192": r"\to ", "\u2205": r"\emptyset ", "\u2016": "|",
+    "\u2212": "-",
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u00d7": r"\times ",
+    "\u22c5": r"\cdot ",
+    "\u00b7": r"\cdot ",
+    "\u00f7": "/",
+    "\u2264": r"\le ",
+    "\u2265": r"\ge ",
+    "\u2260": r"\ne ",
+    "\u221a": r"\sqrt",
+    "\u03c0": r"\pi ",
+    "\u221e": r"\infty ",
+    "\u00b0": r"^\circ ",
+    "\u00b2": "^2",
+    "\u00b3": "^3",
+    "\u00b9": "^1",
+    "\u00bd": "(1/2)",
+    "\u00bc": "(1/4)",
+    "\u00be": "(3/4)",
+    "\u2208": r"\in ",
+    "\u222a": r"\cup ",
+    "\u2229": r"\cap ",
+    "\u00b1": r"\pm ",
+    "\u2213": r"\mp ",
+    "\u2248": r"\approx ",
+    "\uff08": "(",
+    "\uff09": ")",
+    "\uff0c": ", ",
+    "\uff1a": ": ",
+    "\uff1b": "; ",
+    "\u3002": ". ",
+    "\uff1d": "=",
+    "\uff0b": "+",
+    "\uff05": "%",
+    "\u00a0": " ",
+    "\u2009": " ",
+    "\u202f": " ",
+    "\u3000": " ",
+    "\u2032": "'",
+    "\u2192": r"\to ",
+    "\u2205": r"\emptyset ",
+    "\u2016": "|",
 }
 _UNICODE_RE = re.compile("|".join(re.escape(k) for k in UNICODE_MATH))
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
@@ -28,8 +64,12 @@ _STYLE_WRAPPERS = re.compile(
     r"displaystyle|textstyle|scriptstyle|rm|bf|it|limits|nolimits|vec|overline|underline|bar|hat|widehat|tilde|"
     r"widetilde|overrightarrow|dot|ddot|mathring|cancel|color\{[^{}]*\}|textcolor\{[^{}]*\})(?![a-zA-Z])"
 )
-_SIZING = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|middle)(?![a-zA-Z])\s*")
-_SPACES = re.compile(r"(?<!\\)\\(?:,|;|:|!|>| |quad(?![a-zA-Z])|qquad(?![a-zA-Z])|enspace|thinspace|medspace|thickspace|hfill)|~")
+_SIZING = re.compile(
+    r"\\(?:left|right|big|Big|bigg|Bigg|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|middle)(?![a-zA-Z])\s*"
+)
+_SPACES = re.compile(
+    r"(?<!\\)\\(?:,|;|:|!|>| |quad(?![a-zA-Z])|qquad(?![a-zA-Z])|enspace|thinspace|medspace|thickspace|hfill)|~"
+)
 _THOUSANDS_LATEX = re.compile(r"(\d)(?:\{,\}|,\\!|,\\,|\\,|\{\\,\}|\\!)\s*(?=\d{3}(?!\d))")
 _DECIMAL_COMMA_LATEX = re.compile(r"(\d)\{,\}(?=\d)")
 _FRAC_VARIANTS = re.compile(r"\\[dtc]frac(?![a-zA-Z])")

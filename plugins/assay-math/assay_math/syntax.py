@@ -42,38 +42,225 @@ class Tok:
 
 
 FUNCTIONS = {
-    "sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "arcsec", "arccsc", "arccot",
-    "sinh", "cosh", "tanh", "coth", "sech", "csch", "log", "ln", "lg", "exp", "sqrt", "det", "gcd", "lcm",
-    "max", "min", "floor", "ceil", "abs",
+    "sin",
+    "cos",
+    "tan",
+    "sec",
+    "csc",
+    "cot",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "arcsec",
+    "arccsc",
+    "arccot",
+    "sinh",
+    "cosh",
+    "tanh",
+    "coth",
+    "sech",
+    "csch",
+    "log",
+    "ln",
+    "lg",
+    "exp",
+    "sqrt",
+    "det",
+    "gcd",
+    "lcm",
+    "max",
+    "min",
+    "floor",
+    "ceil",
+    "abs",
 }
 PLAIN_FUNCTIONS = FUNCTIONS | {"asin", "acos", "atan"}
 GREEK = {
-    "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota", "kappa",
-    "lambda", "mu", "nu", "xi", "rho", "varrho", "sigma", "varsigma", "tau", "upsilon", "phi", "varphi", "chi", "psi",
-    "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega",
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "varepsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "vartheta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "rho",
+    "varrho",
+    "sigma",
+    "varsigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "varphi",
+    "chi",
+    "psi",
+    "omega",
+    "Gamma",
+    "Delta",
+    "Theta",
+    "Lambda",
+    "Xi",
+    "Pi",
+    "Sigma",
+    "Upsilon",
+    "Phi",
+    "Psi",
+    "Omega",
 }
 RELATIONS = {
-    "=": "=", "<": "<", ">": ">", "le": "<=", "leq": "<=", "leqslant": "<=", "ge": ">=", "geq": ">=",
-    "geqslant": ">=", "ne": "!=", "neq": "!=", "lt": "<", "gt": ">", "approx": "approx", "in": "in",
-    "equiv": "=", "cong": "=", "sim": "approx", "simeq": "approx", "doteq": "=", "coloneqq": "=",
+    "=": "=",
+    "<": "<",
+    ">": ">",
+    "le": "<=",
+    "leq": "<=",
+    "leqslant": "<=",
+    "ge": ">=",
+    "geq": ">=",
+    "geqslant": ">=",
+    "ne": "!=",
+    "neq": "!=",
+    "lt": "<",
+    "gt": ">",
+    "approx": "approx",
+    "in": "in",
+    "equiv": "=",
+    "cong": "=",
+    "sim": "approx",
+    "simeq": "approx",
+    "doteq": "=",
+    "coloneqq": "=",
 }
 SET_OPS = {"cup": "cup", "cap": "cap", "setminus": "setminus", "backslash": "setminus"}
 SEPARATOR_WORDS = {"and", "or", "et", "ou", "und", "oder", "y", "o"}
 PERCENT_WORDS = {"percent", "pct", "percentage", "percents", "per cent"}
 IGNORED_COMMANDS = {
-    "quad", "qquad", "displaystyle", "mathrm", "text", "left", "right", "therefore", "because", "hline", "nonumber",
-    "notag", "label", "tag", "cline", "multicolumn",
+    "quad",
+    "qquad",
+    "displaystyle",
+    "mathrm",
+    "text",
+    "left",
+    "right",
+    "therefore",
+    "because",
+    "hline",
+    "nonumber",
+    "notag",
+    "label",
+    "tag",
+    "cline",
+    "multicolumn",
 }
-TEXT_COMMANDS = {"text", "textbf", "textit", "textrm", "textsf", "texttt", "textnormal", "mbox", "hbox", "textup", "emph"}
+TEXT_COMMANDS = {
+    "text",
+    "textbf",
+    "textit",
+    "textrm",
+    "textsf",
+    "texttt",
+    "textnormal",
+    "mbox",
+    "hbox",
+    "textup",
+    "emph",
+}
 KNOWN_COMMANDS = (
-    FUNCTIONS | GREEK | set(RELATIONS) | set(SET_OPS) | IGNORED_COMMANDS
-    | {"frac", "sqrt", "binom", "choose", "pi", "infty", "infin", "pm", "mp", "cdot", "times", "div", "circ",
-       "lbrace", "rbrace", "langle", "rangle", "lfloor", "rfloor", "lceil", "rceil", "vert", "lvert", "rvert",
-       "mid", "emptyset", "varnothing", "sum", "prod", "begin", "end", "to", "rightarrow", "implies",
-       "Rightarrow", "iff", "dots", "ldots", "cdots", "dotsm", "dotsb", "degree", "prime", "boxed", "fbox",
-       "not", "pmod", "bmod", "mod", "colon", "land", "lor", "wedge", "vee", "ast", "star", "exp", "e",
-       "mathbb", "R", "Z", "N", "Q", "C", "oo", "cap", "cup", "neg", "lnot", "forall", "exists", "partial",
-       "nabla", "angle", "triangle", "perp", "parallel", "ell", "hbar", "imath", "jmath"}
+    FUNCTIONS
+    | GREEK
+    | set(RELATIONS)
+    | set(SET_OPS)
+    | IGNORED_COMMANDS
+    | {
+        "frac",
+        "sqrt",
+        "binom",
+        "choose",
+        "pi",
+        "infty",
+        "infin",
+        "pm",
+        "mp",
+        "cdot",
+        "times",
+        "div",
+        "circ",
+        "lbrace",
+        "rbrace",
+        "langle",
+        "rangle",
+        "lfloor",
+        "rfloor",
+        "lceil",
+        "rceil",
+        "vert",
+        "lvert",
+        "rvert",
+        "mid",
+        "emptyset",
+        "varnothing",
+        "sum",
+        "prod",
+        "begin",
+        "end",
+        "to",
+        "rightarrow",
+        "implies",
+        "Rightarrow",
+        "iff",
+        "dots",
+        "ldots",
+        "cdots",
+        "dotsm",
+        "dotsb",
+        "degree",
+        "prime",
+        "boxed",
+        "fbox",
+        "not",
+        "pmod",
+        "bmod",
+        "mod",
+        "colon",
+        "land",
+        "lor",
+        "wedge",
+        "vee",
+        "ast",
+        "star",
+        "exp",
+        "e",
+        "mathbb",
+        "R",
+        "Z",
+        "N",
+        "Q",
+        "C",
+        "oo",
+        "cap",
+        "cup",
+        "neg",
+        "lnot",
+        "forall",
+        "exists",
+        "partial",
+        "nabla",
+        "angle",
+        "triangle",
+        "perp",
+        "parallel",
+        "ell",
+        "hbar",
+        "imath",
+        "jmath",
+    }
 )
 KNOWN_COMMANDS |= TEXT_COMMANDS
 _KNOWN_BY_LENGTH = sorted(KNOWN_COMMANDS, key=len, reverse=True)
@@ -105,7 +292,9 @@ def tokenize(source: str, *, plain: bool) -> list[Tok]:
         if ch.isdigit() or (ch == "." and pos + 1 < n and text[pos + 1].isdigit()):
             grouped = _GROUPED.match(text, pos) or _SPACE_GROUPED.match(text, pos)
             if grouped and not (pos > 0 and text[pos - 1].isdigit()):
-                digits = grouped.group(1) + grouped.group(2).replace(",", "").replace(" ", "") + (grouped.group(3) or "")
+                digits = (
+                    grouped.group(1) + grouped.group(2).replace(",", "").replace(" ", "") + (grouped.group(3) or "")
+                )
                 toks.append(Tok("num", digits, space))
                 pos = grouped.end()
                 continue
@@ -143,7 +332,7 @@ def tokenize(source: str, *, plain: bool) -> list[Tok]:
             if name not in KNOWN_COMMANDS:
                 prefix = next((k for k in _KNOWN_BY_LENGTH if name.startswith(k) and len(k) >= 2), None)
                 if prefix is not None:  # '\quadx' is '\quad x'
-                    text = text[:pos - len(name) + len(prefix)] + " " + text[pos - len(name) + len(prefix):]
+                    text = text[: pos - len(name) + len(prefix)] + " " + text[pos - len(name) + len(prefix) :]
                     n = len(text)
                     pos = pos - len(name) + len(prefix)
                     name = prefix
@@ -190,7 +379,7 @@ def tokenize(source: str, *, plain: bool) -> list[Tok]:
             toks.append(Tok("op", "^", space))
             pos += 2
             continue
-        two = text[pos:pos + 2]
+        two = text[pos : pos + 2]
         if two in ("<=", ">=", "!=", "=<", "=>"):
             toks.append(Tok("op", {"<=": "<=", "=<": "<=", ">=": ">=", "=>": ">=", "!=": "!="}[two], space))
             pos += 2
@@ -443,7 +632,9 @@ class Parser:
             a, b = self.peek(1), self.peek(2)
             if a is not None and a.kind == "op" and a.text == "{":
                 a, b = self.peek(2), self.peek(5) if self.peek(3) and self.peek(3).text == "}" else None  # type: ignore[union-attr]
-            return a is not None and b is not None and a.kind == "num" and b.kind == "num" and "." not in a.text + b.text
+            return (
+                a is not None and b is not None and a.kind == "num" and b.kind == "num" and "." not in a.text + b.text
+            )
         if t.kind == "num" and t.space and "." not in t.text:
             slash, den = self.peek(1), self.peek(2)
             return slash is not None and slash.text == "/" and den is not None and den.kind == "num"
@@ -458,10 +649,36 @@ class Parser:
         if t.kind == "word":
             return not t.space
         if t.kind == "cmd":
-            return t.text not in RELATIONS and t.text not in SET_OPS and t.text not in (
-                "pm", "mp", "cdot", "times", "div", "rbrace", "rangle", "rfloor", "rceil", "rvert", "to", "rightarrow",
-                "implies", "Rightarrow", "iff", "not", "ast", "mid", "colon", "pmod", "bmod", "mod",
-            ) and t.text not in stop
+            return (
+                t.text not in RELATIONS
+                and t.text not in SET_OPS
+                and t.text
+                not in (
+                    "pm",
+                    "mp",
+                    "cdot",
+                    "times",
+                    "div",
+                    "rbrace",
+                    "rangle",
+                    "rfloor",
+                    "rceil",
+                    "rvert",
+                    "to",
+                    "rightarrow",
+                    "implies",
+                    "Rightarrow",
+                    "iff",
+                    "not",
+                    "ast",
+                    "mid",
+                    "colon",
+                    "pmod",
+                    "bmod",
+                    "mod",
+                )
+                and t.text not in stop
+            )
         if t.kind == "op":
             if t.text in stop:
                 return False
@@ -526,7 +743,7 @@ class Parser:
                 elif tt.kind == "op" and tt.text == "}":
                     depth -= 1
                     if depth == 0:
-                        return "".join(x.text for x in self.toks[start:self.i - 1])
+                        return "".join(x.text for x in self.toks[start : self.i - 1])
             raise ParseError("unbalanced subscript")
         if t.kind == "num" and len(t.text) > 1:
             self.i -= 1

@@ -10,8 +10,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-import sympy
-from sympy.core.numbers import Integer, Rational
+import sympy  # type: ignore[import-untyped]
+from sympy.core.numbers import Integer, Rational  # type: ignore[import-untyped]
 
 from assay_math.syntax import Node, ParseError
 
@@ -116,7 +116,9 @@ def expand_pm(node: Node, limit: int = MAX_ALTERNATIVES) -> list[Node]:
         if isinstance(part, tuple) and part and isinstance(part[0], str):
             options.append(expand_pm(part, limit))
         elif isinstance(part, list) and all(isinstance(p, tuple) for p in part):
-            options.append([list(c) for c in itertools.islice(itertools.product(*(expand_pm(p, limit) for p in part)), limit)])
+            options.append(
+                [list(c) for c in itertools.islice(itertools.product(*(expand_pm(p, limit) for p in part)), limit)]
+            )
         else:
             options.append([part])
     return [(kind, *combo) for combo in itertools.islice(itertools.product(*options), limit)]
@@ -191,7 +193,7 @@ def to_expr(node: Node, flags: Flags) -> Any:
     if kind == "deg":
         return to_expr(node[1], flags) * sympy.pi / 180
     if kind == "func":
-        return _function(node[1], [to_expr(a, flags) if a[0] != "matrix" else to_expr(a, flags) for a in node[2]], flags)
+        return _function(node[1], [to_expr(a, flags) for a in node[2]], flags)
     if kind == "matrix":
         rows = [[to_expr(c, flags) for c in row] for row in node[1]]
         if any(isinstance(c, sympy.MatrixBase) for row in rows for c in row):
@@ -208,11 +210,19 @@ def _power(base: Any, exponent_node: Node, flags: Flags) -> Any:
         if isinstance(exponent, Integer) and 0 <= int(exponent) <= 64:
             return base ** int(exponent)
         raise NotScalar("matrix power")
-    if isinstance(exponent, Rational) and isinstance(base, Rational) and base not in (0, 1, -1):
-        if _bits(base) * abs(int(exponent.p)) // int(exponent.q) > MAX_BITS or abs(int(exponent.p)) > 10 * MAX_BITS:
-            flags.huge = True
-            return sympy.Pow(base, exponent, evaluate=False)
-    if getattr(exponent, "is_Number", False) and abs(exponent) > 10 * MAX_BITS and not getattr(base, "is_Symbol", False):
+    if (
+        isinstance(exponent, Rational)
+        and isinstance(base, Rational)
+        and base not in (0, 1, -1)
+        and (_bits(base) * abs(int(exponent.p)) // int(exponent.q) > MAX_BITS or abs(int(exponent.p)) > 10 * MAX_BITS)
+    ):
+        flags.huge = True
+        return sympy.Pow(base, exponent, evaluate=False)
+    if (
+        getattr(exponent, "is_Number", False)
+        and abs(exponent) > 10 * MAX_BITS
+        and not getattr(base, "is_Symbol", False)
+    ):
         flags.huge = True
         return sympy.Pow(base, exponent, evaluate=False)
     if _has_huge_number(exponent):
@@ -222,7 +232,14 @@ def _power(base: Any, exponent_node: Node, flags: Flags) -> Any:
 
 
 def _has_huge_number(expr: Any) -> bool:
-    return any(isinstance(a, sympy.Pow) and not a.is_Atom and a.base.is_Number and a.exp.is_Number for a in sympy.preorder_traversal(expr)) if getattr(expr, "args", None) else False
+    return (
+        any(
+            isinstance(a, sympy.Pow) and not a.is_Atom and a.base.is_Number and a.exp.is_Number
+            for a in sympy.preorder_traversal(expr)
+        )
+        if getattr(expr, "args", None)
+        else False
+    )
 
 
 def _function(name: str, args: list[Any], flags: Flags) -> Any:
@@ -252,11 +269,30 @@ def _function(name: str, args: list[Any], flags: Flags) -> Any:
     if isinstance(a, sympy.MatrixBase):
         raise NotScalar("function of a matrix")
     simple = {
-        "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "sec": sympy.sec, "csc": sympy.csc, "cot": sympy.cot,
-        "arcsin": sympy.asin, "arccos": sympy.acos, "arctan": sympy.atan, "arcsec": sympy.asec, "arccsc": sympy.acsc,
-        "arccot": sympy.acot, "sinh": sympy.sinh, "cosh": sympy.cosh, "tanh": sympy.tanh, "coth": sympy.coth,
-        "sech": sympy.sech, "csch": sympy.csch, "ln": sympy.log, "exp": sympy.exp, "abs": sympy.Abs,
-        "floor": sympy.floor, "ceiling": sympy.ceiling, "ceil": sympy.ceiling,
+        "sin": sympy.sin,
+        "cos": sympy.cos,
+        "tan": sympy.tan,
+        "sec": sympy.sec,
+        "csc": sympy.csc,
+        "cot": sympy.cot,
+        "arcsin": sympy.asin,
+        "arccos": sympy.acos,
+        "arctan": sympy.atan,
+        "arcsec": sympy.asec,
+        "arccsc": sympy.acsc,
+        "arccot": sympy.acot,
+        "sinh": sympy.sinh,
+        "cosh": sympy.cosh,
+        "tanh": sympy.tanh,
+        "coth": sympy.coth,
+        "sech": sympy.sech,
+        "csch": sympy.csch,
+        "ln": sympy.log,
+        "exp": sympy.exp,
+        "abs": sympy.Abs,
+        "floor": sympy.floor,
+        "ceiling": sympy.ceiling,
+        "ceil": sympy.ceiling,
     }
     if name in simple:
         return simple[name](a)
@@ -301,7 +337,7 @@ def build(node: Node, flags: Flags, source: str | None = None) -> Value:
     if kind == "matrix":
         cells = [[build(c, flags) for c in row] for row in node[1]]
         if all(isinstance(c, Scalar) and not isinstance(c.expr, sympy.MatrixBase) for row in cells for c in row):
-            return Matrix(tuple(tuple(row) for row in cells))
+            return Matrix(tuple(tuple(c for c in row if isinstance(c, Scalar)) for row in cells))
     if kind in ("paren", "brace") and node[1][0] in ("seq", "groups", "rel", "matrix", "text", "setop", "ratio"):
         inner = build(node[1], flags)
         if isinstance(inner, Seq) and inner.open == "" and kind == "paren":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, ClassVar
 
@@ -18,9 +19,7 @@ class MathReference(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     answer: str | int | float = Field(description="The reference answer: '\\frac{1}{2}', '51.0', 51, '(1, 2]', 'C'.")
-    percent_as_fraction: bool = Field(
-        default=False, description="For answer_key: '50%' votes with 1/2 (else with 50)."
-    )
+    percent_as_fraction: bool = Field(default=False, description="For answer_key: '50%' votes with 1/2 (else with 50).")
 
 
 class MathVerifier(Verifier):
@@ -60,11 +59,18 @@ class MathVerifier(Verifier):
             if letter is not None:
                 picked = choice_letter(sample.text)
                 if picked is None:
-                    return self.verdict(task, sample, "fail", reason="no_answer", elapsed_s=time.perf_counter() - started)
+                    return self.verdict(
+                        task, sample, "fail", reason="no_answer", elapsed_s=time.perf_counter() - started
+                    )
                 passed = picked == letter
                 return self.verdict(
-                    task, sample, "pass" if passed else "fail", score=float(passed), answer=picked,
-                    reason=None if passed else "wrong_answer", details={"reference": letter, "extracted_by": "choice"},
+                    task,
+                    sample,
+                    "pass" if passed else "fail",
+                    score=float(passed),
+                    answer=picked,
+                    reason=None if passed else "wrong_answer",
+                    details={"reference": letter, "extracted_by": "choice"},
                     elapsed_s=time.perf_counter() - started,
                 )
             gold_answer = reader.extract(gold_text) if not isinstance(reference.answer, int | float) else None
@@ -81,20 +87,34 @@ class MathVerifier(Verifier):
             details["extracted_by"] = extracted.how
             if len(extracted.text) > self.config.max_answer_chars:
                 return self.verdict(
-                    task, sample, "fail", score=0.0, reason="answer_too_long",
-                    details={**details, "length": len(extracted.text)}, elapsed_s=time.perf_counter() - started,
+                    task,
+                    sample,
+                    "fail",
+                    score=0.0,
+                    reason="answer_too_long",
+                    details={**details, "length": len(extracted.text)},
+                    elapsed_s=time.perf_counter() - started,
                 )
             if _same_text(gold_answer.text, extracted.text):
                 return self.verdict(
-                    task, sample, "pass", score=1.0, answer=extracted.text.strip(), details=details,
+                    task,
+                    sample,
+                    "pass",
+                    score=1.0,
+                    answer=extracted.text.strip(),
+                    details=details,
                     elapsed_s=time.perf_counter() - started,
                 )
             if gold is None:
-                return self.error(task, sample, "bad_reference", f"reference answer {gold_text[:200]!r} cannot be parsed: "
-                                  f"{details['reference_error']}")
+                return self.error(
+                    task,
+                    sample,
+                    "bad_reference",
+                    f"reference answer {gold_text[:200]!r} cannot be parsed: {details['reference_error']}",
+                )
             try:
                 pred = reader.value(extracted, budget, is_gold=False)
-            except ParseError as exc:
+            except ParseError:
                 prose = extracted.how in ("math", "marker", "bare") and not any(c in extracted.text for c in "\\{}")
                 number = last_number(extracted.text) if prose and "number" in self.config.extraction else None
                 if number is not None:  # a span that is not math ('? just about 1'): its last number
@@ -108,21 +128,37 @@ class MathVerifier(Verifier):
                     pred = None
             if pred is None:
                 return self.verdict(
-                    task, sample, "fail", score=0.0, answer=extracted.text.strip()[:500], reason="parse_error",
-                    details=details, elapsed_s=time.perf_counter() - started,
+                    task,
+                    sample,
+                    "fail",
+                    score=0.0,
+                    answer=extracted.text.strip()[:500],
+                    reason="parse_error",
+                    details=details,
+                    elapsed_s=time.perf_counter() - started,
                 )
             passed = reader.equal(gold, pred, budget)
             if not passed and "," in gold_answer.text + extracted.text and (gold_answer.plain or extracted.plain):
                 passed = self._other_comma_readings(gold_answer, extracted, gold, pred, budget)
         except DeadlineExceeded:
             return self.verdict(
-                task, sample, "timeout", reason="time_limit", details={"limit_s": self.config.time_limit_s},
+                task,
+                sample,
+                "timeout",
+                reason="time_limit",
+                details={"limit_s": self.config.time_limit_s},
                 elapsed_s=time.perf_counter() - started,
             )
         _ = choice_value
         return self.verdict(
-            task, sample, "pass" if passed else "fail", score=float(passed), answer=extracted.text.strip()[:500],
-            reason=None if passed else "wrong_answer", details=details, elapsed_s=time.perf_counter() - started,
+            task,
+            sample,
+            "pass" if passed else "fail",
+            score=float(passed),
+            answer=extracted.text.strip()[:500],
+            reason=None if passed else "wrong_answer",
+            details=details,
+            elapsed_s=time.perf_counter() - started,
         )
 
     def _other_comma_readings(self, gold_answer: Any, extracted: Any, gold: Any, pred: Any, budget: Any) -> bool:
@@ -133,10 +169,8 @@ class MathVerifier(Verifier):
         def readings(answer: Any, value: Any, is_gold: bool) -> list[Any]:
             out = [value]
             if answer.plain and answer.text.count(",") == 1:
-                try:
+                with contextlib.suppress(ParseError):
                     out.append(self.reader.value(Extracted(answer.text, False, answer.how), budget, is_gold=is_gold))
-                except ParseError:
-                    pass
             return out
 
         golds = [g for g in readings(gold_answer, gold, True) if g is not None]
@@ -148,7 +182,9 @@ class MathVerifier(Verifier):
         from assay_math.deadline import Budget
         from assay_math.extract import choice_letter
 
-        percent_as_fraction = bool(task.reference.get("percent_as_fraction", False)) if isinstance(task.reference, dict) else False
+        percent_as_fraction = (
+            bool(task.reference.get("percent_as_fraction", False)) if isinstance(task.reference, dict) else False
+        )
         reader = self.reader
         answer = task.reference.get("answer") if isinstance(task.reference, dict) else None
         if isinstance(answer, str) and reader.reference_choice(answer) is not None:

@@ -33,7 +33,9 @@ def verdicts(verifier: MathVerifier, cases: list[dict[str, object]]) -> list[boo
 def test_vendored_slice_matches_every_label() -> None:
     cases = [json.loads(line) for line in SLICE.read_text(encoding="utf-8").splitlines() if line.strip()]
     got = verdicts(MathVerifier(), cases)
-    wrong = [c["id"] for c, v in zip(cases, got, strict=True) if v != c["expected"] and c["id"] not in KNOWN_DISAGREEMENTS]
+    wrong = [
+        c["id"] for c, v in zip(cases, got, strict=True) if v != c["expected"] and c["id"] not in KNOWN_DISAGREEMENTS
+    ]
     assert not wrong, f"verdicts differ from the labels on {wrong}"
 
 

@@ -39,7 +39,7 @@ class Term:
         if self.kind == "sqrt":
             return f"\\sqrt{{{self.a}}}"
         if self.kind == "sin":
-            return f"\\sin(x)"
+            return "\\sin(x)"
         if self.kind == "one":
             return ""
         return "".join(f"{v}^{{{p}}}" for v, p in (("x", self.a), ("y", self.b)) if p)
@@ -115,7 +115,7 @@ def test_a_perturbed_constant_is_not_equal(expression: list[Term], data: st.Data
 
 
 @SETTINGS
-@given(st.integers(min_value=-10**30, max_value=10**30), st.integers(min_value=1, max_value=10**6))
+@given(st.integers(min_value=-(10**30), max_value=10**30), st.integers(min_value=1, max_value=10**6))
 def test_exact_fractions_equal_their_decimal_and_latex_forms(numerator: int, denominator: int) -> None:
     value = Fraction(numerator, denominator)
     reference = f"\\frac{{{value.numerator}}}{{{value.denominator}}}"

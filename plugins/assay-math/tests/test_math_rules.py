@@ -120,7 +120,9 @@ HOSTILE = {
 def test_hostile_answers_are_decided_in_time(math: MathVerifier, name: str) -> None:
     for reference in ("2", "x", HOSTILE[name].removeprefix("\\boxed{").removesuffix("}")):
         started = time.monotonic()
-        verdict = math.verify(Task(id="t", reference={"answer": reference}), Sample(task_id="t", index=0, text=HOSTILE[name]))
+        verdict = math.verify(
+            Task(id="t", reference={"answer": reference}), Sample(task_id="t", index=0, text=HOSTILE[name])
+        )
         assert time.monotonic() - started < 5.5
         assert verdict.status in ("pass", "fail", "error", "timeout")
         if reference in ("2", "x"):
@@ -161,7 +163,9 @@ def test_verdicts_stay_within_the_limit_in_threads() -> None:
 
     def work() -> None:
         started = time.monotonic()
-        verdict = verifier.verify(Task(id="t", reference={"answer": reference}), Sample(task_id="t", index=0, text=text))
+        verdict = verifier.verify(
+            Task(id="t", reference={"answer": reference}), Sample(task_id="t", index=0, text=text)
+        )
         results.append((verdict.status, time.monotonic() - started))
 
     thread = threading.Thread(target=work)
@@ -171,9 +175,11 @@ def test_verdicts_stay_within_the_limit_in_threads() -> None:
     assert results[0][0] in ("pass", "timeout")
 
 
-def _verify_in_child(queue: "multiprocessing.Queue[str]") -> None:
+def _verify_in_child(queue: multiprocessing.Queue[str]) -> None:
     verifier = MathVerifier()
-    verdict = verifier.verify(Task(id="t", reference={"answer": "1/2"}), Sample(task_id="t", index=0, text="\\boxed{0.5}"))
+    verdict = verifier.verify(
+        Task(id="t", reference={"answer": "1/2"}), Sample(task_id="t", index=0, text="\\boxed{0.5}")
+    )
     queue.put(verdict.status)
 
 
