@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from assay.sandbox import ExecResult, Limits, PairResult, PythonProgram
-
 from assay_sandboxes.client import ForkServerConnection, SandboxUnavailable, run_request, to_exec_result
 
 #: The server that forks untrusted runs, and the one that forks judges. They are separate processes (and
@@ -82,9 +81,7 @@ class ForkServerSandbox(ABC):
         if isinstance(command, str | bytes):
             raise TypeError("command must be a sequence of arguments, not a string")
         limits = limits or self.limits
-        request = run_request(
-            command=command, files=files, stdin=stdin, limits=limits, env=env, collect=collect
-        )
+        request = run_request(command=command, files=files, stdin=stdin, limits=limits, env=env, collect=collect)
         return self._run("candidate", request, limits)
 
     def run_python(

@@ -8,7 +8,6 @@ import sys
 import time
 
 from assay.cli import Command
-
 from assay_sandboxes.images import DEFAULT_RECIPE, RECIPES
 
 
@@ -23,12 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     build.add_argument("--tag", help="image tag (default assay-sandbox:RECIPE)")
     build.add_argument("--docker-host", help="the daemon (default $DOCKER_HOST)")
-    check = actions.add_parser(
-        "check", help="start a backend, print its isolation layers and time a few runs"
-    )
-    check.add_argument(
-        "backend", nargs="?", default="local", help="a registered sandbox name (default local)"
-    )
+    check = actions.add_parser("check", help="start a backend, print its isolation layers and time a few runs")
+    check.add_argument("backend", nargs="?", default="local", help="a registered sandbox name (default local)")
     check.add_argument("--runs", type=int, default=50, help="trivial Python runs to time (default 50)")
 
 
@@ -64,9 +59,7 @@ def _check(args: argparse.Namespace) -> int:
     try:
         first = sandbox.run_python("print('ok')") if hasattr(sandbox, "run_python") else sandbox.run(["true"])
         if first.status != "ok":
-            print(
-                f"assay sandbox check: a trivial run failed: {first.status}: {first.message}", file=sys.stderr
-            )
+            print(f"assay sandbox check: a trivial run failed: {first.status}: {first.message}", file=sys.stderr)
             return 1
         started = time.perf_counter()
         for _ in range(args.runs):
@@ -83,6 +76,4 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMAND = Command(
-    "sandbox", "Build sandbox images; check what a sandbox backend isolates here.", configure, run
-)
+COMMAND = Command("sandbox", "Build sandbox images; check what a sandbox backend isolates here.", configure, run)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from assay.sandbox import ExecResult, ExecStatus, Limits
-
 from assay_sandboxes import forkserver
 
 FORKSERVER_PATH = Path(forkserver.__file__).resolve()
@@ -132,9 +131,7 @@ def _safe_name(name: str) -> str:
 def to_exec_result(reply: Mapping[str, Any], limits: Limits) -> ExecResult:
     """Turn a fork-server reply into an ExecResult, naming the limit that ended the run."""
     if reply.get("status") == "sandbox_error":
-        return ExecResult(
-            status="sandbox_error", message=reply.get("message"), isolation=reply.get("isolation", {})
-        )
+        return ExecResult(status="sandbox_error", message=reply.get("message"), isolation=reply.get("isolation", {}))
     stderr: bytes = reply["stderr"]
     returncode = reply["returncode"]
     signal_number = reply["signal"]
@@ -148,9 +145,7 @@ def to_exec_result(reply: Mapping[str, Any], limits: Limits) -> ExecResult:
         status = reply["status_hint"]
         if status == "process_limit":
             message = f"out of time with all {reply.get('processes_at_kill')} processes it may have running"
-    elif signal_number == signal.SIGXCPU or (
-        signal_number == signal.SIGKILL and cpu_s >= limits.cpu_time_s - 0.05
-    ):
+    elif signal_number == signal.SIGXCPU or (signal_number == signal.SIGKILL and cpu_s >= limits.cpu_time_s - 0.05):
         status = "cpu_limit"
     elif signal_number == signal.SIGXFSZ or (returncode and any(m in tail for m in _FILE_MARKERS)):
         status = "file_limit"

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from assay.sandbox import Limits
-
 from assay_sandboxes import forkserver
 from assay_sandboxes.base import ForkServerSandbox, ServerHandle
 from assay_sandboxes.client import DEFAULT_PRELOAD, FORKSERVER_PATH, ForkServerConnection, SandboxUnavailable
@@ -243,9 +242,7 @@ class DockerSandbox(ForkServerSandbox):
         except SandboxUnavailable:
             raise
         except Exception as exc:
-            raise SandboxUnavailable(
-                f"cannot start a sandbox container: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise SandboxUnavailable(f"cannot start a sandbox container: {type(exc).__name__}: {exc}") from exc
 
     def _fits(self, server: ServerHandle, limits: Limits) -> bool:
         capacity = server.capacity

@@ -117,9 +117,7 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
 
 
 def landlock_abi() -> int:
-    result = _libc.syscall(
-        SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), LANDLOCK_CREATE_RULESET_VERSION
-    )
+    result = _libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), LANDLOCK_CREATE_RULESET_VERSION)
     return int(result) if result > 0 else 0
 
 
@@ -158,9 +156,7 @@ def landlock_ruleset(abi: int, read_paths: list[str], rw_paths: list[str], deny_
                 if not stat.S_ISDIR(os.fstat(fd).st_mode):
                     allowed &= FS_FILE_RIGHTS
                 rule = ctypes.create_string_buffer(struct.pack("=Qi", allowed, fd), 12)
-                _check(
-                    _libc.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, rule, 0), path
-                )
+                _check(_libc.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, rule, 0), path)
             finally:
                 os.close(fd)
     return int(ruleset)
@@ -235,6 +231,7 @@ class Server:
         self.current_disk_mb: int | None = None
         self.landlock_abi = 0
         self.stopping = False
+        self.spare: Spare | None = None
 
     def _layer(self, name: str, on: bool, reason: str | None = None) -> None:
         self.layers[name] = on
@@ -263,9 +260,7 @@ class Server:
             except OSError as exc:
                 self._layer("network", False, f"cannot leave the host network namespace: {exc}")
         else:
-            self._layer(
-                "network", False, "a network namespace needs root (run as root, or use the docker backend)"
-            )
+            self._layer("network", False, "a network namespace needs root (run as root, or use the docker backend)")
 
         os.makedirs(self.work_dir, mode=0o700, exist_ok=True)
         quota_mb = config.get("disk_mb")
@@ -289,9 +284,7 @@ class Server:
             except OSError as exc:
                 self._layer("disk_quota", False, f"cannot mount a size-capped tmpfs on the work dir: {exc}")
         else:
-            self._layer(
-                "disk_quota", False, "a size-capped work dir needs root (or the docker backend's tmpfs)"
-            )
+            self._layer("disk_quota", False, "a size-capped work dir needs root (or the docker backend's tmpfs)")
         if self.uid is not None:
             os.chown(self.work_dir, self.uid, self.gid if self.gid is not None else self.uid)
         os.chmod(self.work_dir, 0o700)
@@ -316,9 +309,7 @@ class Server:
                     self.rulesets[network] = fcntl_dupfd_high(ruleset)
                 self._layer("landlock", True)
                 if abi < 6:
-                    self.reasons["landlock_scope"] = (
-                        f"Landlock ABI {abi} < 6: signals are not scoped to the run"
-                    )
+                    self.reasons["landlock_scope"] = f"Landlock ABI {abi} < 6: signals are not scoped to the run"
             except OSError as exc:
                 self._layer("landlock", False, f"Landlock failed: {exc}")
         self.landlock_abi = abi
@@ -356,21 +347,26 @@ class Server:
                 "landlock_abi": self.landlock_abi,
             },
         )
-        while True:
-            try:
-                request, fds = recv_message(self.control)
-            except (EOFError, ConnectionError):
-                return
-            if request.get("op") == "stop":
-                return
-            if request.get("op") == "cancel":
-                continue  # the run it meant has already ended
-            reply = self.run(request, fds[0] if fds else None)
-            for fd in fds:
-                _close(fd)
-            send_message(self.control, reply)
-            if self.stopping:
-                return
+        try:
+            while True:
+                self.prefork()
+                try:
+                    request, fds = recv_message(self.control)
+                except (EOFError, ConnectionError):
+                    return
+                if request.get("op") == "stop":
+                    return
+                if request.get("op") == "cancel":
+                    continue  # the run it meant has already ended
+                reply = self.run(request, fds[0] if fds else None)
+                for fd in fds:
+                    _close(fd)
+                send_message(self.control, reply)
+                if self.stopping:
+                    return
+        finally:
+            if self.spare is not None:
+                self.spare.discard()
 
     def run(self, request: dict[str, Any], peer_fd: int | None) -> dict[str, Any]:
         limits = request["limits"]
@@ -387,6 +383,27 @@ class Server:
                 "isolation": layers,
             }
         stdin_data: bytes | None = request.get("stdin")
+        spare = self.spare
+        if not network and spare is not None:
+            self.spare = None
+            started = time.monotonic()
+            if spare.dispatch(request, peer_fd):
+                if not stdin_data:
+                    spare.stdin_w = _close(spare.stdin_w)
+                return self._supervise(
+                    spare.pid,
+                    started,
+                    limits,
+                    layers,
+                    stdin_data,
+                    spare.stdin_w,
+                    spare.out_r,
+                    spare.err_r,
+                    spare.status_r,
+                    request,
+                    spare.pidfd,
+                )
+            spare.discard()
         if stdin_data is None:
             stdin_r, stdin_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), -1
         else:
@@ -400,17 +417,47 @@ class Server:
             try:
                 _close(out_r), _close(err_r), _close(status_r), _close(stdin_w)
                 self.control.close()
-                self._child(request, network, stdin_r, out_w, err_w, status_w, peer_fd)
+                status_w = self._prepare(network, stdin_r, out_w, err_w, status_w, peer_fd, [])
+                self._finish(request, status_w, peer_fd is not None)
             except BaseException as exc:
-                try:
-                    os.write(status_w, f"sandbox set-up failed: {type(exc).__name__}: {exc}".encode()[:4000])
-                finally:
-                    os._exit(SETUP_FAILED)
+                _report_setup_failure(status_w, exc)
         for fd in (stdin_r, out_w, err_w, status_w):
             _close(fd)
         return self._supervise(
-            pid, started, limits, layers, stdin_data, stdin_w, out_r, err_r, status_r, request
+            pid, started, limits, layers, stdin_data, stdin_w, out_r, err_r, status_r, request, os.pidfd_open(pid)
         )
+
+    def prefork(self) -> None:
+        """Fork and set up the next run's child now, while the caller reads the last reply: the fork and
+        every layer are then already in place when the next request comes (runs with network excepted)."""
+        if self.spare is not None or not self.config.get("prefork", True):
+            return
+        stdin_r, stdin_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        status_r, status_w = os.pipe()
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child never returns
+            try:
+                _close(out_r), _close(err_r), _close(status_r), _close(stdin_w)
+                self.control.close()
+                parent_end.close()
+                link = fcntl_dupfd_high(child_end.detach(), 20)
+                status_w = self._prepare(False, stdin_r, out_w, err_w, status_w, None, [link])
+                link_socket = socket.socket(fileno=link)
+                request, fds = recv_message(link_socket)
+                link_socket.close()
+                if fds and fds[0] != PEER_FD:
+                    os.dup2(fds[0], PEER_FD, inheritable=True)
+                    os.close(fds[0])
+                self._finish(request, status_w, bool(fds))
+            except BaseException as exc:
+                _report_setup_failure(status_w, exc)
+        for fd in (stdin_r, out_w, err_w, status_w):
+            _close(fd)
+        child_end.close()
+        self.spare = Spare(pid, parent_end, stdin_w, out_r, err_r, status_r)
 
     def _resize_disk(self, disk_mb: int) -> None:
         if not self.tmpfs_options or not disk_mb or disk_mb == self.current_disk_mb:
@@ -418,17 +465,18 @@ class Server:
         mount("tmpfs", self.work_dir, "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={disk_mb}m")
         self.current_disk_mb = disk_mb
 
-    def _child(
+    def _prepare(
         self,
-        request: dict[str, Any],
         network: bool,
         stdin_fd: int,
         out_fd: int,
         err_fd: int,
         status_fd: int,
         peer_fd: int | None,
-    ) -> None:
-        limits = request["limits"]
+        keep: list[int],
+    ) -> int:
+        """In the child, everything that does not depend on the request: session, fds, uid, Landlock,
+        seccomp. Returns the status pipe's new fd."""
         os.setsid()
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         # The fds the run sees: 0-2, the peer socket as 3, the status pipe (close-on-exec) above them.
@@ -438,7 +486,6 @@ class Server:
         if peer_fd is not None:
             os.dup2(peer_fd, PEER_FD)
         status_fd = fcntl_dupfd_high(status_fd, 10)
-        ruleset = self.rulesets.get(network)
         if network and self.host_netns is not None:
             setns(self.host_netns, CLONE_NEWNET)
         try:  # the kernel's OOM killer takes a run before anything else on the machine
@@ -455,13 +502,23 @@ class Server:
             os.setresuid(self.uid, self.uid, self.uid)
         prctl(PR_SET_NO_NEW_PRIVS, 1)
         os.umask(0o077)
+        ruleset = self.rulesets.get(network)
+        if ruleset is not None:
+            landlock_restrict(ruleset)
+        _close_fds_except([0, 1, 2, status_fd, *keep, *([PEER_FD] if peer_fd is not None else [])])
+        program = self.seccomp.get(network)
+        if program is not None:
+            program.install()
+        return status_fd
+
+    def _finish(self, request: dict[str, Any], status_fd: int, has_peer: bool) -> None:
+        """In the child, what depends on the request: files, rlimits, environment; then run or exec."""
+        limits = request["limits"]
         payload = marshal.loads(request["payload"]) if request.get("payload") else {}
         request.clear()  # nothing of the request outlives its use, in case the run reads its own memory
         files = payload.get("files", {})
-        if payload.get("source") is not None:
-            files[payload.get("filename", "main.py")] = payload[
-                "source"
-            ].encode()  # tracebacks show its lines
+        if payload.get("source") is not None:  # on disk too, so that tracebacks show its lines
+            files[payload.get("filename", "main.py")] = payload["source"].encode()
         for name, content in files.items():
             directory = os.path.dirname(name)
             if directory:
@@ -471,22 +528,15 @@ class Server:
         memory = int(limits["memory_mb"]) << 20
         cpu = max(1, math.ceil(float(limits["cpu_time_s"])))
         nproc = int(limits["processes"]) + int(self.config.get("extra_processes", 0))
+        file_size = int(limits["file_size_mb"]) << 20
+        open_files = int(limits["open_files"])
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        file_size = int(limits["file_size_mb"]) << 20
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (int(limits["open_files"]), int(limits["open_files"])))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_MEMLOCK, (0, 0))
-
-        if ruleset is not None:
-            landlock_restrict(ruleset)
-        keep = [PEER_FD] if peer_fd is not None else []
-        _close_fds_except([0, 1, 2, status_fd, *keep])
-        program = self.seccomp.get(network)
-        if program is not None:
-            program.install()
 
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -495,7 +545,7 @@ class Server:
             "LANG": "C.UTF-8",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
-        if peer_fd is not None:
+        if has_peer:
             env["ASSAY_PEER_FD"] = str(PEER_FD)
         env.update(payload.get("env", {}))
         if payload.get("source") is not None:
@@ -523,10 +573,10 @@ class Server:
         err_r: int,
         status_r: int,
         request: dict[str, Any],
+        pidfd: int,
     ) -> dict[str, Any]:
         cap = int(limits["output_bytes"])
         deadline = started + float(limits["wall_time_s"])
-        pidfd = os.pidfd_open(pid)
         poller = select.poll()
         buffers: dict[int, list[bytes]] = {out_r: [], err_r: []}
         sizes = {out_r: 0, err_r: 0}
@@ -675,7 +725,8 @@ class Server:
 
     def _kill_leftovers(self) -> int:
         """Kill every process the run left behind (daemons that left its session included)."""
-        children = _children()
+        spare = self.spare.pid if self.spare is not None else None
+        children = [child for child in _children() if child != spare]
         if not children:
             return 0
         count = len(children)
@@ -741,6 +792,51 @@ class Server:
                     os.unlink(path)
             except OSError:
                 pass
+
+
+class Spare:
+    """A child forked and set up ahead of its request, waiting on `link` for it."""
+
+    def __init__(self, pid: int, link: socket.socket, stdin_w: int, out_r: int, err_r: int, status_r: int) -> None:
+        self.pid = pid
+        self.link = link
+        self.stdin_w = stdin_w
+        self.out_r = out_r
+        self.err_r = err_r
+        self.status_r = status_r
+        self.pidfd = os.pidfd_open(pid)
+
+    def dispatch(self, request: dict[str, Any], peer_fd: int | None) -> bool:
+        """Hand the child its request; False when it is gone (it is then discarded and a fresh one forked)."""
+        if select.select([self.pidfd], [], [], 0)[0]:
+            return False
+        message = {"limits": request["limits"], "payload": request.get("payload")}
+        try:
+            send_message(self.link, message, [peer_fd] if peer_fd is not None else None)
+        except OSError:
+            return False
+        self.link.close()
+        return True
+
+    def discard(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        self.link.close()
+        for fd in (self.stdin_w, self.out_r, self.err_r, self.status_r, self.pidfd):
+            _close(fd)
+
+
+def _report_setup_failure(status_fd: int, exc: BaseException) -> None:
+    try:
+        os.write(status_fd, f"sandbox set-up failed: {type(exc).__name__}: {exc}".encode()[:4000])
+    finally:
+        os._exit(SETUP_FAILED)
 
 
 # -- Python mode: run source in this warm interpreter ------------------------------------------------------

@@ -40,9 +40,7 @@ class Recipe:
 RECIPES = {
     recipe.name: recipe
     for recipe in (
-        Recipe(
-            "host", "an empty root; this machine's /usr is bind-mounted read-only (~0.1 s)", bind=("/usr",)
-        ),
+        Recipe("host", "an empty root; this machine's /usr is bind-mounted read-only (~0.1 s)", bind=("/usr",)),
         Recipe("bookworm", "a self-contained Debian 12 with Python 3, by debootstrap (~1-2 min, root)"),
     )
 }
@@ -64,9 +62,7 @@ def build_image(client: Any, recipe_name: str = DEFAULT_RECIPE, tag: str | None 
     with tempfile.TemporaryDirectory(prefix="assay-image-") as scratch:
         root = Path(scratch) / "root"
         root.mkdir()
-        done = subprocess.run(
-            ["sh", str(recipe.script()), str(root)], capture_output=True, text=True, check=False
-        )
+        done = subprocess.run(["sh", str(recipe.script()), str(root)], capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise ImageBuildError(
                 f"recipe {recipe.name} ({recipe.script()}) failed with exit {done.returncode}:\n"
@@ -83,9 +79,7 @@ def build_image(client: Any, recipe_name: str = DEFAULT_RECIPE, tag: str | None 
             f"LABEL assay.sandbox.bind={','.join(recipe.bind)}",
             f'CMD ["{recipe.python}"]',
         ]
-        client.api.import_image_from_file(
-            str(archive), repository=repository, tag=version or "latest", changes=changes
-        )
+        client.api.import_image_from_file(str(archive), repository=repository, tag=version or "latest", changes=changes)
     return tag, time.perf_counter() - started
 
 

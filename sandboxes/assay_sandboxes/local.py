@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from assay.sandbox import Limits
-
 from assay_sandboxes import forkserver
 from assay_sandboxes.base import ForkServerSandbox, ServerHandle
 from assay_sandboxes.client import DEFAULT_PRELOAD, FORKSERVER_PATH, ForkServerConnection, SandboxUnavailable
@@ -80,9 +79,7 @@ class UidLease:
         self.folder = Path(tempfile.gettempdir()) / "assay-sandbox-uids"
         self.folder.mkdir(mode=0o700, exist_ok=True)
         for slot in range(UID_SLOTS):
-            fd = os.open(
-                self.folder / f"{self.base + slot}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
-            )
+            fd = os.open(self.folder / f"{self.base + slot}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

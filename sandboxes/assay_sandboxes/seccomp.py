@@ -118,9 +118,7 @@ def compile_filter(network: bool) -> bytes:
         syscall_filter.add_rule(deny, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
     syscall_filter.add_rule(deny, "ioctl", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, TIOCSTI))
     if not network:
-        syscall_filter.add_rule(
-            seccomp.ERRNO(errno.EAFNOSUPPORT), "socket", seccomp.Arg(0, seccomp.NE, socket.AF_UNIX)
-        )
+        syscall_filter.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), "socket", seccomp.Arg(0, seccomp.NE, socket.AF_UNIX))
     with tempfile.TemporaryFile() as handle:
         syscall_filter.export_bpf(handle)
         handle.seek(0)

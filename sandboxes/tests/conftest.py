@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from assay.sandbox import Limits
 
 #: Small limits, so that the limit tests end quickly.

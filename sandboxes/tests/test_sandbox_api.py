@@ -7,13 +7,12 @@ import textwrap
 from typing import Any
 
 import pytest
-from assay.sandbox import Limits, PythonSandbox, Sandbox
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-SETTINGS = settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+from assay.sandbox import Limits, PythonSandbox, Sandbox
+
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def test_backends_implement_the_contract(sandbox: Any) -> None:
@@ -156,11 +155,7 @@ def test_files_round_trip_through_collect(sandbox: Any, files: dict[str, bytes])
 
 
 @SETTINGS
-@given(
-    value=st.text(
-        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=50
-    )
-)
+@given(value=st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=50))
 def test_env_values_reach_the_run(sandbox: Any, value: str) -> None:
     result = sandbox.run_python("import os\nprint(repr(os.environ['VALUE']))", env={"VALUE": value})
     assert result.status == "ok"

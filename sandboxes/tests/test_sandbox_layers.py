@@ -9,6 +9,7 @@ import socket
 from typing import Any
 
 import pytest
+
 from assay.sandbox import Limits
 from assay_sandboxes import local as local_module
 from assay_sandboxes.docker_backend import DockerSandbox
@@ -161,9 +162,7 @@ def test_assay_sandbox_check_reports_the_local_backend(capsys: pytest.CaptureFix
     assert report["seconds_per_trivial_run"] > 0
 
 
-def test_assay_sandbox_build_builds_the_host_image(
-    docker_sandbox: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_assay_sandbox_build_builds_the_host_image(docker_sandbox: Any, capsys: pytest.CaptureFixture[str]) -> None:
     from assay.cli import main
 
     tag = f"assay-sandbox-test:{os.getpid()}"

@@ -138,9 +138,7 @@ def test_the_candidate_process_never_held_the_judges_data(sandbox: Any) -> None:
     # The finder's source holds the secret reversed only: a forward copy can come from the judge alone.
     result = sandbox.run_python_pair(
         PythonProgram(source=finder),
-        judge(f"secret = {SECRET!r}\nprint(peer.recv(10000).decode())").model_copy(
-            update={"stdin": SECRET.encode()}
-        ),
+        judge(f"secret = {SECRET!r}\nprint(peer.recv(10000).decode())").model_copy(update={"stdin": SECRET.encode()}),
     )
     assert result.judge.status == "ok", result.judge
     assert result.judge.stdout == b"[]\n"
