@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+
 from assay.models import Verdict
 
 #: Special tokens a trainer may leave at the end of a decoded completion (decoded with
@@ -66,9 +67,7 @@ def _content_text(content: Any) -> str:
         return content
     if isinstance(content, list):  # multimodal content parts: [{"type": "text", "text": ...}, ...]
         return "".join(
-            str(part.get("text", ""))
-            for part in content
-            if isinstance(part, Mapping) and part.get("type") == "text"
+            str(part.get("text", "")) for part in content if isinstance(part, Mapping) and part.get("type") == "text"
         )
     return str(content)
 

@@ -1,0 +1,164 @@
+"""The one way adapters verify: a warm verifier in this process, or a running `assay serve` over HTTP.
+
+Adapters are called once per batch by their harness (a TRL step, a verl batch, an lm-eval task), so the
+verifier is built once and kept warm, shared by every adapter that names the same configuration. With
+`url`, the same calls go to `POST /v1/verify` of an assay server (on another machine, or one whose
+worker processes enforce time limits by killing hung samples).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from assay.models import Sample, Task, Verdict
+from assay.plugins import get_registry
+from assay.verifier import Verifier
+
+Pair = tuple[Task, Sample]
+
+
+class Judge:
+    """Verifies (task, sample) pairs with one verifier configuration; thread-safe."""
+
+    def __init__(
+        self,
+        verifier: str | type[Verifier],
+        config: dict[str, Any] | None = None,
+        *,
+        url: str | None = None,
+        token: str | None = None,
+        timeout_s: float = 300.0,
+    ) -> None:
+        self.verifier_name = verifier if isinstance(verifier, str) else verifier.name
+        self._cls: type[Verifier] | None
+        if isinstance(verifier, str):
+            # A remote judge needs nothing installed here but assay: the server knows the verifier.
+            self._cls = None if url else get_registry().verifier_class(verifier)
+        else:
+            self._cls = verifier
+        self.config = dict(config or {})
+        if self._cls is not None:
+            self._cls.Config.model_validate(self.config)  # a typo is reported now, not at the first batch
+        self.url = url.rstrip("/") if url else None
+        self.token = token
+        self.timeout_s = timeout_s
+        self._verifier: Verifier | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def verifier(self) -> Verifier:
+        """The warm in-process verifier (built on first use)."""
+        with self._lock:
+            if self._verifier is None:
+                assert self._cls is not None, "a remote judge has no in-process verifier"
+                self._verifier = self._cls(self.config)
+            return self._verifier
+
+    def verify(self, pairs: Sequence[Pair]) -> list[Verdict]:
+        """One verdict per pair, in order."""
+        if not pairs:
+            return []
+        if self.url is not None:
+            import httpx
+
+            response = httpx.post(
+                f"{self.url}/v1/verify",
+                content=self._body(pairs),
+                headers=self._headers(),
+                timeout=self.timeout_s,
+            )
+            return self._verdicts(response)
+        verifier = self.verifier
+        return [verifier.verify(task, sample) for task, sample in pairs]
+
+    async def averify(self, pairs: Sequence[Pair]) -> list[Verdict]:
+        """`verify` for event loops: the in-process verifier runs in a thread, HTTP calls are awaited."""
+        if not pairs:
+            return []
+        if self.url is not None:
+            import httpx
+
+            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+                response = await client.post(
+                    f"{self.url}/v1/verify", content=self._body(pairs), headers=self._headers()
+                )
+            return self._verdicts(response)
+        return await asyncio.to_thread(self.verify, pairs)
+
+    def answer_key(self, task: Task, sample: Sample) -> str | None:
+        """The verifier's canonical answer (for voting). Remote judges use the verdict's `answer`."""
+        if self.url is not None:
+            return self.verify([(task, sample)])[0].answer
+        return self.verifier.answer_key(task, sample)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._verifier is not None:
+                self._verifier.close()
+                self._verifier = None
+
+    # -- HTTP ----------------------------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        if self.token:
+            headers["authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def _body(self, pairs: Sequence[Pair]) -> bytes:
+        tasks: dict[str, dict[str, Any]] = {}
+        samples = []
+        for task, sample in pairs:
+            known = tasks.get(task.id)
+            if known is None:
+                tasks[task.id] = task.model_dump(mode="json")
+            elif known != task.model_dump(mode="json"):
+                raise ValueError(f"two different tasks share the id {task.id!r}")
+            samples.append(sample.model_dump(mode="json"))
+        body = {
+            "verifier": self.verifier_name,
+            "config": self.config,
+            "tasks": list(tasks.values()),
+            "samples": samples,
+        }
+        return orjson.dumps(body)
+
+    def _verdicts(self, response: Any) -> list[Verdict]:
+        if response.status_code != 200:
+            raise RuntimeError(f"assay server at {self.url} answered {response.status_code}: {response.text[:500]}")
+        return [Verdict.model_validate(v) for v in response.json()["verdicts"]]
+
+
+_judges: dict[tuple[str, bytes, str | None, str | None], Judge] = {}
+_judges_lock = threading.Lock()
+
+
+def get_judge(
+    verifier: str | type[Verifier],
+    config: dict[str, Any] | None = None,
+    *,
+    url: str | None = None,
+    token: str | None = None,
+) -> Judge:
+    """The shared warm Judge for this configuration (adapters call this once per batch)."""
+    name = verifier if isinstance(verifier, str) else f"{verifier.__module__}.{verifier.__qualname__}"
+    key = (name, orjson.dumps(config or {}, option=orjson.OPT_SORT_KEYS), url, token)
+    with _judges_lock:
+        judge = _judges.get(key)
+        if judge is None:
+            judge = _judges[key] = Judge(verifier, config, url=url, token=token)
+        return judge
+
+
+def close_judges() -> None:
+    """Close every shared verifier (their pools, REPLs, models)."""
+    with _judges_lock:
+        judges = list(_judges.values())
+        _judges.clear()
+    for judge in judges:
+        judge.close()

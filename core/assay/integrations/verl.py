@@ -1,0 +1,133 @@
+"""verl reward functions: point `custom_reward_function.path` at this file.
+
+```yaml
+custom_reward_function:
+  # the path printed by: python -c "import assay.integrations.verl as m; print(m.__file__)"
+  path: .../site-packages/assay/integrations/verl.py
+  name: compute_score           # or compute_score_batch with verl's batch reward manager
+  reward_kwargs:
+    verifier: math              # optional: else extra_info["assay_verifier"], $ASSAY_VERL_VERIFIER, the data source
+    url: http://127.0.0.1:8000  # optional: verify on an assay server, not in the trainer's process
+```
+
+verl calls `compute_score(data_source=..., solution_str=..., ground_truth=..., extra_info=...,
+**reward_kwargs)` once per response and reads a float, or a dict with `"score"` whose other keys it
+logs (every response must give the same keys). The file is loaded by path, so it imports nothing
+relative and nothing heavy.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from assay.integrations.convert import as_reference, passed_of, reward_of
+from assay.integrations.judge import get_judge
+from assay.models import Sample, Task, Verdict
+
+#: verl's data sets (its `data_source` values) and the verifier that fits each.
+DATA_SOURCES: dict[str, str] = {
+    "openai/gsm8k": "math",
+    "lighteval/MATH": "math",
+    "DigitalLearningGmbH/MATH-lighteval": "math",
+    "HuggingFaceH4/MATH-500": "math",
+    "math_dapo": "math",
+    "numina_aops_forum": "math",
+    "numina_synthetic_math": "math",
+    "numina_amc_aime": "math",
+    "numina_olympiads": "math",
+    "numina_cn_k12": "math",
+    "codecontests": "code",
+    "apps": "code",
+    "codeforces": "code",
+    "taco": "code",
+}
+
+
+def _verifier_for(data_source: str, extra_info: dict[str, Any] | None, verifier: str | None) -> str:
+    chosen = verifier or (extra_info or {}).get("assay_verifier") or os.environ.get("ASSAY_VERL_VERIFIER")
+    if chosen:
+        return str(chosen)
+    if data_source in DATA_SOURCES:
+        return DATA_SOURCES[data_source]
+    if data_source.startswith("aime") or "math" in data_source.lower():
+        return "math"
+    raise ValueError(
+        f"no assay verifier for data_source {data_source!r}: set "
+        "custom_reward_function.reward_kwargs.verifier, extra_info['assay_verifier'] or $ASSAY_VERL_VERIFIER"
+    )
+
+
+def _result(verdict: Verdict) -> dict[str, Any]:
+    reward = reward_of(verdict)
+    return {
+        "score": 0.0 if reward is None else reward,
+        "acc": passed_of(verdict),
+        "pred": verdict.answer or "",
+        "assay_status": verdict.status,
+    }
+
+
+def _pair(index: int, solution_str: str, ground_truth: Any, reference_field: str) -> tuple[Task, Sample] | None:
+    reference = as_reference(ground_truth, reference_field)
+    if reference is None:
+        return None
+    task = Task(id=str(index), reference=reference)
+    return task, Sample(task_id=task.id, index=0, text=solution_str)
+
+
+_NOT_APPLICABLE = {"score": 0.0, "acc": False, "pred": "", "assay_status": "skipped"}
+
+
+def compute_score(
+    data_source: str,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: dict[str, Any] | None = None,
+    *,
+    verifier: str | None = None,
+    config: dict[str, Any] | None = None,
+    url: str | None = None,
+    token: str | None = None,
+    reference_field: str = "answer",
+    **_: Any,
+) -> dict[str, Any]:
+    """verl's per-response reward: `{"score", "acc", "pred", "assay_status"}`."""
+    name = _verifier_for(data_source, extra_info, verifier)
+    pair = _pair(0, solution_str, ground_truth, reference_field)
+    if pair is None:
+        return dict(_NOT_APPLICABLE)
+    judge = get_judge(name, config, url=url, token=token)
+    return _result(judge.verify([pair])[0])
+
+
+def compute_score_batch(
+    data_sources: Sequence[str],
+    solution_strs: Sequence[str],
+    ground_truths: Sequence[Any],
+    extra_infos: Sequence[dict[str, Any] | None] | None = None,
+    *,
+    verifier: str | None = None,
+    config: dict[str, Any] | None = None,
+    url: str | None = None,
+    token: str | None = None,
+    reference_field: str = "answer",
+    **_: Any,
+) -> list[dict[str, Any]]:
+    """verl's batch reward manager form: one call per batch, one result per response (grouped by verifier,
+    so that each verifier sees its whole share of the batch at once)."""
+    infos = list(extra_infos) if extra_infos is not None else [None] * len(solution_strs)
+    results: list[dict[str, Any]] = [dict(_NOT_APPLICABLE) for _ in solution_strs]
+    groups: dict[str, list[tuple[int, tuple[Task, Sample]]]] = {}
+    for index, (source, solution, truth, info) in enumerate(
+        zip(data_sources, solution_strs, ground_truths, infos, strict=True)
+    ):
+        pair = _pair(index, solution, truth, reference_field)
+        if pair is not None:
+            groups.setdefault(_verifier_for(source, info, verifier), []).append((index, pair))
+    for name, members in groups.items():
+        verdicts = get_judge(name, config, url=url, token=token).verify([member[1] for member in members])
+        for member, verdict in zip(members, verdicts, strict=True):
+            results[member[0]] = _result(verdict)
+    return results
