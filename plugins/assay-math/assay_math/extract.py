@@ -36,6 +36,7 @@ _COPULA = re.compile(r"\s(?:is|are|was|equals|est|es|ist)\s|是|为", re.IGNOREC
 _PROSE_NUMBER = re.compile(
     r"(?<![A-Za-z0-9_.^])-?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?|\.\d+)(?:\s*/\s*\d+(?:\.\d+)?)?(?:\s*%)?"
 )
+_CURRENCY = re.compile(r"\d[\d,.]*\s+[a-zA-Z]{2,}")
 _CONNECTOR_WORDS = {"and", "or", "et", "ou", "y", "und", "oder", ",", ";", "&"}
 _WORD = re.compile(r"[^\s,;&]+|[,;&]")
 _LATEX_NOISE = re.compile(
@@ -137,6 +138,9 @@ def math_spans(text: str) -> list[tuple[int, int, str]]:
             pos = start
             continue
         content = text[start:end]
+        if opener == "$" and _CURRENCY.match(content):
+            pos = start  # '$10 and $20': dollars, not math
+            continue
         if opener in ("$", "\\(") and "\n" in content:
             pos = start if opener == "\\(" else end
             continue
@@ -145,21 +149,26 @@ def math_spans(text: str) -> list[tuple[int, int, str]]:
     return spans
 
 
-def joinable(between: str) -> bool:
-    """Only connectors ('and', ',', '\\quad', a few words with 'and' or 'or') stand between two answers."""
+def joinable(between: str, *, strict: bool = False) -> bool:
+    """Only connectors ('and', ',', '\\quad', a few words with 'and' or 'or') stand between two answers.
+    `strict` (math spans, which prose sentences are full of): nothing but connectors."""
     cleaned = _LATEX_NOISE.sub(lambda m: f" {m.group(1)} " if m.group(1) else " ", between)
     cleaned = re.sub(r"[.:!?()\[\]]", " ", cleaned)
     words = [w for w in _WORD.findall(cleaned.lower()) if any(ch.isalnum() for ch in w) or w in _CONNECTOR_WORDS]
     if not words:
         return True
+    if strict:
+        return all(w in _CONNECTOR_WORDS for w in words)
     return len(words) <= 4 and any(w in _CONNECTOR_WORDS for w in words)
 
 
-def _last_run(text: str, pieces: list[tuple[int, int, str]], join: bool) -> tuple[int, int, str]:
+def _last_run(
+    text: str, pieces: list[tuple[int, int, str]], join: bool, *, strict: bool = False
+) -> tuple[int, int, str]:
     start, end, content = pieces[-1]
     parts = [content]
     index = len(pieces) - 1
-    while join and index > 0 and joinable(text[pieces[index - 1][1] : pieces[index][0]]):
+    while join and index > 0 and joinable(text[pieces[index - 1][1] : pieces[index][0]], strict=strict):
         index -= 1
         parts.insert(0, pieces[index][2])
         start = pieces[index][0]
@@ -184,7 +193,7 @@ def _span_answer(span: str) -> Extracted | None:
     if spans:
         first = [spans[0]]
         index = 1
-        while index < len(spans) and joinable(span[spans[index - 1][1] : spans[index][0]]):
+        while index < len(spans) and joinable(span[spans[index - 1][1] : spans[index][0]], strict=True):
             first.append(spans[index])
             index += 1
         return Extracted(" ; ".join(c for _, _, c in first), False, "marker")
@@ -237,7 +246,7 @@ def extract(text: str, *, modes: list[str], join_boxed: bool = True, max_chars: 
         return max(candidates, key=lambda c: c[0])[1]
     spans = math_spans(text) if "math" in modes else []
     if spans:
-        start, end, content = _last_run(text, spans, True)
+        start, end, content = _last_run(text, spans, True, strict=True)
         if "number" in modes:
             later = [m for m in _PROSE_NUMBER.finditer(text, end)]
             if later and not bare_enough(text[end:].strip()):
