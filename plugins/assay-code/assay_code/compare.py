@@ -36,9 +36,7 @@ def first_mismatch(actual: str, expected: str, tolerance: float = 1e-6) -> Misma
             return Mismatch(index, e, a)
     if len(got) != len(want):
         index = min(len(got), len(want))
-        return Mismatch(
-            index, want[index] if index < len(want) else None, got[index] if index < len(got) else None
-        )
+        return Mismatch(index, want[index] if index < len(want) else None, got[index] if index < len(got) else None)
     return None
 
 

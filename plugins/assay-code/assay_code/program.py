@@ -26,6 +26,7 @@ import ast
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 _FENCE = re.compile(r"^[ \t]*(```|~~~)[ \t]*([\w+#.\-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S)
 _PY_LANGS = frozenset({"", "python", "py", "python3", "py3", "pycon", "ipython"})
@@ -137,6 +138,23 @@ def _prompt_prefix(prompt: str, entry_point: str | None) -> str | None:
         return None
     match = re.search(rf"^(@[^\n]*\n)*(async\s+)?def\s+{re.escape(entry_point)}\s*\(", prompt, re.M)
     return prompt[: match.start()] if match else None
+
+
+@lru_cache(maxsize=1024)
+def prompt_for_tests(prompt: str, entry_point: str | None) -> str:
+    """The part of a task's prompt the tests may run for its helpers (HumanEval's `poly`, `encode_cyclic`):
+    the prompt itself when it compiles, with `pass` as the body of a final bare `def` line, or the prompt
+    above its own `def` of the entry point; "" when none of these compiles (a prompt in plain words)."""
+    if not prompt.strip():
+        return ""
+    readings = [prompt, prompt.rstrip() + "\n    pass\n"]
+    prefix = _prompt_prefix(prompt, entry_point)
+    if prefix is not None:
+        readings.append(prefix)
+    for reading in readings:
+        if compile_error(reading) is None:
+            return reading
+    return ""
 
 
 def _readings(text: str, languages: frozenset[str]) -> Iterator[tuple[str, str]]:

