@@ -139,6 +139,12 @@ RELATIONS = {
     "coloneqq": "=",
 }
 SET_OPS = {"cup": "cup", "cap": "cap", "setminus": "setminus", "backslash": "setminus"}
+#: Unit words that may follow a number without a space ('5cm', '3hours'); other glued letters are a product (2xy).
+UNITS = {
+    "mm", "cm", "dm", "km", "kg", "mg", "ml", "cl", "ft", "yd", "mi", "mph", "kmh", "inch", "inches", "feet",
+    "foot", "meter", "meters", "metre", "metres", "hours", "hour", "hrs", "hr", "min", "mins", "minutes", "sec",
+    "seconds", "days", "weeks", "years", "cents", "dollars", "pounds", "lbs", "oz", "units", "degrees", "sq",
+}
 SEPARATOR_WORDS = {"and", "or", "et", "ou", "und", "oder", "y", "o"}
 PERCENT_WORDS = {"percent", "pct", "percentage", "percents", "per cent"}
 IGNORED_COMMANDS = {
@@ -370,6 +376,8 @@ def tokenize(source: str, *, plain: bool) -> list[Tok]:
                 toks.append(Tok("sep", lower, space))
             elif len(word) == 1:
                 toks.append(Tok("id", word, space))
+            elif word == "in":
+                toks.append(Tok("cmd", "in", space))  # 'x in [0, 1]'
             elif word in PLAIN_FUNCTIONS or lower in ("pi", "inf", "infty", "infinity", "oo"):
                 toks.append(Tok("cmd", {"asin": "arcsin", "acos": "arccos", "atan": "arctan"}.get(word, lower), space))
             else:
@@ -605,8 +613,8 @@ class Parser:
                 node = ("add", [node, rhs])  # a mixed number: 3\frac{1}{2}, 3 1/2
             elif self._starts_primary(t, stop):
                 node = ("mul", [node, self.power(stop)])
-            elif t.kind == "word" and t.space:
-                self.i += 1  # a unit after the value: '125 miles'
+            elif t.kind == "word" and (t.space or t.text.lower() in UNITS):
+                self.i += 1  # a unit after the value: '125 miles', '5cm'
                 if self.at("op", "^"):
                     self.i += 1
                     self.power(stop)
@@ -647,7 +655,7 @@ class Parser:
         if t.kind in ("id", "begin"):
             return True
         if t.kind == "word":
-            return not t.space
+            return not t.space and t.text.lower() not in UNITS
         if t.kind == "cmd":
             return (
                 t.text not in RELATIONS

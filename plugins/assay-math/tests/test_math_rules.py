@@ -51,6 +51,11 @@ def judge(verifier: MathVerifier, reference: object, text: str) -> bool | None:
         ("20\\%", "0.2", True),
         ("90^\\circ", "\\frac{\\pi}{2}", True),
         ("125 \\text{ miles}", "\\boxed{125}", True),
+        ("5", "\\boxed{5cm}", True),
+        ("5", "\\boxed{5\\,\\mathrm{cm}^2}", True),
+        ("2xy", "\\boxed{2yx}", True),
+        ("20", "She has $10 and $20 left.", True),
+        ("4", "We get $x^2 = 16$, so $x = 4$.", True),
         ("\\text{Evelyn}", "Therefore, $\\boxed{\\text{Evelyn}}$ is our answer.", True),
         # bare LaTeX and plain math
         ("\\frac{3}{4}i", "\\frac34i", True),
