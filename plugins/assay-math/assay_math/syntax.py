@@ -140,11 +140,13 @@ RELATIONS = {
 }
 SET_OPS = {"cup": "cup", "cap": "cap", "setminus": "setminus", "backslash": "setminus"}
 #: Unit words that may follow a number without a space ('5cm', '3hours'); other glued letters are a product (2xy).
+# fmt: off
 UNITS = {
     "mm", "cm", "dm", "km", "kg", "mg", "ml", "cl", "ft", "yd", "mi", "mph", "kmh", "inch", "inches", "feet",
     "foot", "meter", "meters", "metre", "metres", "hours", "hour", "hrs", "hr", "min", "mins", "minutes", "sec",
     "seconds", "days", "weeks", "years", "cents", "dollars", "pounds", "lbs", "oz", "units", "degrees", "sq",
 }
+# fmt: on
 SEPARATOR_WORDS = {"and", "or", "et", "ou", "und", "oder", "y", "o"}
 PERCENT_WORDS = {"percent", "pct", "percentage", "percents", "per cent"}
 IGNORED_COMMANDS = {
