@@ -594,6 +594,7 @@ class Server:
         poller.register(pidfd, select.POLLIN)
         control_fd = self.control.fileno()
         poller.register(control_fd, select.POLLIN)
+        control_registered = True
         killed_for: str | None = None
         message: str | None = None
         exited = False
@@ -632,6 +633,7 @@ class Server:
                         message = "the sandbox was closed"
                         self.stopping = True
                     poller.unregister(control_fd)
+                    control_registered = False
                 elif fd in open_streams:
                     data = _read(fd)
                     if not data:
@@ -654,14 +656,17 @@ class Server:
         processes_at_kill = 0
         if killed_for == "time_limit":
             # A run that used every process it may have when time ran out was most likely a fork bomb.
-            processes_at_kill = len(_descendants(os.getpid()))
+            processes_at_kill = len(_descendants(os.getpid())) - (self.spare is not None)
             if processes_at_kill >= int(limits["processes"]):
                 killed_for = "process_limit"
         if killed_for:
             _kill_group(pid)
         _, wait_status, usage = os.wait4(pid, 0)
         wall = time.monotonic() - started
+        poller.unregister(pidfd)
         _close(pidfd)
+        if control_registered:
+            poller.unregister(control_fd)
         leftovers = self._kill_leftovers()
         # What the run wrote before it ended is still in the pipes; every writer is dead by now.
         drain_until = time.monotonic() + DRAIN_S
@@ -682,8 +687,7 @@ class Server:
                         if room:
                             buffers[fd].append(data[:room])
                             sizes[fd] = cap
-                        if not killed_for and not truncated[out_r if fd == err_r else err_r]:
-                            killed_for = "output_limit"
+                        killed_for = killed_for or "output_limit"
                     else:
                         buffers[fd].append(data)
                         sizes[fd] += len(data)
