@@ -162,7 +162,7 @@ def test_verl_compute_score_loaded_by_path_and_called_by_keyword(math_installed:
 def test_verl_reward_kwargs_choose_the_verifier_and_the_batch_form_agrees(math_installed: None) -> None:
     compute_score = _load_like_verl(verl_adapter.__file__, "compute_score", {"verifier": "math"})
     assert compute_score(data_source="my/own-set", solution_str="\\boxed{2}", ground_truth="2")["score"] == 1.0
-    with pytest.raises(ValueError, match="reward_kwargs.verifier"):
+    with pytest.raises(ValueError, match=r"reward_kwargs\.verifier"):
         verl_adapter.compute_score("my/own-set", "\\boxed{2}", "2")
     assert verl_adapter.compute_score("x", "\\boxed{2}", "2", extra_info={"assay_verifier": "math"})["acc"] is True
 

@@ -114,12 +114,14 @@ def process_results_for(
     reference_field: str = "answer",
     config: dict[str, Any] | None = None,
     metric: str = "acc",
+    score_metric: str | None = None,
     url: str | None = None,
     token: str | None = None,
 ) -> Callable[[dict[str, Any], Sequence[Any]], dict[str, float]]:
-    """A `process_results(doc, results)` for a generate_until task: scores the (filtered) response with
-    the verifier. `reference` is the doc field holding the ground truth, or a function of the doc.
-    Returns `{metric: 1.0 or 0.0, metric + "_score": the verdict's score}`."""
+    """A `process_results(doc, results)` for a generate_until task: judges the (filtered) response with the
+    verifier. `reference` is the doc field holding the ground truth, or a function of the doc. Returns
+    `{metric: 1.0 for pass else 0.0}`, and `{score_metric: the verdict's score}` when `score_metric` is set
+    (a fraction of tests passed, a reward probability; list it in `metric_list` too)."""
     judge = get_judge(verifier, config, url=url, token=token)
 
     def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, float]:
@@ -131,10 +133,10 @@ def process_results_for(
             raise KeyError(f"document has no reference ({reference!r}); documents carry: {sorted(doc)}")
         task = Task(id="doc", reference=ref)
         verdict = judge.verify([(task, Sample(task_id="doc", index=0, text=completion_text(response)))])[0]
-        score = reward_of(verdict)
-        return {
-            metric: 1.0 if passed_of(verdict) else 0.0,
-            f"{metric}_score": 0.0 if score is None else score,
-        }
+        figures = {metric: 1.0 if passed_of(verdict) else 0.0}
+        if score_metric is not None:
+            score = reward_of(verdict)
+            figures[score_metric] = 0.0 if score is None else score
+        return figures
 
     return process_results
