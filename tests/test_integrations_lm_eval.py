@@ -84,7 +84,8 @@ def test_equivalence_aware_vote_beats_exact_string_vote_in_a_real_evaluation(
         "generation_kwargs": {"until": ["\n\n"], "do_sample": True},
         "filter_list": [
             # Registered by name when assay.integrations.lm_eval is imported.
-            {"name": "assay", "filter": [{"function": "assay_majority_vote", "verifier": "math"}, {"function": "take_first"}]},
+            {"name": "assay",
+             "filter": [{"function": "assay_majority_vote", "verifier": "math"}, {"function": "take_first"}]},
             {"name": "exact", "filter": [{"function": "majority_vote"}, {"function": "take_first"}]},
         ],
         "process_results": process_results_for("math", reference="answer"),
