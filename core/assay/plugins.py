@@ -28,7 +28,7 @@ from assay.verifier import Verifier
 
 ENTRY_POINT_GROUP = "assay"
 #: Built-in pieces, registered through the same hooks as third-party plugins.
-DEFAULT_PLUGINS: tuple[str, ...] = ()
+DEFAULT_PLUGINS: tuple[str, ...] = ("assay.selection.builtin",)
 HOOK_NAMES = ("register_verifiers", "register_sandboxes", "register_selectors", "register_commands")
 
 PluginStatus = Literal["ok", "failed", "disabled"]

@@ -1,0 +1,405 @@
+"""The audit's outputs: report.json, a self-contained report.html (PNG plots inlined), the PNG files, and
+the short Markdown summary printed on the terminal."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from assay.audit import AuditReport
+
+#: How many k columns the terminal summary shows at most (the HTML shows them all).
+SUMMARY_KS = 8
+
+
+def _percent(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{100 * value:.{digits}f}"
+
+
+def _with_interval(figure: dict[str, Any], digits: int = 1) -> str:
+    value = _percent(figure.get("value"), digits)
+    if figure.get("ci_low") is None or figure.get("ci_high") is None:
+        return value
+    return f"{value} [{_percent(figure['ci_low'], digits)}, {_percent(figure['ci_high'], digits)}]"
+
+
+def _summary_ks(ks: list[int]) -> list[int]:
+    if len(ks) <= SUMMARY_KS:
+        return ks
+    step = (len(ks) - 1) / (SUMMARY_KS - 1)
+    return sorted({ks[round(i * step)] for i in range(SUMMARY_KS)})
+
+
+def _k_for(value: float | None) -> str:
+    if value is None:
+        return "never (by the fit)"
+    return f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
+
+
+def markdown(report: dict[str, Any], html_path: str | Path | None = None) -> str:
+    """A short Markdown summary: selection against k, each verifier's error rates, the coverage fit."""
+    ks: list[int] = report["k"]
+    shown = _summary_ks(ks)
+    lines = [
+        f"## assay audit: {report['problems']:,} problems, {report['samples']:,} samples "
+        f"({_per_problem(report['samples_per_problem'])} per problem)",
+        "",
+        f"Accuracy in % (mean over problems of the expected accuracy on a random k-subset), "
+        f"{int(report['options']['confidence'] * 100)} % bootstrap intervals; mean sample accuracy "
+        f"{_percent(report['mean_accuracy'])} %.",
+        "",
+        "| selection | " + " | ".join(f"k={k}" for k in shown) + " |",
+        "|---|" + "---:|" * len(shown),
+    ]
+    for curve in report["curves"]:
+        cells = []
+        for k in shown:
+            i = ks.index(k)
+            cells.append(_percent(curve["value"][i]))
+        marker = " (MC)" if curve["method"] == "monte_carlo" else ""
+        lines.append(f"| {curve['name']}{marker} | " + " | ".join(cells) + " |")
+    last = ks[-1]
+    lines.append("")
+    lines.append(f"At k={last}: " + "; ".join(f"{c['name']} {_with_interval(_last(c))}" for c in report["curves"]))
+    if report["verifiers"]:
+        lines += [
+            "",
+            "| verifier | precision | recall | false-positive rate | false-negative rate | undecided "
+            "| resampling limit |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for verifier in report["verifiers"]:
+            lines.append(
+                f"| {verifier['id']} | {_with_interval(verifier['precision'])} | "
+                f"{_with_interval(verifier['recall'])} | "
+                f"{_with_interval(verifier['false_positive_rate'], 2)} | "
+                f"{_with_interval(verifier['false_negative_rate'], 2)} | "
+                f"{_percent(verifier['undecided_rate']['value'], 2)} | {_with_interval(verifier['resampling_limit'])} |"
+            )
+        for verifier in report["verifiers"]:
+            extras = []
+            if verifier["flakiness"]:
+                flaky = verifier["flakiness"]
+                extras.append(
+                    f"flaky on {flaky['flaky_samples']} of {flaky['samples_judged_repeatedly']} samples judged "
+                    f"{flaky['runs']} times"
+                )
+            scores = verifier["scores"]
+            if scores and scores.get("auroc") is not None and scores.get("graded"):
+                extras.append(f"AUROC {scores['auroc']:.3f}")
+                if scores.get("calibration"):
+                    extras.append(f"ECE {scores['calibration']['ece']:.3f}")
+            if extras:
+                lines.append(f"- {verifier['id']}: " + ", ".join(extras))
+    for pair in report["agreement"]:
+        kappa = pair["kappa"]
+        value = "n/a" if kappa["value"] is None else f"{kappa['value']:.3f}"
+        lines.append(f"- agreement {pair['a']} vs {pair['b']}: Cohen's kappa {value} on {pair['samples']:,} samples")
+    fit = report["coverage_fit"]
+    lines.append("")
+    if "error" in fit:
+        lines.append(f"Coverage fit: not possible ({fit['error']}).")
+    else:
+        targets = ", ".join(f"{_percent(t['coverage'], 0)} % at k ≈ {_k_for(t['k'])}" for t in fit["targets"])
+        lines.append(
+            f"Coverage fit log c(k) = {fit['a']:.4g}·k^{fit['b']:.4g} (R² {fit['r2']:.4f} on log coverage, "
+            f"RMSE {100 * fit['rmse']:.2f} points): {targets}."
+        )
+    if html_path is not None:
+        lines += ["", f"Report: {html_path}"]
+    return "\n".join(lines)
+
+
+def _last(curve: dict[str, Any]) -> dict[str, Any]:
+    return {"value": curve["value"][-1], "ci_low": curve["ci_low"][-1], "ci_high": curve["ci_high"][-1]}
+
+
+def _per_problem(spread: dict[str, Any]) -> str:
+    if spread["min"] == spread["max"]:
+        return str(spread["max"])
+    return f"{spread['min']}-{spread['max']}"
+
+
+# -- plots ------------------------------------------------------------------------------------------------------------
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_selection(report: dict[str, Any], path: Path) -> Path:
+    plt = _pyplot()
+    ks = report["k"]
+    figure, axes = plt.subplots(figsize=(8, 5), dpi=110)
+    for curve in report["curves"]:
+        values = [math.nan if v is None else 100 * v for v in curve["value"]]
+        low = [math.nan if v is None else 100 * v for v in curve["ci_low"]]
+        high = [math.nan if v is None else 100 * v for v in curve["ci_high"]]
+        style = "-" if curve["name"] == "coverage" else "--" if curve["method"] == "monte_carlo" else "-"
+        (line,) = axes.plot(
+            ks,
+            values,
+            style,
+            marker="o",
+            markersize=3,
+            linewidth=2.2 if curve["name"] == "coverage" else 1.5,
+            label=curve["name"],
+        )
+        axes.fill_between(ks, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
+    axes.set_xscale("log", base=2 if max(ks) <= 4096 else 10)
+    axes.set_xlabel("k (samples per problem)")
+    axes.set_ylabel("accuracy (%)")
+    axes.set_title("Coverage and selection against the number of samples")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def plot_coverage_fit(report: dict[str, Any], path: Path) -> Path | None:
+    fit = report["coverage_fit"]
+    if "error" in fit:
+        return None
+    import numpy as np
+
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(8, 4.5), dpi=110)
+    observed = fit["observed"]
+    axes.plot(observed["k"], [100 * c for c in observed["coverage"]], "o", markersize=4, label="coverage (pass@k)")
+    reach = [t["k"] for t in fit["targets"] if t["k"] is not None]
+    k_end = max([observed["k"][-1] * 100, *reach]) if reach else observed["k"][-1] * 100
+    k_end = min(k_end, observed["k"][-1] * 1e4)
+    grid = np.geomspace(1, k_end, 200)
+    fitted = 100 * np.exp(fit["a"] * grid ** fit["b"])
+    axes.plot(grid, fitted, "-", label=f"fit: log c = {fit['a']:.3g}·k^{fit['b']:.3g}")
+    axes.axvline(observed["k"][-1], color="grey", linestyle=":", linewidth=1)
+    for target in fit["targets"]:
+        if target["k"] is not None and target["k"] <= k_end:
+            axes.plot([target["k"]], [100 * target["coverage"]], "x", color="black")
+            axes.annotate(
+                f"{100 * target['coverage']:.0f} % at k≈{_k_for(target['k'])}",
+                (target["k"], 100 * target["coverage"]),
+                textcoords="offset points",
+                xytext=(-10, -14),
+                fontsize=8,
+                ha="right",
+            )
+    axes.set_xscale("log")
+    axes.set_xlabel("k (samples per problem)")
+    axes.set_ylabel("coverage (%)")
+    axes.set_title("Coverage and its exponentiated power-law fit, extrapolated")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def plot_reliability(verifier: dict[str, Any], path: Path) -> Path | None:
+    scores = verifier.get("scores") or {}
+    calibration = scores.get("calibration")
+    if not calibration:
+        return None
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(4.5, 4.5), dpi=110)
+    bins = [b for b in calibration["bins"] if b["count"]]
+    centres = [(b["low"] + b["high"]) / 2 for b in bins]
+    width = calibration["bins"][0]["high"] - calibration["bins"][0]["low"]
+    axes.bar(centres, [b["fraction_correct"] for b in bins], width=width * 0.9, alpha=0.7, label="fraction correct")
+    axes.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+    axes.plot([b["mean_score"] for b in bins], [b["fraction_correct"] for b in bins], "o-", color="black", markersize=3)
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("score")
+    axes.set_ylabel("fraction of samples correct")
+    axes.set_title(f"{verifier['id']}: ECE {calibration['ece']:.3f}", fontsize=10)
+    axes.legend(fontsize=8, loc="upper left")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+# -- files ------------------------------------------------------------------------------------------------------------
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+def write_report(report: AuditReport, directory: Path, html: bool = True) -> dict[str, Path]:
+    """report.json always; with `html`, the PNG plots and report.html (the plots inlined, so it stands alone)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    data = dict(report.json)
+    data["timings"] = report.timings
+    paths["json"] = directory / "report.json"
+    paths["json"].write_text(json.dumps(data, indent=1), encoding="utf-8")
+    if not html:
+        return paths
+    plots: list[tuple[str, Path]] = [("Selection against k", plot_selection(data, directory / "selection.png"))]
+    fit_plot = plot_coverage_fit(data, directory / "coverage_fit.png")
+    if fit_plot is not None:
+        plots.append(("Coverage fit", fit_plot))
+    for verifier in data["verifiers"]:
+        diagram = plot_reliability(verifier, directory / f"reliability_{_slug(verifier['id'])}.png")
+        if diagram is not None:
+            plots.append((f"Reliability: {verifier['id']}", diagram))
+    for title, path in plots:
+        paths[title] = path
+    paths["html"] = directory / "report.html"
+    paths["html"].write_text(render_html(data, plots), encoding="utf-8")
+    return paths
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; line-height: 1.4; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.85rem; }
+th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.ci { color: #777; font-size: 0.75rem; }
+img { max-width: 100%; border: 1px solid #eee; }
+.note { color: #555; font-size: 0.85rem; }
+code { background: #f4f4f4; padding: 0 0.2rem; }
+"""
+
+
+def _cell(figure: dict[str, Any], digits: int = 1) -> str:
+    value = _percent(figure.get("value"), digits)
+    if figure.get("ci_low") is None:
+        return value
+    return (
+        f"{value}<br><span class=ci>{_percent(figure['ci_low'], digits)}–{_percent(figure['ci_high'], digits)}</span>"
+    )
+
+
+def render_html(report: dict[str, Any], plots: list[tuple[str, Path]]) -> str:
+    esc = html.escape
+    ks = report["k"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>assay audit</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>assay audit: {report['problems']:,} problems, {report['samples']:,} samples</h1>",
+        f"<p class=note>Inputs: {esc(json.dumps(report['inputs']))}. Votes grouped by the answers of "
+        f"<code>{esc(report['answers_from'])}</code>. Mean sample accuracy {_percent(report['mean_accuracy'])} %.</p>",
+        "<h2>Selection against k</h2>",
+    ]
+    for title, path in plots[:1]:
+        parts.append(_image(title, path))
+    parts.append("<table><tr><th>selection</th><th>method</th>" + "".join(f"<th>k={k}</th>" for k in ks) + "</tr>")
+    for curve in report["curves"]:
+        method = curve["method"] + (f" ({curve['mc_samples']} replicates)" if curve["method"] == "monte_carlo" else "")
+        cells = "".join(
+            f"<td>{_cell({'value': v, 'ci_low': lo, 'ci_high': hi})}"
+            + (f"<br><span class=ci>±{100 * se:.2f} MC</span>" if se is not None else "")
+            + "</td>"
+            for v, lo, hi, se in zip(
+                curve["value"], curve["ci_low"], curve["ci_high"], curve["mc_se"] or [None] * len(ks), strict=True
+            )
+        )
+        parts.append(f"<tr><td>{esc(curve['name'])}</td><td>{esc(method)}</td>{cells}</tr>")
+    parts.append("</table>")
+    parts.append(
+        "<p class=note>Each figure is the mean over problems of the expected accuracy on a uniformly random "
+        "k-subset of the problem's samples (coverage: the unbiased pass@k estimator of Chen et al. 2021). "
+        "Exact where a closed form exists; otherwise Monte Carlo, with its standard error. Vote ties go to "
+        "the answer seen first (lowest sample index). Intervals: percentile bootstrap over problems "
+        f"({report['options']['bootstrap']} replicates, {int(100 * report['options']['confidence'])} %).</p>"
+    )
+    if report["verifiers"]:
+        parts.append(
+            "<h2>Verifiers against the ground truth</h2><table><tr><th>verifier</th><th>TP</th><th>FP</th>"
+            "<th>TN</th><th>FN</th><th>undecided</th><th>precision</th><th>recall</th><th>FPR</th><th>FNR</th>"
+            "<th>kappa vs labels</th><th>resampling limit</th></tr>"
+        )
+        for v in report["verifiers"]:
+            c = v["confusion"]
+            kappa = v["kappa_with_labels"]
+            kappa_text = "n/a" if kappa["value"] is None else f"{kappa['value']:.3f}"
+            parts.append(
+                f"<tr><td>{esc(v['id'])}</td><td>{c['tp']:,}</td><td>{c['fp']:,}</td><td>{c['tn']:,}</td>"
+                f"<td>{c['fn']:,}</td><td>{c['undecided']:,}</td><td>{_cell(v['precision'])}</td>"
+                f"<td>{_cell(v['recall'])}</td><td>{_cell(v['false_positive_rate'], 2)}</td>"
+                f"<td>{_cell(v['false_negative_rate'], 2)}</td><td>{kappa_text}</td>"
+                f"<td>{_cell(v['resampling_limit'])}</td></tr>"
+            )
+        parts.append(
+            "</table><p class=note>The resampling limit is the accuracy of drawing samples until the "
+            "verifier accepts one, as the budget grows without bound: per problem TP / (TP + FP). A "
+            "verifier's false positives cap it whatever the budget (Stroebl et al. 2024).</p>"
+        )
+        for v in report["verifiers"]:
+            details = []
+            for cell, reasons in v["reasons"].items():
+                details.append(f"{cell.replace('_', ' ')}: " + ", ".join(f"{esc(r)} {n:,}" for r, n in reasons.items()))
+            if v["flakiness"]:
+                f = v["flakiness"]
+                details.append(
+                    f"flakiness: {f['flaky_samples']:,} of {f['samples_judged_repeatedly']:,} samples "
+                    f"judged {f['runs']} times disagree ({_cell(f['rate'], 2)} %)"
+                )
+            scores = v["scores"]
+            if scores and scores.get("auroc") is not None:
+                details.append(
+                    f"AUROC {scores['auroc']:.3f} (95 % CI {scores['auroc_ci'][0]:.3f}–{scores['auroc_ci'][1]:.3f})"
+                    + (f", ECE {scores['calibration']['ece']:.3f}" if scores.get("calibration") else "")
+                )
+            if details:
+                parts.append(f"<p><b>{esc(v['id'])}</b><br>" + "<br>".join(details) + "</p>")
+    if report["agreement"]:
+        parts.append(
+            "<h2>Agreement between verifiers</h2><table><tr><th>pair</th><th>samples</th><th>agreement</th>"
+            "<th>Cohen's kappa</th></tr>"
+        )
+        for pair in report["agreement"]:
+            k = pair["kappa"]
+            kappa = "n/a" if k["value"] is None else f"{k['value']:.3f} [{k['ci_low']}, {k['ci_high']}]"
+            agreement = "n/a" if pair["agreement"] is None else _percent(pair["agreement"])
+            parts.append(
+                f"<tr><td>{esc(pair['a'])} / {esc(pair['b'])}</td><td>{pair['samples']:,}</td>"
+                f"<td>{agreement}</td><td>{kappa}</td></tr>"
+            )
+        parts.append("</table>")
+    fit = report["coverage_fit"]
+    parts.append("<h2>Coverage fit</h2>")
+    if "error" in fit:
+        parts.append(f"<p>Not fitted: {esc(fit['error'])}.</p>")
+    else:
+        parts.append(
+            f"<p>log c(k) = {fit['a']:.5g} · k<sup>{fit['b']:.5g}</sup> over k = "
+            f"{fit['k_range'][0]}–{fit['k_range'][1]} ({fit['points']} points): R² {fit['r2']:.4f} on log coverage, "
+            f"RMSE {100 * fit['rmse']:.2f} points.</p><ul>"
+            + "".join(
+                f"<li>{_percent(t['coverage'], 0)} % coverage at k ≈ {_k_for(t['k'])}"
+                + (" (already reached)" if t["observed"] else "")
+                + "</li>"
+                for t in fit["targets"]
+            )
+            + "".join(f"<li>at k = {p['k']:,}: {_percent(p['coverage'])} % predicted</li>" for p in fit["predicted"])
+            + "</ul><p class=note>The model assumes coverage tends to 100 %; problems that no sample solves "
+            "bend the real curve below it.</p>"
+        )
+    for title, path in plots[1:]:
+        parts.append(f"<h2>{esc(title)}</h2>" + _image(title, path))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _image(title: str, path: Path) -> str:
+    encoded = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f"<p><img alt='{html.escape(title)}' src='data:image/png;base64,{encoded}'></p>"

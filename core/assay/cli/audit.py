@@ -1,0 +1,118 @@
+"""`assay audit TASKS SAMPLES [--verdicts V1 [V2 ...]] [--labels FIELD] [--k 1,2,4,...] -o REPORT_DIR`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from assay.cli import Command
+from assay.jsonl import InputFileError
+from assay.plugins import UnknownComponent
+
+
+def parse_ks(text: str) -> list[int]:
+    try:
+        ks = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--k {text!r}: expected positive integers separated by commas") from None
+    if not ks or min(ks) < 1:
+        raise argparse.ArgumentTypeError(f"--k {text!r}: expected positive integers separated by commas")
+    return ks
+
+
+def parse_targets(text: str) -> list[float]:
+    try:
+        targets = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        targets = []
+    if not targets or not all(0 < t < 1 for t in targets):
+        raise argparse.ArgumentTypeError(f"--target {text!r}: expected coverages between 0 and 1, e.g. 0.9,0.99")
+    return targets
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("tasks", help="tasks JSONL ({id, prompt, reference}); .gz is fine")
+    parser.add_argument("samples", help="samples JSONL with ground-truth labels ({task_id, index, text, label})")
+    parser.add_argument(
+        "--verdicts",
+        nargs="*",
+        default=[],
+        metavar="VERDICTS",
+        help="verdict files written by `assay verify`; one verifier judged twice gives its flakiness",
+    )
+    parser.add_argument(
+        "--answer-key",
+        action="store_true",
+        help="group votes by each installed verifier's answer_key (canonical answers) rather than "
+        "the verdicts' answer field",
+    )
+    parser.add_argument(
+        "--labels",
+        default="label",
+        metavar="FIELD",
+        help="the samples' field with the ground truth (default: label; dotted for nested)",
+    )
+    parser.add_argument(
+        "--k",
+        type=parse_ks,
+        default=None,
+        metavar="K,K,...",
+        help="budgets to evaluate (default: 1, 2, 4, ... and the number of samples)",
+    )
+    parser.add_argument("-o", "--out", required=True, metavar="REPORT_DIR", help="where report.json and report.html go")
+    parser.add_argument(
+        "--selectors", nargs="+", metavar="NAME", help="selectors to evaluate (default: every registered one)"
+    )
+    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates over problems (default 1000)")
+    parser.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
+    parser.add_argument(
+        "--mc-samples",
+        type=int,
+        default=None,
+        help="Monte Carlo replicates where there is no closed form (default: by data size)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the Monte Carlo (default 0)")
+    parser.add_argument(
+        "--target",
+        type=parse_targets,
+        default=None,
+        metavar="C,C,...",
+        help="coverages to extrapolate k for (default 0.9,0.95,0.99)",
+    )
+    parser.add_argument("--no-html", action="store_true", help="write report.json only")
+    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+
+
+def run(args: argparse.Namespace) -> int:
+    from assay.audit import DEFAULT_TARGETS, AuditInputError, audit_files
+
+    try:
+        report = audit_files(
+            args.tasks,
+            args.samples,
+            args.verdicts,
+            labels=args.labels,
+            answer_key=args.answer_key,
+            ks=args.k,
+            bootstrap=args.bootstrap,
+            confidence=args.confidence,
+            seed=args.seed,
+            mc_samples=args.mc_samples,
+            targets=args.target or DEFAULT_TARGETS,
+            selectors=args.selectors,
+        )
+    except (AuditInputError, InputFileError, UnknownComponent) as exc:
+        print(f"assay audit: {exc}", file=sys.stderr)
+        return 2
+    paths = report.write(args.out, html=not args.no_html)
+    if not args.quiet:
+        print(report.markdown(paths.get("html", paths["json"])))
+    return 0
+
+
+COMMAND = Command(
+    "audit",
+    "Audit verifiers against ground truth and selection against coverage; write report.json and report.html.",
+    configure,
+    run,
+)

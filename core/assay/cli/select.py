@@ -1,0 +1,129 @@
+"""`assay select TASKS SAMPLES --selector NAME [--verdicts V ...] [-o OUT]`: one chosen sample per task."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from assay.cli import Command
+from assay.jsonl import InputFileError, dumps
+from assay.plugins import UnknownComponent
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("tasks", help="tasks JSONL ({id, prompt, reference}); .gz is fine")
+    parser.add_argument("samples", help="samples JSONL ({task_id, index, text}); .gz is fine")
+    parser.add_argument(
+        "--selector",
+        "-s",
+        default="majority",
+        help="registered selector (default: majority; `assay plugins` lists them)",
+    )
+    parser.add_argument(
+        "--verdicts",
+        nargs="*",
+        default=[],
+        metavar="VERDICTS",
+        help="verdict files from `assay verify`; votes use the first verifier that gives answers "
+        "(without any: the sample text)",
+    )
+    parser.add_argument(
+        "--verifier",
+        help="the verifier (name@version) whose pass/fail and scores the selector "
+        "reads (default: the first in --verdicts)",
+    )
+    parser.add_argument(
+        "--answer-key",
+        action="store_true",
+        help="group votes by each installed verifier's answer_key (canonical answers) rather than "
+        "the verdicts' answer field",
+    )
+    parser.add_argument(
+        "--labels",
+        default="label",
+        metavar="FIELD",
+        help="the samples' ground-truth field, used by the oracle and for the accuracy line",
+    )
+    parser.add_argument("-o", "--out", help="selections JSONL (default: stdout)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no summary on stderr")
+
+
+def selections(args: argparse.Namespace) -> tuple[Iterator[dict[str, Any]], dict[str, Any]]:
+    from assay.audit.data import load
+    from assay.selection import Candidate, get_selector
+
+    selector = get_selector(args.selector)
+    data = load(
+        args.tasks, args.samples, args.verdicts, labels=args.labels, require_labels=False, answer_key=args.answer_key
+    )
+    verifier_id = args.verifier or next(iter(data.verifiers), None)
+    if verifier_id is not None and verifier_id not in data.verifiers:
+        known = ", ".join(data.verifiers) or "none"
+        raise UnknownComponent(f"--verifier {verifier_id!r}: no verdicts from it (have: {known})")
+    verifier = data.verifiers[verifier_id] if verifier_id is not None else None
+    answers = data.answers()
+    summary: dict[str, Any] = {"tasks": data.problems, "selected": 0, "correct": 0, "labelled": data.label is not None}
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for row, task_id in enumerate(data.task_ids):
+            candidates = []
+            for col in range(int(data.n[row])):
+                group = int(answers.group[row, col]) if answers is not None else -1
+                passed = int(verifier.passed[0, row, col]) if verifier is not None else -1
+                score = float(verifier.score[0, row, col]) if verifier is not None else float("nan")
+                candidates.append(
+                    Candidate(
+                        index=int(data.index[row, col]),
+                        answer=answers.answers[row][group] if answers is not None and group >= 0 else None,
+                        passed=None if passed < 0 else bool(passed),
+                        score=None if score != score else score,
+                        label=bool(data.label[row, col]) if data.label is not None else None,
+                    )
+                )
+            choice = selector.select(candidates)
+            line: dict[str, Any] = {"task_id": task_id, "selector": selector.name}
+            if choice is None:
+                line.update({"sample_index": None, "answer": None, "support": None})
+            else:
+                summary["selected"] += 1
+                line.update({"sample_index": choice.index, "answer": choice.answer, "support": choice.support})
+                if choice.fallback:
+                    line["fallback"] = True
+                if data.label is not None:
+                    correct = next(c.label for c in candidates if c.index == choice.index)
+                    line["label"] = correct
+                    summary["correct"] += bool(correct)
+            yield line
+
+    return rows(), summary
+
+
+def run(args: argparse.Namespace) -> int:
+    from assay.audit.data import AuditInputError
+    from assay.selection import SelectionError
+
+    try:
+        lines, summary = selections(args)
+        if args.out is None:
+            out = sys.stdout.buffer
+            for line in lines:
+                out.write(dumps(line))
+            out.flush()
+        else:
+            with open(args.out, "wb") as handle:
+                for line in lines:
+                    handle.write(dumps(line))
+    except (AuditInputError, InputFileError, UnknownComponent, SelectionError) as exc:
+        print(f"assay select: {exc}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        message = f"{args.selector}: chose a sample for {summary['selected']} of {summary['tasks']} tasks"
+        if summary["labelled"] and summary["tasks"]:
+            message += f"; {summary['correct'] / summary['tasks']:.1%} correct by the labels"
+        print(message, file=sys.stderr)
+    return 0
+
+
+COMMAND = Command("select", "Pick one sample per task with a selector (majority, best_of_n, ...).", configure, run)
