@@ -327,6 +327,19 @@ class Server:
             except Exception:
                 pass
         sys.dont_write_bytecode = True
+        # What every run's environment starts from; the server needs none of the caller's.
+        os.environ.clear()
+        os.environ.update(
+            {
+                "PATH": "/usr/local/bin:/usr/bin:/bin",
+                "HOME": self.work_dir,
+                "TMPDIR": self.work_dir,
+                "LANG": "C.UTF-8",
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
+        )
+        if self.uid is not None and privileged:
+            _kill_as(self.uid)  # a uid leased before may have been left processes by a server that died
         _warm_up()
         _libc.malloc_trim(0)  # hand freed heap back: what the server maps, every fork copies
         # Every object so far goes to the permanent generation: a run's garbage collections never walk
@@ -361,12 +374,16 @@ class Server:
                 reply = self.run(request, fds[0] if fds else None)
                 for fd in fds:
                     _close(fd)
-                send_message(self.control, reply)
+                try:
+                    send_message(self.control, reply)
+                except OSError:
+                    return  # the caller is gone
                 if self.stopping:
                     return
         finally:
             if self.spare is not None:
                 self.spare.discard()
+            self._kill_leftovers()
 
     def run(self, request: dict[str, Any], peer_fd: int | None) -> dict[str, Any]:
         limits = request["limits"]
@@ -538,19 +555,16 @@ class Server:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_MEMLOCK, (0, 0))
 
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": self.work_dir,
-            "TMPDIR": self.work_dir,
-            "LANG": "C.UTF-8",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
+        # os.environ already holds the run's defaults (set once in the server); only what differs is set.
+        extra = dict(payload.get("env", {}))
         if has_peer:
-            env["ASSAY_PEER_FD"] = str(PEER_FD)
-        env.update(payload.get("env", {}))
+            extra["ASSAY_PEER_FD"] = str(PEER_FD)
+        for key, value in extra.items():
+            os.environ[key] = value
         if payload.get("source") is not None:
             _close(status_fd)
-            _run_python(payload["source"], payload.get("filename", "main.py"), payload.get("argv", []), env)
+            _run_python(payload["source"], payload.get("filename", "main.py"), payload.get("argv", []))
+        env = dict(os.environ)
         command = payload["command"]
         executable = command[0]
         if "/" not in executable:
@@ -846,13 +860,11 @@ def _report_setup_failure(status_fd: int, exc: BaseException) -> None:
 # -- Python mode: run source in this warm interpreter ------------------------------------------------------
 
 
-def _run_python(source: str, filename: str, argv: list[str], env: dict[str, str]) -> None:
+def _run_python(source: str, filename: str, argv: list[str]) -> None:
     """Run `source` as `__main__` in this process (forked from the warm server) and exit like Python does."""
     import builtins
     import types
 
-    os.environ.clear()
-    os.environ.update(env)
     # sys.stdin/stdout/stderr already wrap fds 0-2, which now are the run's pipes; the server never
     # wrote to them, so their buffers are empty.
     sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
