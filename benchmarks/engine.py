@@ -29,15 +29,17 @@ import orjson
 BUDGET_S = 0.2e-3
 
 
-def write_inputs(folder: Path, samples: int, per_task: int = 100) -> tuple[Path, Path]:
+def write_inputs(folder: Path, samples: int, task_count: int = 1000) -> tuple[Path, Path]:
+    """`task_count` tasks whatever the number of samples: tasks are held in memory by design, samples not."""
+    per_task = max(1, samples // task_count)
     tasks = folder / "tasks.jsonl"
     with open(tasks, "wb") as handle:
-        for t in range(samples // per_task):
+        for t in range(task_count):
             handle.write(orjson.dumps({"id": f"task-{t}", "prompt": "p", "reference": {"answer": "42"}}) + b"\n")
     sample_file = folder / "samples.jsonl"
     with open(sample_file, "wb") as handle:
         for i in range(samples):
-            row = {"task_id": f"task-{i // per_task}", "index": i % per_task, "text": f"answer number {i}"}
+            row = {"task_id": f"task-{i // per_task % task_count}", "index": i, "text": f"answer number {i}"}
             handle.write(orjson.dumps(row) + b"\n")
     return tasks, sample_file
 
