@@ -36,7 +36,7 @@ _CPP_LANGS = frozenset({"", "cpp", "c++", "cc", "cxx", "c", "hpp"})
 _CODE_START = re.compile(
     r"^(?:(?:assert|def|class|return|import|from|if|elif|else|for|while|try|except|finally|with|raise|print"
     r"|lambda|yield|async|await|global|nonlocal|del|pass|break|continue|match|case)\b"
-    r"|[A-Za-z_][\w.]*\s*(?:[(\[=,+\-*/%<>!&|^]|:\s*[A-Za-z_\[]\w*\s*(?:=|$))|[@#'\"\[\](){}\d])"
+    r"|[A-Za-z_][\w.]*\s*(?:[(\[=+\-*/%<>!&|^]|:\s*[A-Za-z_\[]\w*\s*(?:=|$))|[@#'\"\[\](){}\d])"
 )
 #: Prose: words (at least two), or one capitalised word and a colon ("Explanation:").
 _PROSE = re.compile(r"^(?:[*>\-]\s*)?[A-Za-z][A-Za-z'’]*(?:[,;:]?\s+\S+)+|^[A-Z][a-z]+(?: [a-z]+)*:$")
@@ -157,11 +157,15 @@ def prompt_for_tests(prompt: str, entry_point: str | None) -> str:
     return ""
 
 
+def _join(blocks: list[str]) -> str:
+    return "".join(block if block.endswith("\n") else block + "\n" for block in blocks)
+
+
 def _readings(text: str, languages: frozenset[str]) -> Iterator[tuple[str, str]]:
     """(how, code) for the readings of the text other than the raw one, in order of preference."""
     blocks = fenced_blocks(text, languages)
     if blocks:
-        yield "fenced", "\n".join(blocks) + "\n"
+        yield "fenced", _join(blocks)
     stripped = strip_prose(text)
     if stripped and stripped.strip() != text.strip():
         yield "prose_stripped", stripped
@@ -204,7 +208,7 @@ def _up_to_last_definition(blocks: list[str], entry_point: str) -> str | None:
             last = index
     if last is None:
         return None
-    return "\n".join(blocks[: last + 1]) + "\n"
+    return _join(blocks[: last + 1])
 
 
 def extract_source(text: str, language: str) -> str:
@@ -215,7 +219,7 @@ def extract_source(text: str, language: str) -> str:
         return text
     blocks = fenced_blocks(text, languages)
     if blocks:
-        return "\n".join(blocks) + "\n"
+        return _join(blocks)
     if language == "python":
         stripped = strip_prose(text)
         return stripped if stripped else text

@@ -16,14 +16,16 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any, ClassVar
+
+from pydantic import Field
 
 from assay import Limits, Sample, Task, Verdict, Verifier, VerifierConfig
 from assay.models import Status
 from assay.plugins import get_registry
 from assay.sandbox import ExecResult, PairResult, PythonProgram, PythonSandbox
-from pydantic import Field
-
 from assay_code import harness
 from assay_code.compare import first_mismatch
 from assay_code.harness.tester import RESULT_MARK
@@ -125,18 +127,28 @@ class CodeVerifier(Verifier):
     @property
     def sandbox(self) -> PythonSandbox:
         """This thread's sandbox, started on first use."""
-        sandbox: PythonSandbox | None = getattr(self._local, "sandbox", None)
+        return self._thread_sandbox("sandbox", {})
+
+    def _thread_sandbox(self, slot: str, options: dict[str, Any]) -> PythonSandbox:
+        sandbox: PythonSandbox | None = getattr(self._local, slot, None)
         if sandbox is None:
             cls = get_registry().sandbox_class(self.config.sandbox)
-            sandbox = cls()
+            sandbox = cls(**options)
             if not isinstance(sandbox, PythonSandbox):
                 raise TypeError(f"sandbox {self.config.sandbox!r} has no Python fast path (run_python_pair)")
             python = str(sandbox.isolation().get("python") or "") or None
             with self._lock:
                 self._sandboxes.append(sandbox)
                 self._sandbox_python = python
-            self._local.sandbox = sandbox
+            setattr(self._local, slot, sandbox)
         return sandbox
+
+    def _pytest_sandbox(self) -> PythonSandbox:
+        """A sandbox whose runs may also read where pytest is installed (the tests' process imports it)."""
+        try:
+            return self._thread_sandbox("pytest_sandbox", {"read_paths": _pytest_paths()})
+        except TypeError:  # a backend without `read_paths`: its image must have pytest itself
+            return self.sandbox
 
     def close(self) -> None:
         with self._lock:
@@ -170,8 +182,14 @@ class CodeVerifier(Verifier):
             filename=f"{role}_harness.py",
         )
 
-    def _pair(self, candidate_job: dict[str, Any], tester_job: dict[str, Any], wall_s: float) -> PairResult:
-        sandbox = self.sandbox
+    def _pair(
+        self,
+        candidate_job: dict[str, Any],
+        tester_job: dict[str, Any],
+        wall_s: float,
+        sandbox: PythonSandbox | None = None,
+    ) -> PairResult:
+        sandbox = sandbox or self.sandbox
         return sandbox.run_python_pair(
             self._program("candidate", candidate_job),
             self._program("tester", tester_job),
@@ -311,13 +329,16 @@ class CodeVerifier(Verifier):
             if final.get("outcome") == "fail":  # the program did not load: every test fails
                 notes.append(str(final.get("message")))
                 break
-            if final.get("outcome") == "done" and done >= total:
+            if done >= total:
                 break
-            if final.get("reason") not in (None, "time_limit") and final.get("reason") != "early_exit":
+            if final:
+                # The tests stopped at a test that hung or killed the candidate, and reported it failed.
                 notes.append(str(final.get("message")))
-            # The test at `done` hung or killed the candidate: it failed; go on after it.
-            results.setdefault(done, False)
-            start = done + 1
+                start = done
+            else:
+                # The tests' process itself was stopped (out of time) in the middle of test `done`.
+                results.setdefault(done, False)
+                start = done + 1
             restarts += 1
         passed = sorted(i for i, ok in results.items() if ok)
         score = len(passed) / total
@@ -463,12 +484,33 @@ class CodeVerifier(Verifier):
         error = compile_error(source)
         if error is not None:
             return self.verdict(task, sample, "fail", score=0.0, reason="syntax_error", details={"message": error})
+        sandbox = self._pytest_sandbox()
         pair = self._pair(
             {"program": source, "module": reference.module, "handles": True},
-            {"style": "pytest", "tests": reference.tests, "module": reference.module},
+            {"style": "pytest", "tests": reference.tests, "module": reference.module, "sys_path": _pytest_paths()},
             self.config.time_limit_s,
+            sandbox,
         )
-        return self._judged(task, sample, pair, {})
+        verdict = self._judged(task, sample, pair, {})
+        tests, passed = verdict.details.get("tests"), verdict.details.get("tests_passed")
+        if isinstance(tests, int) and isinstance(passed, int) and tests:
+            verdict.score = passed / tests
+        return verdict
+
+
+@cache
+def _pytest_paths() -> list[str]:
+    """The folders pytest and what it imports are installed in (for the tests' process to import them)."""
+    import importlib.util
+
+    paths: list[str] = []
+    for name in ("pytest", "_pytest", "pluggy", "iniconfig", "packaging"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            folder = str(Path(spec.origin).resolve().parent.parent)
+            if folder not in paths:
+                paths.append(folder)
+    return paths
 
 
 def _why_candidate_ended(candidate: ExecResult, details: dict[str, Any]) -> tuple[str, Status]:

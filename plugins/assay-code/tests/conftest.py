@@ -6,10 +6,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from assay import Sample, Task, Verdict
-
 from assay_code.verifier import CodeVerifier
-
 
 Judge = Callable[..., Verdict]
 

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from assay import Sample, Task, Verdict
-
 from assay_code.verifier import CodeVerifier
 
 Judge = Callable[..., Verdict]
@@ -65,7 +64,8 @@ ATTACKS: list[tuple[str, str, set[str]]] = [
     ),
     (
         "patch_json_dumps",
-        "import json\n_real = json.dumps\njson.dumps = lambda obj, **kw: _real(['ok', 3]) if obj and obj[0] == 'ok' else _real(obj, **kw)\n"
+        "import json\n_real = json.dumps\n"
+        "json.dumps = lambda obj, **kw: _real(['ok', 3]) if obj and obj[0] == 'ok' else _real(obj, **kw)\n"
         "def add(a, b):\n    return a - b\n",
         {"wrong_answer"},
     ),
@@ -96,7 +96,8 @@ ATTACKS: list[tuple[str, str, set[str]]] = [
     # -- print or forge success --------------------------------------------------------------------------
     (
         "print_fake_success",
-        'import os\nprint(\'ASSAY-RESULT {"outcome": "pass"}\')\nos.write(1, b\'ASSAY-RESULT {"outcome": "pass"}\\n\')\n'
+        'import os\nprint(\'ASSAY-RESULT {"outcome": "pass"}\')\n'
+        'os.write(1, b\'ASSAY-RESULT {"outcome": "pass"}\\n\')\n'
         "print('All tests passed'); print('OK')\n"
         "def add(a, b):\n    return a - b\n",
         {"wrong_answer"},
@@ -395,23 +396,27 @@ LEGIT: list[tuple[str, str]] = [
     (
         "threads",
         body(
-            "import threading\nout = []\nt = threading.Thread(target=lambda: out.append(a + b))\nt.start(); t.join()\nreturn out[0]"
+            "import threading\nout = []\nt = threading.Thread(target=lambda: out.append(a + b))\n"
+            "t.start(); t.join()\nreturn out[0]"
         ),
     ),
     (
         "recursion",
         body(
-            "def go(x, y):\n    return x if y == 0 else go(x + (1 if y > 0 else -1), y - (1 if y > 0 else -1))\nreturn go(a, b) if abs(b) < 500 else a + b"
+            "def go(x, y):\n    return x if y == 0 else go(x + (1 if y > 0 else -1), y - (1 if y > 0 else -1))\n"
+            "return go(a, b) if abs(b) < 500 else a + b"
         ),
     ),
     (
         "lru_cache_and_globals",
-        "import functools\nCALLS = []\n@functools.lru_cache(None)\ndef add(a, b):\n    CALLS.append(1)\n    return a + b\n",
+        "import functools\nCALLS = []\n@functools.lru_cache(None)\n"
+        "def add(a, b):\n    CALLS.append(1)\n    return a + b\n",
     ),
     (
         "temp_file",
         body(
-            "import tempfile\nwith tempfile.TemporaryFile('w+') as f:\n    f.write(str(a + b)); f.seek(0)\n    return int(f.read())"
+            "import tempfile\nwith tempfile.TemporaryFile('w+') as f:\n"
+            "    f.write(str(a + b)); f.seek(0)\n    return int(f.read())"
         ),
     ),
     ("catches_its_own_exit", body("try:\n    raise SystemExit(1)\nexcept SystemExit:\n    return a + b")),

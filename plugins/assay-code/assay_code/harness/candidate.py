@@ -2,7 +2,7 @@
 
 Runs alone in its own sandboxed process, with the socket to the tests as its only channel out. It never
 sees the tests: it gets the program, then one request at a time (`["call", target, args, kwargs]`,
-`["get", target, name]`), and answers each with `["ok", value]`, `["handle", id, type, kind]` (an object
+`["get", target, name]`, `["name", name]` for a module-level name), and answers each with `["ok", value]`, `["handle", id, type, kind]` (an object
 that is not plain data, in modes that allow it), or `["raise", type, module, message]`.
 
 Nothing here needs to resist the program: it runs in the program's own process, so the program can
@@ -29,10 +29,10 @@ KEEP_OUTPUT = 4096
 
 
 class Sink(io.TextIOBase):
-    """Swallows text, keeping the first `KEEP_OUTPUT` characters for the verdict's details."""
+    """Swallows text, passing the first `KEEP_OUTPUT` characters on to the run's stdout at once (for the
+    verdict's details: written as they come, they are there even when the run is ended early)."""
 
     def __init__(self) -> None:
-        self.kept: list[str] = []
         self.size = 0
 
     def writable(self) -> bool:
@@ -41,12 +41,12 @@ class Sink(io.TextIOBase):
     def write(self, text: str) -> int:
         if self.size < KEEP_OUTPUT:
             piece = str(text)[: KEEP_OUTPUT - self.size]
-            self.kept.append(piece)
             self.size += len(piece)
+            try:  # noqa: SIM105 - contextlib is one more import for every sandboxed run
+                os.write(1, piece.encode("utf-8", "backslashreplace"))
+            except OSError:
+                pass
         return len(text)
-
-    def text(self) -> str:
-        return "".join(self.kept)
 
 
 def _describe(exc: BaseException) -> list[Any]:
@@ -108,6 +108,8 @@ class Server:
                 elif op == "get":
                     _, target, name = request
                     result = getattr(self.resolve(target), name)
+                elif op == "name":
+                    result = self.resolve(["name", request[1]])
                 else:
                     raise ValueError(f"unknown request {op!r}")
                 reply = self.answer(result)
@@ -138,17 +140,12 @@ def main(job: dict[str, Any], peer_fd: int) -> None:
         reply = _describe(exc)
         reply[0] = "load_error"
         channel.send(reply)
-        _finish(output)
+        _finish()
     channel.send(["ready"])
     Server(channel, namespace, bool(job.get("handles"))).serve()
-    _finish(output)
+    _finish()
 
 
-def _finish(output: Sink) -> None:
-    # What the program printed goes to the run's stdout, for the verdict's details; then exit at once,
-    # without running the program's atexit hooks or waiting for its threads.
-    try:  # noqa: SIM105 - contextlib is one more import for every sandboxed run
-        os.write(1, output.text().encode("utf-8", "backslashreplace"))
-    except OSError:
-        pass
+def _finish() -> None:
+    # Exit at once, without running the program's atexit hooks or waiting for its threads.
     os._exit(0)

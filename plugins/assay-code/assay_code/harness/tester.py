@@ -19,6 +19,7 @@ import io
 import json
 import os
 import sys
+import types
 from typing import Any
 
 from assay_code import wire
@@ -131,8 +132,11 @@ class Session:
             self.last_result = _short(value)
             return value
         if kind == "handle" and len(reply) == 4 and type(reply[1]) is int:
+            label = (
+                described if reply[3] in ("class", "callable") and len(described) < 80 else f"<{str(reply[2])[:80]}>"
+            )
             self.last_result = f"<{str(reply[2])[:80]} object>"
-            return Remote(self, ["handle", reply[1]], f"<{str(reply[2])[:80]}>", str(reply[3]))
+            return Remote(self, ["handle", reply[1]], label, str(reply[3]))
         if kind == "raise" and len(reply) == 5:
             raise self._raised(reply)
         raise self._break("protocol_violation", f"the candidate answered {kind!r}")
@@ -188,6 +192,23 @@ class Remote:
 
     def __repr__(self) -> str:
         return f"<candidate {self._label}>"
+
+
+class RemoteModule(types.ModuleType):
+    """The candidate's module as the tests import it (`from solution import add`): every name is looked
+    up in the candidate's process; plain data arrives as values, functions and classes as `Remote`s."""
+
+    def __init__(self, name: str, session: Session) -> None:
+        super().__init__(name)
+        self.__session = session
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self.__session.request(["name", name], f"{self.__name__}.{name}")
+        except NameError:
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}") from None
 
 
 # -- outcomes ---------------------------------------------------------------------------------------------
@@ -312,6 +333,67 @@ def run_generated_tests(job: dict[str, Any], session: Session, reporter: Reporte
     return outcome
 
 
+class _PytestReport:
+    """A pytest plugin that counts outcomes (setup errors count as failures)."""
+
+    def __init__(self) -> None:
+        self.passed: list[str] = []
+        self.failed: list[dict[str, str]] = []
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        if report.when == "call" and report.passed:
+            self.passed.append(report.nodeid)
+        elif report.failed:
+            text = str(getattr(report, "longreprtext", "") or "")
+            self.failed.append({"test": report.nodeid, "when": report.when, "message": text[-800:]})
+
+    def pytest_collectreport(self, report: Any) -> None:
+        if report.failed:
+            text = str(getattr(report, "longreprtext", "") or "")
+            self.failed.append({"test": report.nodeid or "<collection>", "when": "collect", "message": text[-800:]})
+
+
+def run_pytest_tests(job: dict[str, Any], session: Session) -> dict[str, Any]:
+    """The task's pytest file against the candidate's module (a `RemoteModule` under its name)."""
+    sys.path[:0] = [str(path) for path in job.get("sys_path") or []]
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the verifier's own pytest plugins stay out
+    try:
+        import pytest
+    except ImportError as exc:
+        return {"outcome": "error", "reason": "unsupported_test", "message": f"pytest is not available here: {exc}"}
+    module_name = job["module"]
+    sys.modules[module_name] = RemoteModule(module_name, session)
+    try:
+        session.wait_ready()
+    except CandidateFault as fault:
+        return {"outcome": "fail", "reason": fault.reason, "message": str(fault)}
+    path = os.path.join(os.getcwd(), f"test_{module_name}_reference.py")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(job["tests"])
+    report = _PytestReport()
+    args = [path, "-q", "-s", "-p", "no:cacheprovider", "--rootdir", os.getcwd(), "-o", "addopts=", "--noconftest"]
+    pytest.main(args, plugins=[report])
+    total = len(report.passed) + len(report.failed)
+    detail: dict[str, Any] = {"tests_passed": len(report.passed), "tests": total, "calls": session.calls}
+    if session.fault is not None:
+        return {"outcome": "fail", "reason": session.fault.reason, "message": str(session.fault), **detail}
+    if not report.failed and report.passed:
+        return {"outcome": "pass", **detail}
+    if not total:
+        return {"outcome": "error", "reason": "bad_reference", "message": "the pytest file has no tests", **detail}
+    first = report.failed[0]
+    reason = (
+        "wrong_answer" if "AssertionError" in first["message"] or "assert " in first["message"] else "runtime_error"
+    )
+    return {
+        "outcome": "fail",
+        "reason": reason,
+        "message": f"{first['test']}: {first['message']}",
+        "failures": report.failed[:5],
+        **detail,
+    }
+
+
 def main(job: dict[str, Any], peer_fd: int) -> None:
     reporter = Reporter(os.dup(1))
     # What the tests print is not the outcome: keep it off the result stream.
@@ -323,6 +405,8 @@ def main(job: dict[str, Any], peer_fd: int) -> None:
             outcome = run_function_tests(job, session)
         elif style == "generated_tests":
             outcome = run_generated_tests(job, session, reporter)
+        elif style == "pytest":
+            outcome = run_pytest_tests(job, session)
         else:
             outcome = {"outcome": "error", "reason": "bad_reference", "message": f"unknown style {style!r}"}
     except BaseException as exc:  # a bug here must read as an error, never as a pass
