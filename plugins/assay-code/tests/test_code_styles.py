@@ -6,9 +6,9 @@ import shutil
 from typing import Any
 
 import pytest
+
 from assay import Sample, Task
 from assay.testing import VerifierConformance
-
 from assay_code import codet
 from assay_code.verifier import CodeVerifier
 

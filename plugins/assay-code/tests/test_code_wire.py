@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import decimal
 import enum
 import fractions
@@ -159,10 +160,8 @@ def test_nesting_and_cycles_are_refused_by_the_sender() -> None:
 @given(st.binary(max_size=200))
 @settings(max_examples=200, deadline=None)
 def test_random_bytes_never_crash_the_decoder(data: bytes) -> None:
-    try:
+    with contextlib.suppress(wire.WireError):
         wire.loads(data)
-    except wire.WireError:
-        pass
 
 
 def test_channel_frames_and_rejects(tmp_path: Any) -> None:

@@ -2,8 +2,9 @@
 
 Runs alone in its own sandboxed process, with the socket to the tests as its only channel out. It never
 sees the tests: it gets the program, then one request at a time (`["call", target, args, kwargs]`,
-`["get", target, name]`, `["name", name]` for a module-level name), and answers each with `["ok", value]`, `["handle", id, type, kind]` (an object
-that is not plain data, in modes that allow it), or `["raise", type, module, message]`.
+`["get", target, name]`, `["name", name]` for a module-level name), and answers each with
+`["ok", value]`, `["handle", id, type, kind]` (an object that is not plain data, in modes that allow it),
+or `["raise", type, module, message]`.
 
 Nothing here needs to resist the program: it runs in the program's own process, so the program can
 rewrite any of it. That is by design. All the program can ever do is send bytes down the socket, and the
