@@ -141,6 +141,10 @@ class MathVerifier(Verifier):
             if not passed and "," in gold_answer.text + extracted.text and (gold_answer.plain or extracted.plain):
                 passed = self._other_comma_readings(gold_answer, extracted, gold, pred, budget)
         except DeadlineExceeded:
+            # the interruption may have landed inside sympy's bookkeeping: start from clean caches
+            from sympy.core.cache import clear_cache  # type: ignore[import-untyped]
+
+            clear_cache()
             return self.verdict(
                 task,
                 sample,
@@ -178,7 +182,7 @@ class MathVerifier(Verifier):
         return any(self.reader.equal(g, p, budget) for g in golds for p in preds if (g, p) != (gold, pred))
 
     def answer_key(self, task: Task, sample: Sample) -> str | None:
-        from assay_math.answers import DeadlineExceeded, ParseError, answer_key_of
+        from assay_math.answers import DeadlineExceeded, answer_key_of
         from assay_math.deadline import Budget
         from assay_math.extract import choice_letter
 
@@ -197,8 +201,9 @@ class MathVerifier(Verifier):
             value = reader.value(extracted, budget, is_gold=False)
             with budget.enforce():
                 return str(answer_key_of(value, percent_as_fraction=percent_as_fraction))
-        except (ParseError, DeadlineExceeded):
-            return " ".join(extracted.text.split())[:500] or None
+        except (DeadlineExceeded, Exception):  # a key is best effort: an unreadable answer votes as its text
+            pass
+        return " ".join(extracted.text.split())[:500] or None
 
 
 def _reference_text(answer: str | int | float) -> str:
