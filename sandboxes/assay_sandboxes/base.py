@@ -27,6 +27,8 @@ class ServerHandle(ABC):
     hello: dict[str, Any]
     #: The `Limits` bounds the server was started with, where its host fixes some (a container's caps).
     capacity: Limits | None = None
+    #: The server's process id on this machine (for accounting: its CPU time includes its runs').
+    pid: int | None = None
 
     @abstractmethod
     def alive(self) -> bool: ...
@@ -163,6 +165,11 @@ class ForkServerSandbox(ABC):
                 servers["candidate"].connection.cancel("the judge had finished")
             candidate_result = self._receive(servers["candidate"], "candidate", candidate_limits)
         return PairResult(candidate=candidate_result, judge=judge_result)
+
+    def server_pids(self) -> dict[str, int]:
+        """The running fork-servers' process ids on this machine, by role (started ones only)."""
+        with self._lock:
+            return {role: server.pid for role, server in self._servers.items() if server.pid is not None}
 
     def close(self) -> None:
         with self._lock:

@@ -140,6 +140,8 @@ class _Container(ServerHandle):
                     ) from None
                 time.sleep(0.02)
         self.connection = ForkServerConnection(sock)
+        self.container.reload()
+        self.pid = int(self.container.attrs["State"]["Pid"]) or None
         config: dict[str, Any] = {
             "container": True,
             "work_dir": CONTAINER_WORK_DIR,

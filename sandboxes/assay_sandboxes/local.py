@@ -121,6 +121,7 @@ class _Server(ServerHandle):
                 cwd="/",
             )
         child_end.close()
+        self.pid = self.process.pid
         self.connection = ForkServerConnection(parent_end)
         config: dict[str, Any] = {
             "work_dir": str(work_dir),
