@@ -165,9 +165,12 @@ def repair_body(code: str) -> tuple[str, str, list[str]]:
             cut = number
             break
     body_lines, trailing = lines[:cut], lines[cut:]
+    body_view = view_lines[:cut]
     if trailing:
         repairs.append("split_trailing_commands")
-    body_view = view_lines[:cut]
+        while len(body_lines) > 1 and not body_lines[-1].strip():
+            body_lines.pop()
+            body_view.pop()
     rest_indents = [_indent(line) for line, view in zip(body_lines[1:], body_view[1:], strict=True) if view.strip()]
     first_indent = _indent(body_lines[0])
     if rest_indents and min(rest_indents) == 0:
@@ -240,3 +243,43 @@ def assemble(header: str, statement: Statement, text: str) -> Assembly:
         sample_code=sample_code,
         repairs=tuple(repairs),
     )
+
+
+_PAIRS = {")": "(", "]": "[", "}": "{", "⟩": "⟨", "⦄": "⦃"}
+
+
+def structure_problems(assembly: Assembly) -> list[str]:
+    """Why the sample's part of the file cannot be a well-formed Lean file, judged without Lean.
+
+    Empty code, an unterminated comment or string, unbalanced brackets, a body line that would end the
+    proof early (column 0), or whole declarations that never declare the theorem.
+    """
+    problems: list[str] = []
+    view = code_view(assembly.sample_code)
+    if not view.code.strip():
+        return ["empty"]
+    if view.unterminated:
+        problems.append(f"unterminated_{view.unterminated}")
+    stack: list[str] = []
+    for char in view.code:
+        if char in "([{⟨⦃":
+            stack.append(char)
+        elif char in _PAIRS:
+            if not stack or stack.pop() != _PAIRS[char]:
+                problems.append("unbalanced_brackets")
+                break
+    else:
+        if stack:
+            problems.append("unbalanced_brackets")
+    if assembly.mode == "body":
+        lines = [line for line in view.code.split("\n") if line.strip()]
+        for line in lines[1:]:
+            if line[:1] not in (" ", "\t"):
+                if not _COMMAND_START.match(line):
+                    problems.append("body_line_at_column_0")
+                break  # the trailing commands after the body begin here
+    elif "assay_target_" not in assembly.theorem_name and not re.search(
+        rf"(?<![\w'.]){re.escape(assembly.theorem_name)}(?![\w'!?])", view.code
+    ):
+        problems.append("theorem_missing")
+    return problems

@@ -24,81 +24,87 @@ class CodeView:
     unterminated_line: int | None = None
 
 
+_IDENT_CHAR = re.compile(f"[{_IDENT_CHARS}]")
+#: Where something other than plain code may start; everything between two of these is code.
+_SPECIAL = re.compile(r"--|/-|\"|'|«|(?<![\w'!?.])r#*\"")
+
+
 def _is_ident_char(char: str) -> bool:
-    return bool(re.match(f"[{_IDENT_CHARS}]", char))
+    return bool(_IDENT_CHAR.match(char))
 
 
 def code_view(text: str) -> CodeView:
     """Blank comments (`--`, nested `/- -/`), strings (plain, interpolated, raw) and char literals."""
     out = list(text)
-    i, n = 0, len(text)
+    n = len(text)
 
     def blank(start: int, end: int) -> None:
         for k in range(start, end):
             if out[k] != "\n":
                 out[k] = " "
 
-    while i < n:
-        char = text[i]
-        if char == "-" and text.startswith("--", i):
+    def unterminated(kind: str, start: int) -> CodeView:
+        blank(start, n)
+        return CodeView("".join(out), kind, text.count("\n", 0, start) + 1)
+
+    i = 0
+    while True:
+        match = _SPECIAL.search(text, i)
+        if match is None:
+            return CodeView("".join(out))
+        i = match.start()
+        token = match.group()
+        if token == "--":
             end = text.find("\n", i)
             end = n if end < 0 else end
             blank(i, end)
             i = end
-        elif char == "/" and text.startswith("/-", i):
+        elif token == "/-":
             depth, k = 0, i
             while k < n:
-                if text.startswith("/-", k):
+                opening = text.find("/-", k)
+                closing = text.find("-/", k)
+                if closing < 0:
+                    return unterminated("comment", i)
+                if 0 <= opening < closing:
                     depth += 1
-                    k += 2
-                elif text.startswith("-/", k):
+                    k = opening + 2
+                else:
                     depth -= 1
-                    k += 2
+                    k = closing + 2
                     if depth == 0:
                         break
-                else:
-                    k += 1
-            if depth:
-                blank(i, n)
-                return CodeView("".join(out), "comment", text.count("\n", 0, i) + 1)
             blank(i, k)
             i = k
-        elif char == "r" and (i == 0 or not _is_ident_char(text[i - 1])) and re.match(r'r#*"', text[i:]):
-            hashes = len(re.match(r"r(#*)", text[i:]).group(1))  # type: ignore[union-attr]
-            closing = '"' + "#" * hashes
-            start = i + 2 + hashes
-            end = text.find(closing, start)
+        elif token.startswith("r"):
+            closing_token = '"' + "#" * (len(token) - 2)
+            end = text.find(closing_token, match.end())
             if end < 0:
-                blank(i, n)
-                return CodeView("".join(out), "string", text.count("\n", 0, i) + 1)
-            blank(i, end + len(closing))
-            i = end + len(closing)
-        elif char == '"':
+                return unterminated("string", i)
+            blank(i, end + len(closing_token))
+            i = end + len(closing_token)
+        elif token == '"':
             k = i + 1
             while k < n and text[k] != '"':
                 k += 2 if text[k] == "\\" else 1
             if k >= n:
-                blank(i, n)
-                return CodeView("".join(out), "string", text.count("\n", 0, i) + 1)
+                return unterminated("string", i)
             blank(i, k + 1)
             i = k + 1
-        elif char == "'" and (i == 0 or not _is_ident_char(text[i - 1])):
-            match = _CHAR_LITERAL.match(text, i)
-            if match:
-                blank(i, match.end())
-                i = match.end()
+        elif token == "'":
+            literal = _CHAR_LITERAL.match(text, i) if i == 0 or not _is_ident_char(text[i - 1]) else None
+            if literal:
+                blank(i, literal.end())
+                i = literal.end()
             else:
                 i += 1
-        elif char == "«":
+        else:  # «: a quoted name is one identifier, so nothing inside it is a keyword
             end = text.find("»", i)
             end = n if end < 0 else end
-            # A quoted name is one identifier, so nothing inside it is a keyword: keep it an identifier.
             for k in range(i + 1, end):
-                out[k] = "x"
+                if out[k] != "\n":
+                    out[k] = "x"
             i = end + 1
-        else:
-            i += 1
-    return CodeView("".join(out))
 
 
 def word_pattern(word: str) -> re.Pattern[str]:

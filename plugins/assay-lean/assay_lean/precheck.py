@@ -173,7 +173,7 @@ def precheck(view: CodeView, policy: PrecheckPolicy | None = None) -> Precheck:
 
 def _severity(finding: Finding) -> tuple[int, int]:
     # Report the construct a reader most needs to know about first; then by position.
-    order = 0 if finding.reason.startswith("unterminated") else 1 if finding.reason == "sorry" else 2
+    order = 0 if finding.reason.startswith("unterminated") else 1 if finding.reason == "sorry" else 3
     if finding.reason.startswith("axiom:"):
-        order = 3
+        order = 2
     return (order, finding.line)
