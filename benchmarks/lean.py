@@ -19,6 +19,7 @@ and the pool about proof (+ (start + I) / max_uses): the projection is printed f
 what the text pre-checks reject.
 """
 
+# ruff: noqa: E402  (the imports below must come after the sys.path fix)
 from __future__ import annotations
 
 import sys
@@ -48,8 +49,7 @@ STATEMENT = "theorem add_zero_right (n : N) : Eq (N.add n N.zero) n :="
 def proofs(count: int) -> list[str]:
     """Distinct correct proofs (each with its own helper, so no two files are the same)."""
     return [
-        f"theorem helper{i} (n : N) : Eq (N.add n N.zero) n := Eq.refl n\n{STATEMENT} helper{i} n"
-        for i in range(count)
+        f"theorem helper{i} (n : N) : Eq (N.add n N.zero) n := Eq.refl n\n{STATEMENT} helper{i} n" for i in range(count)
     ]
 
 
@@ -144,24 +144,30 @@ def main() -> int:
     start_s = time_lean(toolchain.lean, "prelude\n", args.repeats * 3)
     header_s = time_lean(toolchain.lean, HEADER, args.repeats * 3) - start_s
     one_file_s = time_lean(toolchain.lean, HEADER + texts[0] + "\n", args.repeats * 3)
-    print(f"per-process start: {start_s * 1e3:.1f} ms; prelude header: {header_s * 1e3:.1f} ms; "
-          f"header + one proof, unsandboxed: {one_file_s * 1e3:.1f} ms (medians)")
+    print(
+        f"per-process start: {start_s * 1e3:.1f} ms; prelude header: {header_s * 1e3:.1f} ms; "
+        f"header + one proof, unsandboxed: {one_file_s * 1e3:.1f} ms (medians)"
+    )
 
     file_rate, file_first = throughput({"backend": "file"}, texts, args.repeats)
     pool_rate, pool_first = throughput({"backend": "repl", "pool_size": 1}, texts, args.repeats)
     pool2_rate, _ = throughput({"backend": "repl", "pool_size": 2}, texts, args.repeats, batch=True)
     proof_s = 1 / pool_rate
     print(f"file backend (sandboxed lean per proof): {file_rate:.2f} proofs/s (first call {file_first:.2f}s)")
-    print(f"REPL pool, 1 process:  {pool_rate:.2f} proofs/s (first call, header load: {pool_first:.2f}s); "
-          f"per proof {proof_s * 1e3:.1f} ms")
+    print(
+        f"REPL pool, 1 process:  {pool_rate:.2f} proofs/s (first call, header load: {pool_first:.2f}s); "
+        f"per proof {proof_s * 1e3:.1f} ms"
+    )
     print(f"REPL pool, 2 processes (verify_batch): {pool2_rate:.2f} proofs/s")
     print(f"ratio pool/file: {pool_rate / file_rate:.2f}x (1 process), {pool2_rate / file_rate:.2f}x (2 processes)")
     per_file_s = 1 / file_rate
     print("projection with an import of I seconds (per-file pays it per proof, the pool once per process):")
     for seconds in args.import_seconds:
         projected = (per_file_s + seconds) / proof_s
-        print(f"  I = {seconds:>5.1f}s: per-file {1 / (per_file_s + seconds):.3f} proofs/s, "
-              f"pool {pool_rate:.2f} proofs/s: {projected:.0f}x")
+        print(
+            f"  I = {seconds:>5.1f}s: per-file {1 / (per_file_s + seconds):.3f} proofs/s, "
+            f"pool {pool_rate:.2f} proofs/s: {projected:.0f}x"
+        )
     if args.minif2f:
         sys.path.insert(0, str(ROOT))
         from conftest import shared_data_dir

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 from assay.hookspecs import hookimpl
-
 from assay_lean.verifier import LeanConfig, LeanVerifier
 
 __all__ = ["LeanConfig", "LeanVerifier", "register_verifiers"]

@@ -261,16 +261,15 @@ def structure_problems(assembly: Assembly) -> list[str]:
     if view.unterminated:
         problems.append(f"unterminated_{view.unterminated}")
     stack: list[str] = []
+    balanced = True
     for char in view.code:
         if char in "([{⟨⦃":
             stack.append(char)
-        elif char in _PAIRS:
-            if not stack or stack.pop() != _PAIRS[char]:
-                problems.append("unbalanced_brackets")
-                break
-    else:
-        if stack:
-            problems.append("unbalanced_brackets")
+        elif char in _PAIRS and (not stack or stack.pop() != _PAIRS[char]):
+            balanced = False
+            break
+    if not balanced or stack:
+        problems.append("unbalanced_brackets")
     if assembly.mode == "body":
         lines = [line for line in view.code.split("\n") if line.strip()]
         for line in lines[1:]:

@@ -16,7 +16,9 @@ _SEVERITIES: dict[str, Severity] = {
     "trace": "info",
 }
 _SORRY_WARNING = re.compile(r"declaration uses ['`]sorry['`]")
-_AXIOMS = re.compile(r"^'(?P<name>.+?)' (?:depends on axioms: \[(?P<list>[^\]]*)\]|does not depend on any axioms)", re.S)
+_AXIOMS = re.compile(
+    r"^'(?P<name>.+?)' (?:depends on axioms: \[(?P<list>[^\]]*)\]|does not depend on any axioms)", re.S
+)
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,9 @@ def precheck(view: CodeView, policy: PrecheckPolicy | None = None) -> Precheck:
                 )
     for word in ("unsafe",):
         for match in _words(code, word):
-            found(Finding(f"forbidden:{word}", line_of(code, match.start()), "`unsafe` code is not checked by the kernel"))
+            found(
+                Finding(f"forbidden:{word}", line_of(code, match.start()), "`unsafe` code is not checked by the kernel")
+            )
     for command in ("#exit", "#eval", "#eval!", "#guard_msgs"):
         for match in re.finditer(rf"{re.escape(command)}(?![\w'!?])", code):
             found(Finding(f"forbidden:{command}", line_of(code, match.start()), f"`{command}`"))

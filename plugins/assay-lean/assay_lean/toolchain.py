@@ -19,7 +19,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_LAUNCHER_C = "int lean_main(int argc, char **argv);\nint main(int argc, char **argv) { return lean_main(argc, argv); }\n"
+_LAUNCHER_C = (
+    "int lean_main(int argc, char **argv);\nint main(int argc, char **argv) { return lean_main(argc, argv); }\n"
+)
 
 
 class ToolchainNotFound(RuntimeError):
@@ -57,9 +59,7 @@ class Toolchain:
 def lean_version(lean: Path, timeout_s: float = 30.0) -> str:
     """`lean --version`, first line; raises ToolchainNotFound when it does not run."""
     try:
-        done = subprocess.run(
-            [str(lean), "--version"], capture_output=True, text=True, timeout=timeout_s, check=False
-        )
+        done = subprocess.run([str(lean), "--version"], capture_output=True, text=True, timeout=timeout_s, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ToolchainNotFound(f"{lean}: does not run ({exc})") from exc
     if done.returncode != 0 or "Lean" not in done.stdout:
@@ -107,7 +107,9 @@ def _launcher_cache() -> Path:
     root.mkdir(mode=0o755, parents=True, exist_ok=True)
     info = root.stat()
     if info.st_uid != os.getuid() or info.st_mode & 0o022:
-        raise ToolchainNotFound(f"{root} is not ours alone (owner {info.st_uid}, mode {oct(info.st_mode)}); set ASSAY_LEAN_CACHE")
+        raise ToolchainNotFound(
+            f"{root} is not ours alone (owner {info.st_uid}, mode {oct(info.st_mode)}); set ASSAY_LEAN_CACHE"
+        )
     return root
 
 

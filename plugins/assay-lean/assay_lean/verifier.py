@@ -14,9 +14,8 @@ from pydantic import Field
 from assay.models import Sample, Task, Verdict
 from assay.sandbox import Sandbox
 from assay.verifier import Verifier, VerifierConfig
-
 from assay_lean.assemble import Assembly, assemble
-from assay_lean.backends import Backend, CheckResult
+from assay_lean.backends import CheckResult
 from assay_lean.judge import judge
 from assay_lean.lexer import code_view
 from assay_lean.precheck import (
@@ -47,7 +46,7 @@ class LeanConfig(VerifierConfig):
     threads: int = Field(default=1, gt=0, description="Lean's worker threads per file.")
     repl_command: list[str] | None = Field(
         default=None,
-        description="The REPL to pool, e.g. [\"lake\", \"env\", \"/opt/repl/.lake/build/bin/repl\"]; default: "
+        description='The REPL to pool, e.g. ["lake", "env", "/opt/repl/.lake/build/bin/repl"]; default: '
         "assay_lean.lsp_repl over the discovered `lean`.",
     )
     pool_size: int = Field(default=1, gt=0, description="REPL processes in the pool.")
@@ -64,7 +63,7 @@ class LeanConfig(VerifierConfig):
     )
     allow_constructs: list[str] = Field(
         default_factory=list,
-        description="Forbidden commands, attributes or option prefixes to permit anyway (e.g. \"notation\").",
+        description='Forbidden commands, attributes or option prefixes to permit anyway (e.g. "notation").',
     )
 
 
@@ -79,7 +78,7 @@ class LeanVerifier(Verifier):
 
     def __init__(self, config: LeanConfig | dict[str, Any] | None = None) -> None:
         super().__init__(config)
-        self._backend: Backend | Any | None = None
+        self._backend: Any = None
         self._toolchain: Toolchain | None = None
         self._sandbox: Sandbox | None = None
         self._lock = threading.Lock()
@@ -100,13 +99,13 @@ class LeanVerifier(Verifier):
             )
         return self._toolchain
 
-    def backend(self) -> Backend | Any:
+    def backend(self) -> Any:
         with self._lock:
             if self._backend is None:
                 self._backend = self._make_backend()
             return self._backend
 
-    def _make_backend(self) -> Backend | Any:
+    def _make_backend(self) -> Any:
         config = self.config
         if config.backend == "kimina":
             from assay_lean.backends.kimina import KiminaBackend
@@ -136,7 +135,6 @@ class LeanVerifier(Verifier):
             )
             return ReplBackend(pool)
         from assay.plugins import get_registry
-
         from assay_lean.backends.file import FileBackend, sandbox_read_paths
 
         toolchain = self.toolchain()
@@ -194,7 +192,9 @@ class LeanVerifier(Verifier):
         if self.config.backend == "dojo":
             theorem = task.reference.get("dojo")
             if not isinstance(theorem, dict):
-                return self.error(task, sample, "bad_reference", "reference.dojo: the dojo backend needs the repository")
+                return self.error(
+                    task, sample, "bad_reference", "reference.dojo: the dojo backend needs the repository"
+                )
             result = backend.prove(theorem, assembly.sample_code, self.config.time_limit_s)
             return self._dojo_verdict(task, sample, result, base)
         result = backend.check(assembly, self._backend_time_limit())
@@ -210,7 +210,9 @@ class LeanVerifier(Verifier):
         self, task: Task, sample: Sample, assembly: Assembly, result: CheckResult, details: dict[str, Any]
     ) -> Verdict:
         if result.status == "time_limit":
-            return self.verdict(task, sample, "timeout", reason="time_limit", details={**details, "message": result.message})
+            return self.verdict(
+                task, sample, "timeout", reason="time_limit", details={**details, "message": result.message}
+            )
         if result.status == "memory_limit":
             return self.verdict(task, sample, "fail", reason="memory_limit", details=details)
         if result.status in ("crashed", "output_limit"):
@@ -224,7 +226,9 @@ class LeanVerifier(Verifier):
         judgement = judge(assembly, result.messages, self.policy.allowed_axioms, result.sorries)
         details = {**details, **judgement.details}
         if judgement.decision == "error":
-            return self.error(task, sample, judgement.reason or "lean_error", str(details.pop("message", "")), **details)
+            return self.error(
+                task, sample, judgement.reason or "lean_error", str(details.pop("message", "")), **details
+            )
         return self.verdict(task, sample, judgement.decision, reason=judgement.reason, details=details)
 
     def _dojo_verdict(self, task: Task, sample: Sample, result: CheckResult, details: dict[str, Any]) -> Verdict:
@@ -234,7 +238,13 @@ class LeanVerifier(Verifier):
         if result.status != "ok":
             return self.error(task, sample, "backend_error", result.message or "LeanDojo failed", **details)
         if result.messages:
-            return self.verdict(task, sample, "fail", reason="lean_error", details={**details, "errors": [m.to_json() for m in result.messages]})
+            return self.verdict(
+                task,
+                sample,
+                "fail",
+                reason="lean_error",
+                details={**details, "errors": [m.to_json() for m in result.messages]},
+            )
         if result.sorries:
             return self.verdict(task, sample, "fail", reason="sorry", details=details)
         return self.verdict(task, sample, "pass", details=details)

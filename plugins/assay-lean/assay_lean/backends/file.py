@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from assay.sandbox import Limits, Sandbox
-
 from assay_lean.assemble import Assembly
 from assay_lean.backends import CheckResult
 from assay_lean.diagnostics import parse_json_lines
@@ -43,7 +42,13 @@ class FileBackend:
         self.threads = threads
 
     def command(self) -> list[str]:
-        return [str(self.toolchain.lean), f"--memory={self.memory_mb}", f"--threads={self.threads}", "--json", FILE_NAME]
+        return [
+            str(self.toolchain.lean),
+            f"--memory={self.memory_mb}",
+            f"--threads={self.threads}",
+            "--json",
+            FILE_NAME,
+        ]
 
     def check(self, assembly: Assembly, time_limit_s: float) -> CheckResult:
         limits = Limits(

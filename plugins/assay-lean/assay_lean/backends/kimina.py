@@ -70,7 +70,11 @@ class KiminaBackend:
         details = {"timing": {"server_s": result.get("time")}}
         error = result.get("error")
         if error:
-            status = "time_limit" if "timed out" in str(error).lower() or "timeout" in str(error).lower() else "backend_error"
+            status = (
+                "time_limit"
+                if "timed out" in str(error).lower() or "timeout" in str(error).lower()
+                else "backend_error"
+            )
             return CheckResult(status, message=str(error), details=details)  # type: ignore[arg-type]
         response = result.get("response") or {}
         if "messages" not in response and "env" not in response:

@@ -340,9 +340,7 @@ class ReplPool:
             process.kill()
             self.stats.replaced_errors += 1
             return PoolResult("repl_error", message=reply.failure, header_reused=reused, pid=process.pid)
-        return PoolResult(
-            "ok", reply.messages, reply.sorries, header_reused=reused, pid=process.pid
-        )
+        return PoolResult("ok", reply.messages, reply.sorries, header_reused=reused, pid=process.pid)
 
     def processes(self) -> list[ReplProcess]:
         with self._cond:
