@@ -107,7 +107,11 @@ def run_request(
         encoded[_safe_name(name)] = content.encode() if isinstance(content, str) else bytes(content)
     for name in collect:
         _safe_name(name)
-    payload: dict[str, Any] = {"files": encoded, "env": {str(k): str(v) for k, v in (env or {}).items()}}
+    environment = {str(key): str(value) for key, value in (env or {}).items()}
+    for key, value in environment.items():
+        if not key or "=" in key or "\0" in key or "\0" in value:
+            raise ValueError(f"environment variable {key!r}: names need no '=' and neither may hold NUL")
+    payload: dict[str, Any] = {"files": encoded, "env": environment}
     if source is not None:
         payload.update(source=source, filename=_safe_name(filename), argv=[str(a) for a in argv])
     else:

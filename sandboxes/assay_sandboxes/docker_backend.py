@@ -120,6 +120,8 @@ class _Container(ServerHandle):
             volumes=volumes,
             environment={"LANG": "C.UTF-8", "PATH": "/usr/local/bin:/usr/bin:/bin"},
             labels={"assay.sandbox": "docker", "assay.sandbox.role": role},
+            # The server exits when its caller goes away (its socket closes); the container goes with it.
+            auto_remove=True,
             working_dir="/",
         )
         path = self.socket_dir / "control.sock"

@@ -117,6 +117,12 @@ def test_file_names_outside_the_work_dir_are_misuse(sandbox: Any, name: str) -> 
         sandbox.run(["true"], collect=[name])
 
 
+@pytest.mark.parametrize("env", [{"A=B": "x"}, {"": "x"}, {"A": "x\0y"}])
+def test_bad_environment_variables_are_misuse(sandbox: Any, env: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="environment variable"):
+        sandbox.run(["true"], env=env)
+
+
 def test_a_command_string_is_misuse(sandbox: Any) -> None:
     with pytest.raises(TypeError):
         sandbox.run("echo hi")
