@@ -67,6 +67,21 @@ def lean_version(lean: Path, timeout_s: float = 30.0) -> str:
     return done.stdout.strip().splitlines()[0]
 
 
+def real_binary(lean: Path, timeout_s: float = 30.0) -> Path:
+    """The toolchain's own `lean` behind an elan proxy (`lean --print-prefix`/bin/lean), else `lean`.
+
+    A sandboxed run must read the binary itself: a proxy would need the user's home folder.
+    """
+    try:
+        done = subprocess.run(
+            [str(lean), "--print-prefix"], capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return lean
+    candidate = Path(done.stdout.strip()) / "bin" / "lean"
+    return candidate if done.returncode == 0 and candidate.is_file() else lean
+
+
 def _elan_bin() -> Path:
     return Path(os.environ.get("ELAN_HOME", Path.home() / ".elan")) / "bin"
 
@@ -177,6 +192,7 @@ def discover(
         except ToolchainNotFound as exc:
             tried.append(f"{source}: {exc}")
             continue
+        binary = real_binary(binary, timeout_s)
         lean_path = None
         if project is not None:
             lake = shutil.which("lake") or next(

@@ -123,7 +123,7 @@ class LeanVerifier(Verifier):
             if command is None:
                 toolchain = self.toolchain()
                 command = [sys.executable, "-m", "assay_lean.lsp_repl", "--lean", str(toolchain.lean)]
-                env = {**toolchain.env(), "PYTHONPATH": ":".join(p for p in sys.path if p)}
+                env = toolchain.env()
             pool = ReplPool(
                 command,
                 size=config.pool_size,
