@@ -50,3 +50,30 @@ def test_missing_toolchain_is_an_error_verdict(prelude_header: str, monkeypatch:
     verdict = verifier.verify(task, Sample(task_id="t", index=0, text="Eq.refl n"))
     assert (verdict.status, verdict.reason) == ("error", "toolchain_missing")
     assert "no Lean toolchain found" in verdict.details["message"]
+
+
+def test_dojo_backend_without_leandojo_is_an_error_verdict(prelude_header: str) -> None:
+    pytest.importorskip("assay_lean.backends.dojo")
+    try:
+        import lean_dojo  # type: ignore[import-not-found]  # noqa: F401
+
+        pytest.skip("LeanDojo is installed here")
+    except ImportError:
+        pass
+    verifier = LeanVerifier({"backend": "dojo"})
+    task = Task(id="t", reference={"header": prelude_header, "statement": STATEMENT, "dojo": {}})
+    verdict = verifier.verify(task, Sample(task_id="t", index=0, text="Eq.refl n"))
+    assert (verdict.status, verdict.reason) == ("error", "toolchain_missing")
+    assert "pip install 'assay-lean[dojo]'" in verdict.details["message"]
+
+
+def test_dojo_tactic_split() -> None:
+    from assay_lean.backends.dojo import split_tactics
+
+    body = "  intro x\n  cases x with\n  | inl h => exact h\n  | inr h =>\n      simp at h\n  linarith"
+    assert split_tactics(body) == [
+        "intro x",
+        "cases x with\n| inl h => exact h\n| inr h =>\n    simp at h",
+        "linarith",
+    ]
+    assert split_tactics("  simp\n  <;> linarith\n  ring") == ["simp\n<;> linarith", "ring"]

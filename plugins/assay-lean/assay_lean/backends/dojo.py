@@ -16,14 +16,16 @@ from assay_lean.diagnostics import LeanMessage
 
 
 def split_tactics(body: str) -> list[str]:
-    """Top-level tactics of a `by` block: a line at the block's indent starts a new one."""
+    """Top-level tactics of a `by` block: a line at the block's indent starts a new one, except match
+    alternatives (`| ...`) and `<;>` combinators, which continue the tactic before them."""
     lines = [line for line in body.split("\n") if line.strip()]
     if not lines:
         return []
     indent = min(len(line) - len(line.lstrip()) for line in lines)
     tactics: list[list[str]] = []
     for line in lines:
-        if len(line) - len(line.lstrip()) == indent or not tactics:
+        starts_new = len(line) - len(line.lstrip()) == indent and not line.lstrip().startswith(("|", "<;>"))
+        if starts_new or not tactics:
             tactics.append([line[indent:]])
         else:
             tactics[-1].append(line[indent:])
