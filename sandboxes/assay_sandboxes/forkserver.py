@@ -59,6 +59,7 @@ MS_NODEV = 0x4
 MS_REMOUNT = 0x20
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
 
 # Landlock (the syscall numbers are the same on every architecture: they came after the tables were unified).
 SYS_LANDLOCK_CREATE_RULESET = 444
@@ -1133,6 +1134,11 @@ def main(argv: list[str]) -> int:
         send_message(control, {"op": "fatal", "message": f"{type(exc).__name__}: {exc}"})
         return 1
     server.serve()
+    # A caller that died cannot clean up after us: the folder it made for this server goes with it.
+    owned = config.get("remove_on_exit")
+    if owned:
+        _libc.umount2(server.work_dir.encode(), MNT_DETACH)
+        _remove_tree(owned)
     return 0
 
 

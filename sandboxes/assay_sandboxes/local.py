@@ -125,6 +125,7 @@ class _Server(ServerHandle):
         self.connection = ForkServerConnection(parent_end)
         config: dict[str, Any] = {
             "work_dir": str(work_dir),
+            "remove_on_exit": str(self.root),
             "uid": uid,
             "gid": uid,
             "uid_reason": None
