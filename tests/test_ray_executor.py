@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from assay.executors.ray import prepare_ray_environment
 
 # Before Ray is imported: no usage statistics, and every connection on loopback (see the function). The

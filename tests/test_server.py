@@ -16,11 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from assay.models import Sample, Task
 from assay.server import BackgroundServer, ServerSettings
 from assay.testing.echo import EchoVerifier
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,6 +43,14 @@ def serve(echo_installed: Path) -> Iterator[Any]:
     finally:
         for server in servers:
             server.stop()
+
+
+def _wait_in_flight(url: str, n: int, timeout: float = 20.0) -> None:
+    """Wait until the server is working on `n` requests (`/healthz` is not counted)."""
+    deadline = time.monotonic() + timeout
+    while httpx.get(f"{url}/healthz").json()["in_flight"] < n:
+        assert time.monotonic() < deadline, f"{n} requests never were in flight together"
+        time.sleep(0.02)
 
 
 def _body(samples: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -165,7 +174,7 @@ def test_too_many_requests_in_flight_get_429_and_the_rest_finish(serve: Any) -> 
     slow = _body([{"task_id": "a", "index": 0, "text": "!slow"}], config={"misbehave": True, "delay_s": 1.5})
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(httpx.post, f"{url}/v1/verify", json=slow, timeout=30) for _ in range(2)]
-        time.sleep(0.5)  # both are in flight now
+        _wait_in_flight(url, 2)
         third = httpx.post(f"{url}/v1/verify", json=slow, timeout=30)
         assert third.status_code == 429
         assert third.headers["retry-after"] == "1"
@@ -342,7 +351,7 @@ def test_sigterm_finishes_work_in_flight_then_exits(echo_installed: Path, tmp_pa
         )
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             pending = pool.submit(httpx.post, f"{url}/v1/verify", json=slow, timeout=30)
-            time.sleep(0.7)
+            _wait_in_flight(url, 1)
             process.send_signal(signal.SIGTERM)
             response = pending.result()
         assert response.status_code == 200

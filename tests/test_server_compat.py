@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from assay.plugins import UnknownComponent, get_registry
 from assay.server import BackgroundServer, ServerSettings
 

@@ -271,14 +271,14 @@ class ServerState:
             else:
                 results[position] = unknown_task_verdict(spec, sample)
         if groups:
+            ordered = [(by_id[task_id], positions) for task_id, positions in groups.items()]
             try:
                 pool = self.pools.get(spec)
+                future = pool.submit([(task, [samples[p] for p in positions]) for task, positions in ordered])
             except PoolBusy as exc:
                 raise HTTPException(429, str(exc), headers={"Retry-After": "5"}) from None
-            except RuntimeError as exc:
+            except RuntimeError as exc:  # shutting down
                 raise HTTPException(503, str(exc)) from None
-            ordered = [(by_id[task_id], positions) for task_id, positions in groups.items()]
-            future = pool.submit([(task, [samples[p] for p in positions]) for task, positions in ordered])
             limit = min(timeout_s or self.settings.request_timeout_s, self.settings.request_timeout_s)
             try:
                 verdicts = await asyncio.wait_for(asyncio.wrap_future(future), limit)
