@@ -31,15 +31,22 @@ class MathVerifier(Verifier):
 
     def __init__(self, config: MathConfig | dict[str, Any] | None = None) -> None:
         super().__init__(config)
-        self._reader: Any = None
+        # A verifier instance is a warm one: sympy is imported here (seconds on a busy machine), not inside the
+        # first verdict's time budget. Importing the plugin stays light.
+        from assay_math.answers import Reader
+
+        self._reader: Any = Reader(self.config)
+        self._warm_up()
 
     @property
     def reader(self) -> Any:
-        if self._reader is None:
-            from assay_math.answers import Reader  # sympy is imported here, not when the plugin loads
-
-            self._reader = Reader(self.config)
         return self._reader
+
+    def _warm_up(self) -> None:
+        """First use of sympy's evaluation and solving imports more of it: pay that once, here."""
+        task = Task(id="warm-up", reference={"answer": "x < \\frac{1}{2}"})
+        self.verify(task, Sample(task_id="warm-up", index=0, text="\\boxed{-x > -\\sqrt{0.25}}"))
+        self._reader.cache.clear()
 
     def verify(self, task: Task, sample: Sample) -> Verdict:
         from assay_math.answers import DeadlineExceeded, ParseError, choice_value

@@ -123,6 +123,9 @@ HOSTILE = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_answers_are_decided_in_time(math: MathVerifier, name: str) -> None:
+    import resource
+
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for reference in ("2", "x", HOSTILE[name].removeprefix("\\boxed{").removesuffix("}")):
         started = time.monotonic()
         verdict = math.verify(
@@ -132,6 +135,8 @@ def test_hostile_answers_are_decided_in_time(math: MathVerifier, name: str) -> N
         assert verdict.status in ("pass", "fail", "error", "timeout")
         if reference in ("2", "x"):
             assert verdict.passed is not True
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
+    assert grown_mb < 300, f"peak memory grew by {grown_mb:.0f} MB"
 
 
 def test_the_budget_interrupts_sympy_in_a_worker_thread() -> None:
