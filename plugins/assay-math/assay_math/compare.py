@@ -371,8 +371,8 @@ def _rounds_to(gold: Scalar, pred: Scalar, a: Any, b: Any, diff: Any, ctx: Conte
     minimum = ctx.config.rounding_min_places
     for decimal, other, other_expr, decimal_is_gold in ((gold, pred, b, True), (pred, gold, a, False)):
         k = decimal.places
-        if k is None or k < minimum:
-            continue
+        if k is None or k < minimum or len(str(abs(int(decimal.expr * 10**k)))) < minimum:
+            continue  # too few places, or too few significant digits (0.03 is not a rounding of 1/36)
         if other.places is not None:
             # two decimals: only a more precise prediction may round to the reference
             if not decimal_is_gold or other.places <= k:

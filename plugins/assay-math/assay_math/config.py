@@ -26,7 +26,8 @@ class MathConfig(VerifierConfig):
     rounding_min_places: int = Field(
         default=2,
         ge=0,
-        description="A decimal written with at least this many places matches an exact value that rounds to it "
+        description="A decimal written with at least this many places (and significant digits) matches an exact "
+        "value that rounds to it "
         "(0.33 for 1/3, 2.6667 for 8/3); set it high to turn rounding off.",
     )
     extraction: list[Literal["boxed", "marker", "math", "number"]] = Field(

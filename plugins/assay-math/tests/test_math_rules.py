@@ -45,6 +45,8 @@ def judge(verifier: MathVerifier, reference: object, text: str) -> bool | None:
         ("\\frac{2}{3}", "0.67", True),
         ("\\frac{2}{3}", "0.66", False),
         ("\\frac{1}{8}", "0.13", False),
+        ("\\frac{1}{36}", "0.028", True),
+        ("\\frac{1}{36}", "0.03", False),
         ("3", "3.0001", False),
         # percentages, degrees, units, text
         ("28\\%", "28 percent", True),
