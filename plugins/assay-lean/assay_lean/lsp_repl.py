@@ -28,8 +28,10 @@ class LanguageServer:
     """A minimal LSP client for `lean --server` with one open document."""
 
     def __init__(self, lean: str) -> None:
+        # No report delay (the default 200 ms would dominate every proof); proof bodies elaborated in order,
+        # not in background tasks, so nothing a command says can arrive after the reply to its version.
         self.proc = subprocess.Popen(
-            [lean, "--server", "-Dserver.reportDelayMs=0"],
+            [lean, "--server", "-Dserver.reportDelayMs=0", "-DElab.async=false"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
