@@ -217,3 +217,46 @@ def test_a_bad_config_is_rejected_before_any_work(echo_installed, echo_data) -> 
 def test_missing_input_file_is_a_clear_error(echo_installed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InputFileError, match=r"nope\.jsonl: cannot open"):
         VerifyRun(tmp_path / "nope.jsonl", tmp_path / "x.jsonl", "echo")
+
+
+@pytest.mark.parametrize("jobs", [0, 2])
+def test_tasks_with_equal_content_keep_their_own_ids(echo_installed, tmp_path, jobs) -> None:  # type: ignore[no-untyped-def]
+    tasks = [Task(id=f"t{i}", reference={"answer": "0"}) for i in range(3)]
+    # texts differ between tasks, so that nothing is deduplicated and every task reaches the workers
+    samples = [Sample(task_id=f"t{i}", index=j, text=f"{j}" + " " * i) for i in range(3) for j in range(2)]
+    verdicts = list(assay.verify(tasks, samples, "echo", jobs=jobs, store=tmp_path / "s.sqlite", progress=False))
+    assert [(v.task_id, v.sample_index, v.passed) for v in verdicts] == [
+        (s.task_id, s.index, s.index == 0) for s in samples
+    ]
+
+
+def test_a_worker_task_cache_that_overflows_is_emptied_on_both_sides(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import assay.executors.local as local
+    from assay.executors import ProcessExecutor, VerifierSpec, WorkUnit
+    from assay.store import task_hash
+    from assay.testing.echo import EchoVerifier
+
+    monkeypatch.setattr(local, "_TASK_CACHE_SIZE", 3)
+    executor = ProcessExecutor(VerifierSpec(EchoVerifier, {}), jobs=1)
+    pid = executor._workers[0].process.pid
+    tasks = [Task(id=f"t{i}", reference={"answer": str(i)}) for i in range(5)]
+    results: dict[int, dict[str, object]] = {}
+    try:
+        seq = 0
+        for _ in range(3):  # every task comes back after the cache has overflowed
+            for task in tasks:
+                executor.submit(
+                    WorkUnit(
+                        seq,
+                        task_hash(task),
+                        task,
+                        [(seq, Sample(task_id=task.id, index=0, text=str(task.reference["answer"])))],
+                    )
+                )
+                seq += 1
+                while executor.in_flight():
+                    results.update(executor.poll(1.0))
+        assert executor._workers[0].process.pid == pid, "the worker died (it was sent a task it had forgotten)"
+    finally:
+        executor.close()
+    assert len(results) == 15 and all(v["passed"] for v in results.values())

@@ -348,7 +348,7 @@ class VerifyRun:
                     continue
                 waiting[key] = [seq]
                 key_of[seq] = key
-                if partial is not None and (partial.task_key != thash or len(partial.items) >= unit_size):
+                if partial is not None and (partial.task.id != task.id or len(partial.items) >= unit_size):
                     submit_partial()
                 if partial is None:
                     unit_ids += 1

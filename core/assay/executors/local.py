@@ -91,12 +91,13 @@ def _worker_main(spec: VerifierSpec, conn: Connection, progress: Any, slot: int)
             message = conn.recv()
             if message[0] == "stop":
                 break
-            _, unit_id, task_key, task_json, items = message
-            task = tasks.get(task_key)
-            if task is None:
-                if len(tasks) >= _TASK_CACHE_SIZE:
-                    tasks.clear()
-                task = tasks[task_key] = Task.model_validate(task_json)
+            _, unit_id, cache_key, task_json, forget, items = message
+            # The parent mirrors this cache, so it alone decides when the cache is emptied.
+            if forget:
+                tasks.clear()
+            if task_json is not None:
+                tasks[cache_key] = Task.model_validate(task_json)
+            task = tasks[cache_key]
             samples = [Sample.model_construct(**fields) for _, fields in items]
             results: list[ItemResult] = []
             if batching:
@@ -118,6 +119,7 @@ def _worker_main(spec: VerifierSpec, conn: Connection, progress: Any, slot: int)
 
 
 def _die_with_parent() -> None:
+    # The signal fires when the thread that forked us ends; executors live within one call of that thread.
     if not sys.platform.startswith("linux"):
         return
     import ctypes
@@ -179,16 +181,22 @@ class ProcessExecutor(Executor):
         self._send(worker, unit)
 
     def _send(self, worker: _Worker, unit: WorkUnit) -> None:
+        # Tasks of equal content may have different ids, and a verdict carries its task's id: cache by both.
+        cache_key = unit.task_key + unit.task.id.encode()
         task_json = None
-        if unit.task_key not in worker.task_keys:
+        forget = False
+        if cache_key not in worker.task_keys:
             task_json = unit.task.model_dump()
-            worker.task_keys.add(unit.task_key)
+            if len(worker.task_keys) >= _TASK_CACHE_SIZE:
+                worker.task_keys.clear()
+                forget = True
+            worker.task_keys.add(cache_key)
         items = [
             (seq, {"task_id": s.task_id, "index": s.index, "text": s.text, "metadata": s.metadata, "label": None})
             for seq, s in unit.items
         ]
         worker.units.append(unit)
-        worker.conn.send(("unit", unit.unit_id, unit.task_key, task_json, items))
+        worker.conn.send(("unit", unit.unit_id, cache_key, task_json, forget, items))
 
     def in_flight(self) -> int:
         return sum(len(w.units) for w in self._workers) + len(self._retry)

@@ -83,9 +83,7 @@ class VerifierPool:
         position = 0
         size = self.spec.cls.batch_size if self._batching else _UNIT_SIZE
         for task, samples in groups:
-            # Workers cache tasks by this key: the content hash alone would let two tasks with the same
-            # reference but different ids share one cached Task, and verdicts carry the task's id.
-            key = task_hash(task) + task.id.encode("utf-8")
+            key = task_hash(task)
             # Split evenly, so that a request's samples spread over the workers.
             parts = max(1, math.ceil(len(samples) / size))
             step = math.ceil(len(samples) / parts)
