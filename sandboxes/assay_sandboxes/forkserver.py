@@ -463,8 +463,6 @@ class Server:
                 parent_end.close()
                 link = fcntl_dupfd_high(child_end.detach(), 20)
                 status_w = self._prepare(False, stdin_r, out_w, err_w, status_w, None, [link])
-                if self.config.get("spare_warm_up", True):
-                    _warm_up_spare()
                 link_socket = socket.socket(fileno=link)
                 request, fds = recv_message(link_socket)
                 link_socket.close()
@@ -921,41 +919,6 @@ def _warm_up() -> None:
     exec(compile("def f(x):\n    return [x for _ in range(3)]\nf(1)\n", "<warm-up>", "exec"), {})
     os.path.join(os.getcwd(), "main.py")
     _libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), LANDLOCK_CREATE_RULESET_VERSION)
-
-
-#: What a spare child runs while it waits for its request: the interpreter paths a typical test program
-#: takes, so that their copy-on-write page faults are paid before the run starts, not during it.
-_SPARE_WARM_UP = """
-from typing import List, Optional, Tuple
-import math, re, collections, itertools, functools, heapq, string
-def candidate(numbers: List[float], threshold: float) -> bool:
-    for i, a in enumerate(numbers):
-        for j, b in enumerate(numbers):
-            if i != j and abs(a - b) < threshold:
-                return True
-    words = sorted({w.lower() for w in re.split(r"[ ,]+", "a b, c d")})
-    counts = collections.Counter(words)
-    total = sum(x * x for x in range(20)) + math.floor(math.sqrt(10)) + len(f"{threshold:.2f}")
-    stack = [(k, v) for k, v in counts.items()][::-1]
-    heapq.heapify(stack)
-    try:
-        int("x")
-    except ValueError:
-        pass
-    return total < 0 and bool(stack) and "".join(words).isalpha() and functools.reduce(max, [1, 2]) > 0
-def check(candidate):
-    assert candidate([1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.3) == True
-    assert candidate([1.0, 2.0, 3.0], 0.5) == False
-    assert list(itertools.accumulate([1, 2, 3])) == [1, 3, 6] and string.ascii_lowercase[0] == "a"
-check(candidate)
-"""
-
-
-def _warm_up_spare() -> None:
-    try:
-        exec(compile(_SPARE_WARM_UP, "<warm-up>", "exec"), {"__name__": "__warm_up__"})
-    except Exception:
-        pass
 
 
 def _exit_code(value: object) -> int:
