@@ -28,10 +28,11 @@ class LanguageServer:
     """A minimal LSP client for `lean --server` with one open document."""
 
     def __init__(self, lean: str) -> None:
-        # No report delay (the default 200 ms would dominate every proof); proof bodies elaborated in order,
-        # not in background tasks, so nothing a command says can arrive after the reply to its version.
+        # No report delay: the default 200 ms would dominate every proof. (`Elab.async=false` would be no
+        # safer: `waitForDiagnostics` already waits for the whole version, and with it the server drops
+        # some elaboration exceptions that it otherwise reports as errors.)
         self.proc = subprocess.Popen(
-            [lean, "--server", "-Dserver.reportDelayMs=0", "-DElab.async=false"],
+            [lean, "--server", "-Dserver.reportDelayMs=0"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
