@@ -6,8 +6,9 @@ fork-server, docker, ...) implement `Sandbox` and are registered through `regist
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -102,6 +103,9 @@ class Sandbox(Protocol):
         ...
 
 
+T = TypeVar("T")
+
+
 class PythonProgram(BaseModel):
     """Python source to run as `__main__` in a sandbox, with what it needs around it."""
 
@@ -129,6 +133,9 @@ class PythonSandbox(Sandbox, Protocol):
     """A sandbox with the fast path for Python: source runs in a forked, already-warm interpreter (no exec)
     under the same isolation layers and `Limits` as `run`.
 
+    `run_python_interactive` runs one program and lets the caller talk to it over a socket: the
+    judgement stays in the caller's process, and each sample costs one sandboxed process.
+
     `run_python_pair` runs two programs that talk over a socket (`int(os.environ["ASSAY_PEER_FD"])` in
     each): the untrusted `candidate`, and the `judge` that decides. They run as different users, in
     processes forked from different servers (the candidate's never held the judge's data), and only bytes
@@ -151,8 +158,27 @@ class PythonSandbox(Sandbox, Protocol):
         ...
 
     def run_python_pair(
-        self, candidate: PythonProgram, judge: PythonProgram, *, limits: Limits | None = None,
+        self,
+        candidate: PythonProgram,
+        judge: PythonProgram,
+        *,
+        limits: Limits | None = None,
         judge_limits: Limits | None = None,
     ) -> PairResult:
         """Run `candidate` and `judge` at once, connected by a socket; each under its own limits."""
+        ...
+
+    def run_python_interactive(
+        self,
+        program: PythonProgram,
+        talk: Callable[[socket.socket], T],
+        *,
+        limits: Limits | None = None,
+    ) -> tuple[ExecResult, T | None]:
+        """Run `program` while `talk(sock)`, in the caller's process, speaks with it over a socket (the
+        run's `ASSAY_PEER_FD`): one sandboxed process per sample, the judgement in the caller. Returns the
+        run's result and what `talk` returned (None when the run could not start: the result says why).
+
+        .. versionadded:: 0.1
+        """
         ...

@@ -9,11 +9,15 @@ import socket
 import threading
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
 
 from assay.sandbox import ExecResult, Limits, PairResult, PythonProgram
 from assay_sandboxes.client import ForkServerConnection, SandboxUnavailable, run_request, to_exec_result
+
+T = TypeVar("T")
+#: How long a run may take to end by itself once its caller has closed the socket, before it is cancelled.
+INTERACTIVE_GRACE_S = 0.5
 
 #: The server that forks untrusted runs, and the one that forks judges. They are separate processes (and
 #: users) so that a candidate is never forked from memory that once held a judge's data.
@@ -165,6 +169,56 @@ class ForkServerSandbox(ABC):
                 servers["candidate"].connection.cancel("the judge had finished")
             candidate_result = self._receive(servers["candidate"], "candidate", candidate_limits)
         return PairResult(candidate=candidate_result, judge=judge_result)
+
+    def run_python_interactive(
+        self,
+        program: PythonProgram,
+        talk: Callable[[socket.socket], T],
+        *,
+        limits: Limits | None = None,
+    ) -> tuple[ExecResult, T | None]:
+        """Run `program` and hand `talk` this process's end of a socket to it (the run's
+        `ASSAY_PEER_FD`): the caller is the judge. When `talk` returns (or raises, which is re-raised
+        once the run is over) the socket is closed, the run gets `INTERACTIVE_GRACE_S` to end by itself,
+        and is cancelled after that. Returns the run's result and what `talk` returned (None when the
+        sandbox could not start the run, which the result then says)."""
+        limits = limits or self.limits
+        request = run_request(
+            source=program.source,
+            files=program.files,
+            stdin=program.stdin,
+            limits=limits,
+            env=program.env,
+            collect=program.collect,
+            argv=program.argv,
+            filename=program.filename,
+        )
+        refusal = self._refusal(limits)
+        if refusal:
+            return _broken(refusal), None
+        with self._lock:
+            try:
+                server = self._server("candidate", limits)
+            except SandboxUnavailable as exc:
+                return _broken(str(exc)), None
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                server.connection.send(request, theirs.fileno())
+            except OSError as exc:
+                ours.close()
+                self._drop_servers()
+                return _broken(f"the fork-server is gone: {exc}"), None
+            finally:
+                theirs.close()
+            try:
+                outcome = talk(ours)
+            finally:
+                ours.close()
+                with contextlib.suppress(OSError):
+                    if not server.connection.reply_within(INTERACTIVE_GRACE_S):
+                        server.connection.cancel("the caller had finished")
+                result = self._receive(server, "candidate", limits)
+        return result, outcome
 
     def server_pids(self) -> dict[str, int]:
         """The running fork-servers' process ids on this machine, by role (started ones only)."""

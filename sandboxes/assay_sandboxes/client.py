@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import marshal
 import os
+import select
 import signal
 import socket
 import threading
@@ -78,6 +79,10 @@ class ForkServerConnection:
 
     def cancel(self, reason: str) -> None:
         forkserver.send_message(self.sock, {"op": "cancel", "reason": reason})
+
+    def reply_within(self, seconds: float) -> bool:
+        """Whether the server's reply (the run has ended) arrives within `seconds`."""
+        return bool(select.select([self.sock], [], [], seconds)[0])
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

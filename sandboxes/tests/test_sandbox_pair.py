@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import textwrap
 import uuid
 from typing import Any
@@ -162,3 +163,54 @@ def test_the_judges_own_limit_ends_the_pair(sandbox: Any) -> None:
     # and both servers are fine afterwards
     again = sandbox.run_python_pair(PythonProgram(source=CANDIDATE_SERVER), judge("print('ok')"))
     assert again.judge.stdout == b"ok\n"
+
+
+# -- the caller as the judge -------------------------------------------------------------------------------
+
+
+def ask(sock: socket.socket, expressions: list[str]) -> list[str]:
+    stream = sock.makefile("rw")
+    answers = []
+    for expression in expressions:
+        try:
+            stream.write(expression + "\n")
+            stream.flush()
+            answers.append(stream.readline().strip())
+        except OSError:  # the run died with our question unread
+            answers.append("")
+    return answers
+
+
+def test_the_caller_talks_to_the_run_and_judges(sandbox: Any) -> None:
+    result, answers = sandbox.run_python_interactive(
+        PythonProgram(source=CANDIDATE_SERVER), lambda sock: ask(sock, ["2 + 3", "'ab' * 2", "max(4, 9)"])
+    )
+    assert answers == ["5", "'abab'", "9"]
+    assert result.status == "ok", result  # it saw EOF and ended by itself within the grace period
+
+
+def test_a_run_still_busy_when_the_caller_is_done_is_cancelled(sandbox: Any) -> None:
+    result, outcome = sandbox.run_python_interactive(
+        PythonProgram(source="while True:\n    pass"), lambda sock: "judged"
+    )
+    assert outcome == "judged"
+    assert result.status == "cancelled"
+    assert result.wall_s < sandbox.limits.wall_time_s
+    assert sandbox.run_python("print('next')").stdout == b"next\n"
+
+
+def test_a_run_that_dies_gives_the_caller_end_of_file(sandbox: Any) -> None:
+    result, answers = sandbox.run_python_interactive(
+        PythonProgram(source="x = bytearray(1 << 40)"), lambda sock: ask(sock, ["1 + 1"])
+    )
+    assert answers == [""]
+    assert result.status == "memory_limit"
+
+
+def test_what_the_caller_raises_comes_back_after_the_run_is_over(sandbox: Any) -> None:
+    def talk(sock: socket.socket) -> None:
+        raise LookupError("a bug in the judge")
+
+    with pytest.raises(LookupError, match="a bug in the judge"):
+        sandbox.run_python_interactive(PythonProgram(source="import time\ntime.sleep(30)"), talk)
+    assert sandbox.run_python("print('fine')").stdout == b"fine\n"
