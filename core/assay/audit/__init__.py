@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,9 +251,12 @@ def _curves(
 
 
 def _verifier_fits(selector: Selector, verifier: Any) -> bool:
+    """Pass/fail readers need decisions, score readers graded scores, readers of either either one."""
     uses = set(getattr(selector, "uses", ()))
-    if "passed" in uses:
+    if "passed" in uses and "score" in uses:
         return bool(verifier.decides or verifier.has_scores)
+    if "passed" in uses:
+        return bool(verifier.decides)
     return bool(verifier.graded)
 
 
@@ -369,9 +371,10 @@ def _reasons(verifier: Any, passed: np.ndarray, label: np.ndarray, valid: np.nda
     }
     out: dict[str, dict[str, int]] = {}
     for cell, mask in cells.items():
-        codes = verifier.reason[mask]
-        counted = Counter(codes.tolist())
-        named = {(verifier.reasons[c] if c >= 0 else "none"): k for c, k in counted.most_common(12)}
+        # Reason codes shifted by one so that "no reason" (-1) gets bin 0.
+        counted = np.bincount(verifier.reason[mask] + 1, minlength=len(verifier.reasons) + 1)
+        top = np.argsort(-counted, kind="stable")[:12]
+        named = {("none" if c == 0 else verifier.reasons[c - 1]): int(counted[c]) for c in top if counted[c] > 0}
         if named:
             out[cell] = named
     return out

@@ -101,6 +101,7 @@ class AuditData:
     text_answers: AnswerGroups | None
     verifiers: dict[str, VerifierData] = field(default_factory=dict)
     sources: dict[str, Any] = field(default_factory=dict)
+    _shared: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def problems(self) -> int:
@@ -126,15 +127,18 @@ class AuditData:
 
     def pool(self, verifier: str | None = None) -> Pool:
         """What a selector sees: labels, answer groups, and one verifier's decisions and scores."""
-        correct = self.label.astype(np.float64) if self.label is not None else np.zeros(self.valid.shape)
+        if "correct" not in self._shared:
+            label = self.label if self.label is not None else np.zeros(self.valid.shape, dtype=bool)
+            self._shared["correct"] = (label & self.valid).astype(np.float64)
         answers = self.answers()
         chosen = self.verifiers[verifier] if verifier is not None else None
         return Pool(
             valid=self.valid,
-            correct=correct * self.valid,
+            correct=self._shared["correct"],
             group=answers.group if answers is not None else None,
             passed=chosen.passed[0] if chosen is not None else None,
             score=chosen.score[0] if chosen is not None else None,
+            shared=self._shared.setdefault("pools", {}),
         )
 
 

@@ -12,16 +12,19 @@ Exact where a closed form exists:
   are a uniform s-subset of the verified pool, so it is maj@s on that pool (or maj@k on the rest if s=0).
 
 Otherwise (weighted majority; votes where the exact sum is too costly; third-party selectors) seeded Monte
-Carlo: each replicate draws a random permutation of every problem's samples, whose prefixes are uniform
-k-subsets for all k at once, and the standard error across replicates is reported.
+Carlo with the standard error across replicates reported. A replicate either draws a random order of the
+samples, whose prefixes are uniform k-subsets for every k at once, or, for votes over many samples with
+few distinct answers, draws each answer group's count in the k-subset (multivariate hypergeometric).
 
-Tie convention: vote ties go to the group that appears first (lowest sample index) in the pool; that is
-what the `majority` selector does on all n samples, so every curve at k = n equals the selector's own
-choice on the full set. A group whose members disagree on the label counts as the fraction labelled
-correct.
+Tie convention: vote ties go to the answer that appears first (lowest sample index) among all of the
+problem's n samples; that is what the vote selectors do with all n samples, so every curve at k = n
+equals the selector's own choice on the full set. (A selector handed only a subset can only see the
+subset's first appearances; the two rules differ only on ties.) A group whose members disagree on the
+label counts as the fraction labelled correct.
 
 Arrays are padded (problems x samples): a problem's samples sit in its row's first n columns in
-sample-index order; `valid` marks them.
+sample-index order; `valid` marks them. Answer group ids number answers by first appearance in that
+order (`first_appearance_ids` renumbers arbitrary ids).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,7 +53,7 @@ _CHUNK_BYTES = 64 * 2**20
 class Pool:
     """Every problem's samples as a selector sees them, padded to (problems, max samples).
 
-    `group`: the answer group of each sample (-1: no answer), numbered by first appearance;
+    `group`: the answer group of each sample (-1: no answer), numbered by first appearance (the tie order);
     `passed`: 1 pass, 0 fail, -1 undecided; `score`: NaN where there is none.
     """
 
@@ -59,6 +62,8 @@ class Pool:
     group: NDArray[np.int32] | None = None
     passed: NDArray[np.int8] | None = None
     score: FloatArray | None = None
+    #: Shared by the pools of one data set (same labels and answers): the vote over all samples.
+    shared: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n(self) -> IntArray:
@@ -152,24 +157,45 @@ def effective_scores(pool: Pool) -> FloatArray:
 
 
 def best_of_k(pool: Pool, ks: IntArray) -> CurveEstimate:
-    """Best-of-k: the highest-ranked sample of the subset (score desc, then sample index asc)."""
+    """Best-of-k: the highest-ranked sample of the subset (score desc, then sample index asc).
+
+    The sample with b samples ranked below it is chosen in C(b, k-1) of the C(n, k) subsets, so each
+    problem's curve is its row of labels in rank order times a (rank x k) table of those ratios.
+    """
     n = pool.n
-    key = -effective_scores(pool)
-    key[~pool.valid] = np.inf
-    # Stable, so equal scores keep sample-index order; padding sits after every real sample.
-    order = np.argsort(key, axis=1, kind="stable")
-    correct_sorted = np.take_along_axis(pool.correct * pool.valid, order, axis=1)
-    rows, pos = np.nonzero(correct_sorted > 0)
-    weight = correct_sorted[rows, pos]
-    below = n[rows] - 1 - pos  # valid samples ranked below this one
-    lf = log_factorials(int(n.max(initial=0)))
+    order = rank_order(effective_scores(pool), pool.valid)
+    ranked = np.take_along_axis(pool.correct, order, axis=1)  # best first; padding last
     value = np.zeros((pool.problems, len(ks)))
-    kk = effective_k(ks, n)
-    for column in range(len(ks)):
-        k_rows = kk[rows, column]
-        chosen = np.exp(log_comb(lf, below, k_rows - 1) - log_comb(lf, n[rows], k_rows))
-        value[:, column] = np.bincount(rows, weights=weight * chosen, minlength=pool.problems)
+    lf = log_factorials(int(n.max(initial=0)))
+    for size in np.unique(n):
+        if size == 0:
+            continue
+        rows = np.nonzero(n == size)[0]
+        k = np.minimum(ks, size)
+        below = np.arange(int(size) - 1, -1, -1)  # the best sample has size - 1 below it
+        all_subsets = log_comb(lf, np.full(len(k), size, dtype=np.int64), k)
+        table = np.exp(log_comb(lf, below[:, None], k[None, :] - 1) - all_subsets[None, :])
+        value[rows] = ranked[rows, : int(size)] @ table
     return CurveEstimate(value, "exact")
+
+
+def rank_order(scores: FloatArray, valid: BoolArray) -> IntArray:
+    """Each row's columns from the best sample to the worst (higher score first, then lower index), padding
+    last."""
+    levels = np.isin(scores, (0.0, 1.0)) | (scores == -np.inf)
+    if bool(levels[valid].all()):
+        # Pass/fail (or 0/1 scores): a stable sort of a few small integers (a radix sort, no comparisons).
+        code = np.where(valid, np.where(scores == 1.0, -3, np.where(scores == 0.0, -2, -1)), 0).astype(np.int8)
+        out: IntArray = np.argsort(code, axis=1, kind="stable")
+        return out
+    # Unjudged samples (-inf) tie among themselves below every score; padding sorts last of all.
+    key = np.where(valid, np.minimum(-scores, np.finfo(np.float64).max), np.inf)
+    order = np.argsort(key, axis=1)  # fast but not stable: redo the rows where equal scores meet
+    ordered = np.take_along_axis(key, order, axis=1)
+    tied = ((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] < np.inf)).any(axis=1)
+    if tied.any():
+        order[tied] = np.argsort(key[tied], axis=1, kind="stable")
+    return order
 
 
 @dataclass
@@ -186,45 +212,50 @@ class VotePool:
         out: IntArray = self.sizes.sum(axis=1) + self.abstain
         return out
 
-    @property
-    def fraction_correct(self) -> FloatArray:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out: FloatArray = np.where(self.sizes > 0, self.correct / np.maximum(self.sizes, 1), 0.0)
-        return out
+    fraction_correct: FloatArray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fraction_correct = np.where(self.sizes > 0, self.correct / np.maximum(self.sizes, 1), 0.0)
 
 
 def vote_pool(group: NDArray[np.int32], correct: FloatArray, member: BoolArray) -> VotePool:
-    """Group the members of a pool by answer and order the groups by first appearance within the pool."""
-    problems, width = group.shape
+    """The answer groups of a pool's members. Group ids keep their meaning (and so their tie order: ids
+    number answers by first appearance among all of a problem's samples)."""
+    problems = group.shape[0]
     answering = member & (group >= 0)
-    n_groups = int(group.max(initial=-1)) + 1
+    ids = np.where(answering, group, -1).astype(np.int32)
+    n_groups = int(ids.max(initial=-1)) + 1
     if n_groups == 0:
-        return VotePool(
-            np.zeros((problems, 0), np.int64),
-            np.zeros((problems, 0)),
-            member.sum(axis=1).astype(np.int64),
-            np.full(group.shape, -1, np.int32),
-        )
-    rows, cols = np.nonzero(answering)
-    flat = rows * n_groups + group[rows, cols]
-    sizes = np.bincount(flat, minlength=problems * n_groups).reshape(problems, n_groups)
-    correct_sum = np.bincount(flat, weights=correct[rows, cols], minlength=problems * n_groups)
-    first = np.full(problems * n_groups, width, dtype=np.int64)
-    # np.nonzero walks rows in column order, so the first hit of each group is its first appearance.
-    unique_flat, first_hit = np.unique(flat, return_index=True)
-    first[unique_flat] = cols[first_hit]
-    order = np.argsort(first.reshape(problems, n_groups), axis=1, kind="stable")
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(n_groups)[None, :].repeat(problems, axis=0), axis=1)
-    ids = np.full(group.shape, -1, np.int32)
-    ids[rows, cols] = rank[rows, group[rows, cols]]
-    used = int(sizes.astype(bool).sum(axis=1).max(initial=0))
+        empty = np.zeros((problems, 0), np.int64)
+        return VotePool(empty, empty.astype(np.float64), member.sum(axis=1).astype(np.int64), ids)
+    # One bin per (problem, group), and a last bin for everything outside the pool.
+    flat = np.where(answering, np.arange(problems)[:, None] * n_groups + ids, problems * n_groups)
+    sizes = np.bincount(flat.ravel(), minlength=problems * n_groups + 1)[:-1].reshape(problems, n_groups)
+    correct_sum = np.bincount(flat.ravel(), weights=correct.ravel(), minlength=problems * n_groups + 1)[:-1]
     return VotePool(
-        sizes=np.take_along_axis(sizes, order, axis=1)[:, :used].astype(np.int64),
-        correct=np.take_along_axis(correct_sum.reshape(problems, n_groups), order, axis=1)[:, :used].astype(np.float64),
+        sizes=sizes.astype(np.int64),
+        correct=correct_sum.reshape(problems, n_groups).astype(np.float64),
         abstain=(member & (group < 0)).sum(axis=1).astype(np.int64),
         ids=ids,
     )
+
+
+def first_appearance_ids(group: NDArray[np.int64] | NDArray[np.int32]) -> NDArray[np.int32]:
+    """Renumber each row's answer groups (-1: none) by first appearance in column order, which is the tie
+    order every vote uses (`AnswerGroups` numbers them so when files are read)."""
+    problems, width = group.shape
+    answering = group >= 0
+    n_groups = int(group.max(initial=-1)) + 1
+    if n_groups == 0:
+        return np.full(group.shape, -1, np.int32)
+    flat = np.where(answering, np.arange(problems)[:, None] * n_groups + group, problems * n_groups)
+    first = np.full(problems * n_groups + 1, width, dtype=np.int64)
+    np.minimum.at(first, flat.ravel(), np.broadcast_to(np.arange(width), group.shape).ravel())
+    order = np.argsort(first[:-1].reshape(problems, n_groups), axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.broadcast_to(np.arange(n_groups), order.shape), axis=1)
+    renumbered = np.take_along_axis(rank, np.where(answering, group, 0), axis=1)
+    return np.where(answering, renumbered, -1).astype(np.int32)
 
 
 def exact_vote_cost(pool: VotePool, s_max: int) -> float:
@@ -325,21 +356,21 @@ def _gather(table: FloatArray, kk: IntArray) -> FloatArray:
 def majority(
     pool: Pool, ks: IntArray, rng: np.random.Generator, mc_samples: int, exact: bool | None = None
 ) -> CurveEstimate:
-    group = _require_groups(pool)
-    votes = vote_pool(group, pool.correct, pool.valid)
+    votes = all_votes(pool)
     s_max = int(min(ks.max(initial=0), pool.n.max(initial=0)))
     if _use_exact(exact, exact_vote_cost(votes, s_max)):
         return CurveEstimate(_gather(vote_table(votes, s_max), effective_k(ks, pool.n)), "exact")
+    if _counts_are_cheaper([votes], pool.valid.shape[1], ks):
+        return counts_monte_carlo([votes], pool.n, ks, rng, mc_samples)
     return monte_carlo(pool, ks, rng, mc_samples, _vote_evaluator(votes, None))
 
 
 def weighted_majority(
     pool: Pool, ks: IntArray, rng: np.random.Generator, mc_samples: int, exact: bool | None = None
 ) -> CurveEstimate:
-    group = _require_groups(pool)
     if pool.score is None:
         raise ValueError("weighted majority needs scores")
-    votes = vote_pool(group, pool.correct, pool.valid)
+    votes = all_votes(pool)
     weights = np.nan_to_num(pool.score, nan=0.0)
     return monte_carlo(pool, ks, rng, mc_samples, _vote_evaluator(votes, weights))
 
@@ -356,6 +387,8 @@ def verified_majority(
     s_max = int(min(ks.max(initial=0), pool.n.max(initial=0)))
     cost = exact_vote_cost(verified, s_max) + exact_vote_cost(rest, s_max)
     if not _use_exact(exact, cost):
+        if _counts_are_cheaper([verified, rest], pool.valid.shape[1], ks):
+            return counts_monte_carlo([verified, rest], pool.n, ks, rng, mc_samples)
         return monte_carlo(pool, ks, rng, mc_samples, _verified_evaluator(verified, rest))
     verified_table = vote_table(verified, s_max)
     rest_table = vote_table(rest, s_max)
@@ -378,6 +411,14 @@ def verified_majority(
     return CurveEstimate(value, "exact")
 
 
+def all_votes(pool: Pool) -> VotePool:
+    """The vote over every sample (computed once per data set)."""
+    if "votes" not in pool.shared:
+        pool.shared["votes"] = vote_pool(_require_groups(pool), pool.correct, pool.valid)
+    votes: VotePool = pool.shared["votes"]
+    return votes
+
+
 def _require_groups(pool: Pool) -> NDArray[np.int32]:
     if pool.group is None:
         raise ValueError("voting needs answers (answer groups)")
@@ -392,19 +433,39 @@ def _use_exact(exact: bool | None, cost: float) -> bool:
 
 # -- Monte Carlo ------------------------------------------------------------------------------------------
 
-#: evaluate(order, ks) -> (P, K) accuracies for one replicate; `order[p]` lists row p's columns in a random
-#: order with padding last, so `order[p, :k]` is a uniform k-subset.
+#: evaluate(order, ks) -> (P, K) accuracies for one replicate. `order` is a random order of the columns: one
+#: shared by every row (N,) when every problem has all N samples, else one per row (P, N) with padding last,
+#: so that the first k columns of the order are a uniform k-subset of each problem's samples.
 Evaluator = Callable[[IntArray, IntArray], FloatArray]
 
 
 def random_orders(valid: BoolArray, rng: np.random.Generator) -> IntArray:
     problems, width = valid.shape
     if valid.all():
-        out: IntArray = rng.permuted(np.broadcast_to(np.arange(width), (problems, width)), axis=1)
-        return out
+        # One permutation for every problem: each problem still sees a uniform subset, and a gather of
+        # columns is far cheaper than one permutation per problem. Replicates stay independent.
+        return rng.permutation(width)
     keys = rng.random((problems, width))
     keys[~valid] = 2.0
     return np.argsort(keys, axis=1)
+
+
+class Columns:
+    """A (problems x samples) array whose columns are gathered in a random order, replicate after replicate.
+    A shared order gathers rows of the transposed copy (contiguous memory); per-row orders gather per row."""
+
+    def __init__(self, values: NDArray[Any]) -> None:
+        self.values = values
+        self._transposed: NDArray[Any] | None = None
+
+    def take(self, order: IntArray, start: int, stop: int) -> NDArray[Any]:
+        """The columns order[start:stop] of every row, as (stop - start, problems)."""
+        if order.ndim == 1:
+            if self._transposed is None:
+                self._transposed = np.ascontiguousarray(self.values.T)
+            return self._transposed[order[start:stop]]
+        out: NDArray[Any] = np.take_along_axis(self.values, order[:, start:stop], axis=1).T
+        return out
 
 
 def monte_carlo(
@@ -423,46 +484,54 @@ def monte_carlo(
     return CurveEstimate(total[:, where] / replicates, "monte_carlo", replicates, means[:, where])
 
 
-def _prefix_winners(
-    ids: NDArray[np.int32], weights: FloatArray | None, order: IntArray, ks: IntArray, n_groups: int
-) -> tuple[IntArray, BoolArray]:
-    """The winning group of every prefix order[:, :k] (highest total weight, ties to the lower id) and
-    whether any member of the pool is in it."""
+def _winners(totals: FloatArray, counts: FloatArray) -> tuple[IntArray, BoolArray]:
+    """The group with the largest total among those present (ties to the lower id), and whether any is."""
+    shaped = np.where(counts > 0, totals, -np.inf)
+    winners: IntArray = np.argmax(shaped, axis=1)
+    present: BoolArray = counts.max(axis=1, initial=0) > 0
+    return winners, present
+
+
+def flat_bins(ids: NDArray[np.int32], n_groups: int) -> IntArray:
+    """One bin per (problem, group), and the last bin (problems * n_groups) for samples outside the pool."""
     problems = ids.shape[0]
+    out: IntArray = np.where(ids >= 0, (np.arange(problems) * n_groups)[:, None] + ids, problems * n_groups)
+    return out
+
+
+def _prefix_winners(
+    flat: Columns, weights: Columns | None, order: IntArray, ks: IntArray, n_groups: int
+) -> tuple[IntArray, BoolArray]:
+    """The winning group of every prefix of the order (highest total weight, ties to the lower id) and
+    whether any member of the pool is in it. `flat` holds each sample's `flat_bins`."""
+    problems = flat.values.shape[0]
     winners = np.zeros((problems, len(ks)), dtype=np.int64)
     present = np.zeros((problems, len(ks)), dtype=bool)
     if n_groups == 0:
         return winners, present
-    shuffled = np.take_along_axis(ids, order, axis=1)
-    shuffled_w = np.take_along_axis(weights, order, axis=1) if weights is not None else None
-    totals = np.zeros(problems * n_groups)
-    counts = np.zeros(problems * n_groups)
-    offsets = (np.arange(problems) * n_groups)[:, None]
+    bins = problems * n_groups
+    totals = np.zeros(bins + 1)
+    counts = np.zeros(bins + 1)
     start = 0
     for column, k in enumerate(ks):
         if k > start:
-            segment = shuffled[:, start:k]
-            member = segment >= 0
-            flat = (offsets + segment)[member]
-            counts += np.bincount(flat, minlength=problems * n_groups)
-            if shuffled_w is None:
-                totals = counts
-            else:
-                totals = totals + np.bincount(
-                    flat, weights=shuffled_w[:, start:k][member], minlength=problems * n_groups
-                )
+            segment = flat.take(order, start, int(k)).ravel()
+            counts += np.bincount(segment, minlength=bins + 1)
+            if weights is not None:
+                totals += np.bincount(segment, weights=weights.take(order, start, int(k)).ravel(), minlength=bins + 1)
             start = int(k)
-        shaped = np.where(counts.reshape(problems, n_groups) > 0, totals.reshape(problems, n_groups), -np.inf)
-        winners[:, column] = np.argmax(shaped, axis=1)
-        present[:, column] = np.isfinite(shaped.max(axis=1))
+        winners[:, column], present[:, column] = _winners(
+            (counts if weights is None else totals)[:-1].reshape(problems, n_groups),
+            counts[:-1].reshape(problems, n_groups),
+        )
     return winners, present
 
 
 def _vote_values(
-    votes: VotePool, weights: FloatArray | None, order: IntArray, ks: IntArray
+    votes: VotePool, flat: Columns, weights: Columns | None, order: IntArray, ks: IntArray
 ) -> tuple[FloatArray, BoolArray]:
     n_groups = votes.sizes.shape[1]
-    winners, present = _prefix_winners(votes.ids, weights, order, ks, n_groups)
+    winners, present = _prefix_winners(flat, weights, order, ks, n_groups)
     if n_groups == 0:
         return np.zeros(winners.shape), present
     values: FloatArray = np.where(present, np.take_along_axis(votes.fraction_correct, winners, axis=1), 0.0)
@@ -470,17 +539,88 @@ def _vote_values(
 
 
 def _vote_evaluator(votes: VotePool, weights: FloatArray | None) -> Evaluator:
+    flat = Columns(flat_bins(votes.ids, votes.sizes.shape[1]))
+    weight_columns = Columns(weights) if weights is not None else None
+
     def evaluate(order: IntArray, ks: IntArray) -> FloatArray:
-        return _vote_values(votes, weights, order, ks)[0]
+        return _vote_values(votes, flat, weight_columns, order, ks)[0]
 
     return evaluate
 
 
 def _verified_evaluator(verified: VotePool, rest: VotePool) -> Evaluator:
+    verified_ids = Columns(flat_bins(verified.ids, verified.sizes.shape[1]))
+    rest_ids = Columns(flat_bins(rest.ids, rest.sizes.shape[1]))
+
     def evaluate(order: IntArray, ks: IntArray) -> FloatArray:
-        verified_values, any_verified = _vote_values(verified, None, order, ks)
-        rest_values, _ = _vote_values(rest, None, order, ks)
+        verified_values, any_verified = _vote_values(verified, verified_ids, None, order, ks)
+        rest_values, _ = _vote_values(rest, rest_ids, None, order, ks)
         out: FloatArray = np.where(any_verified, verified_values, rest_values)
         return out
 
     return evaluate
+
+
+# Votes with many samples and few answers: the counts of each group in a random k-subset are multivariate
+# hypergeometric, so a replicate draws them directly (one vectorised draw per group) and never touches the
+# samples themselves.
+
+
+def hypergeometric_counts(sizes: IntArray, k: IntArray, rng: np.random.Generator) -> IntArray:
+    """Counts of each colour (column) in a uniform k-subset of each row's sizes.sum() items.
+
+    Down a binary tree of the colours: the draws of a node split between its two halves as a hypergeometric
+    variable, so one vectorised draw per level (log2 of the colours) replaces one per colour.
+    """
+    problems, colours = sizes.shape
+    depth = max(1, math.ceil(math.log2(max(colours, 1))))
+    padded = np.zeros((problems, 2**depth), dtype=np.int64)
+    padded[:, :colours] = sizes
+    levels = [padded]
+    while levels[-1].shape[1] > 1:
+        levels.append(levels[-1][:, 0::2] + levels[-1][:, 1::2])
+    draws = np.minimum(k, levels[-1][:, 0])[:, None]
+    for level in reversed(levels[:-1]):
+        left, right = level[:, 0::2], level[:, 1::2]
+        left_draws = rng.hypergeometric(left, right, draws)
+        draws = np.stack([left_draws, draws - left_draws], axis=2).reshape(problems, -1)
+    counts: IntArray = draws[:, :colours]
+    return counts
+
+
+def _counts_winner_values(counts: IntArray, fraction: FloatArray) -> tuple[FloatArray, BoolArray]:
+    winners, present = _winners(counts.astype(np.float64), counts.astype(np.float64))
+    values: FloatArray = np.where(present, np.take_along_axis(fraction, winners[:, None], axis=1)[:, 0], 0.0)
+    return values, present
+
+
+def counts_monte_carlo(
+    pools: list[VotePool], n: IntArray, ks: IntArray, rng: np.random.Generator, mc_samples: int
+) -> CurveEstimate:
+    """A vote over `pools[0]` (falling back to `pools[1]` when the subset holds none of the first pool's
+    voters), from hypergeometric draws of every group's count."""
+    problems = len(n)
+    sizes = np.concatenate([p.sizes for p in pools] + [(n - sum(p.sizes.sum(axis=1) for p in pools))[:, None]], axis=1)
+    fractions = [p.fraction_correct for p in pools]
+    edges = np.cumsum([0] + [p.sizes.shape[1] for p in pools])
+    replicates = max(2, int(mc_samples))
+    kk = effective_k(ks, n)
+    total = np.zeros((problems, len(ks)))
+    means = np.zeros((replicates, len(ks)))
+    for replicate in range(replicates):
+        for column in range(len(ks)):
+            counts = hypergeometric_counts(sizes, kk[:, column], rng)
+            values, present = _counts_winner_values(counts[:, edges[0] : edges[1]], fractions[0])
+            if len(pools) > 1:
+                fallback, _ = _counts_winner_values(counts[:, edges[1] : edges[2]], fractions[1])
+                values = np.where(present, values, fallback)
+            total[:, column] += values
+            means[replicate, column] = values.mean() if problems else 0.0
+    return CurveEstimate(total / replicates, "monte_carlo", replicates, means)
+
+
+def _counts_are_cheaper(pools: list[VotePool], width: int, ks: IntArray) -> bool:
+    """Hypergeometric draws cost one draw per group and k; a permutation, one gather per sample (several
+    times cheaper than a draw)."""
+    groups = sum(p.sizes.shape[1] for p in pools) + 1
+    return bool(8 * groups * len(ks) < width)

@@ -139,26 +139,22 @@ def cohen_kappa(cells: FloatArray) -> FloatArray:
 
 
 def auroc(score: FloatArray, label: NDArray[np.bool_]) -> tuple[float, float]:
-    """Area under the ROC curve (Mann-Whitney, ties count half) and its Hanley-McNeil standard error."""
+    """Area under the ROC curve (the chance a correct sample outscores a wrong one, ties counting half) and
+    its Hanley-McNeil standard error."""
     positives = int(label.sum())
     negatives = int(label.size - positives)
     if positives == 0 or negatives == 0:
         return math.nan, math.nan
-    order = np.argsort(score, kind="stable")
-    ranks = np.empty(score.size)
-    sorted_scores = score[order]
-    # Average ranks over ties.
-    boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
-    starts = np.concatenate([[0], boundaries])
-    ends = np.concatenate([boundaries, [score.size]])
-    average = (starts + ends + 1) / 2.0
-    ranks[order] = np.repeat(average, ends - starts)
-    area = (ranks[label].sum() - positives * (positives + 1) / 2.0) / (positives * negatives)
+    wrong = np.sort(score[~label])
+    right = np.sort(score[label])  # sorted queries walk the sorted array in order: far fewer cache misses
+    below = np.searchsorted(wrong, right, side="left").astype(np.float64)
+    equal = np.searchsorted(wrong, right, side="right") - below
+    area = float((below.sum() + 0.5 * equal.sum()) / (positives * negatives))
     q1, q2 = area / (2 - area), 2 * area * area / (1 + area)
     variance = (area * (1 - area) + (positives - 1) * (q1 - area**2) + (negatives - 1) * (q2 - area**2)) / (
         positives * negatives
     )
-    return float(area), float(math.sqrt(max(variance, 0.0)))
+    return area, float(math.sqrt(max(variance, 0.0)))
 
 
 def reliability(score: FloatArray, label: NDArray[np.bool_], bins: int = 10) -> dict[str, Any]:

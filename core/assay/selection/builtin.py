@@ -1,8 +1,9 @@
 """The built-in selectors, registered through `register_selectors` like any plugin's.
 
 Tie rules (all deterministic and independent of candidate order):
-- votes: the answer with the most votes (or weight); ties go to the answer whose earliest candidate has
-  the lowest sample index; the chosen sample is that earliest candidate of the winning answer.
+- votes: the answer with the most votes (or weight); ties go to the answer that appears first (lowest
+  sample index) among all the candidates, voters or not; the chosen sample is the winning answer's voter
+  with the lowest index.
 - best-of-n: the highest score; ties go to the lowest sample index.
 
 Each selector also computes its expected accuracy over random k-subsets for the audit
@@ -24,20 +25,30 @@ if TYPE_CHECKING:
     from assay.audit.estimators import CurveEstimate, Pool
 
 
-def vote(candidates: Sequence[Candidate], weight: Callable[[Candidate], float] | None = None) -> Choice | None:
-    """Group candidates by answer and pick the group with the most votes (or the largest summed weight)."""
-    totals: dict[str, float] = {}
-    first: dict[str, int] = {}
+def vote(
+    candidates: Sequence[Candidate],
+    weight: Callable[[Candidate], float] | None = None,
+    voters: Sequence[Candidate] | None = None,
+) -> Choice | None:
+    """Group the voters (default: every candidate) by answer and pick the group with the most votes (or the
+    largest summed weight); ties go to the answer that appears first among all candidates. The chosen
+    sample is the winning group's voter with the lowest index."""
+    first_seen: dict[str, int] = {}
     for candidate in candidates:
+        if candidate.answer is not None and candidate.index < first_seen.get(candidate.answer, candidate.index + 1):
+            first_seen[candidate.answer] = candidate.index
+    totals: dict[str, float] = {}
+    chosen: dict[str, int] = {}
+    for candidate in candidates if voters is None else voters:
         if candidate.answer is None:
             continue
         totals[candidate.answer] = totals.get(candidate.answer, 0.0) + (1.0 if weight is None else weight(candidate))
-        if candidate.answer not in first or candidate.index < first[candidate.answer]:
-            first[candidate.answer] = candidate.index
+        if candidate.index < chosen.get(candidate.answer, candidate.index + 1):
+            chosen[candidate.answer] = candidate.index
     if not totals:
         return None
-    winner = max(totals, key=lambda answer: (totals[answer], -first[answer]))
-    return Choice(index=first[winner], answer=winner, support=totals[winner])
+    winner = max(totals, key=lambda answer: (totals[answer], -first_seen[answer]))
+    return Choice(index=chosen[winner], answer=winner, support=totals[winner])
 
 
 def effective_score(candidate: Candidate) -> float:
@@ -102,7 +113,7 @@ class VerifiedMajority(BaseSelector):
     def select(self, candidates: Sequence[Candidate]) -> Choice | None:
         verified = [c for c in candidates if c.passed is True and c.answer is not None]
         if verified:
-            return vote(verified)
+            return vote(candidates, voters=verified)
         choice = vote(candidates)
         if choice is None:
             return None
