@@ -8,13 +8,16 @@ verifier relies on runs in the kernel and is placed where the sample cannot reac
 <header>                                            the task's imports and options
 axiom assay_reference_<tag> <signature>             the statement, elaborated BEFORE any sample code
 <the sample: statement + body, or its whole theorem>
-theorem assay_check_<tag> : @Eq Prop (type_of% @assay_reference_<tag>) (type_of% @<name>) := @Eq.refl Prop _
-#print axioms <name>
+theorem assay_check_<tag> : type_of% @assay_reference_<tag> := @<name>
+#print axioms assay_check_<tag>
 ```
 
-The check theorem compares the elaborated types (definitional equality in the kernel), so a renamed,
-weakened or re-noted statement fails it; the reference is an `axiom`, so a proof that cites it shows up
-in `#print axioms`. Positions are tracked per region so that each message is attributed to the header,
+The check theorem states the reference's elaborated type and proves it with the sample's theorem, so the
+kernel compares the two types (definitional equality): a renamed, weakened or re-noted statement fails
+it. It shares the universe levels of both sides (a universe-polymorphic statement checks), and `@` keeps
+the elaborator from wrapping the sample's theorem in implicit lambdas. Its `#print axioms` covers the
+sample's theorem and anything the check itself used; the reference is an `axiom`, so a proof that cites
+it shows up there too. Positions are tracked per region so that each message is attributed to the header,
 the reference, the sample or a check.
 """
 
@@ -216,17 +219,14 @@ def assemble(header: str, statement: Statement, text: str) -> Assembly:
             declaration = re.sub(r"(?<![\w'.])example(?![\w'])", f"theorem {target}", declaration, count=1)
         sample_code = body + ("\n\n" + trailing if trailing else "")
         code = declaration + "\n" + sample_code
-    reference = f"{statement.prefix}axiom {reference_name} {statement.signature}".strip()
+    reference = f"{statement.prefix}axiom {reference_name}{statement.universes} {statement.signature}".strip()
     parts = [reference, "", code, ""]
     reference_end = reference.count("\n") + 1
     sample_start = reference_end + 2
     sample_end = sample_start + code.count("\n")
     check_type_line = sample_end + 2
-    parts.append(
-        f"theorem assay_check_{tag} : @_root_.Eq Prop (type_of% @_root_.{reference_name}) "
-        f"(type_of% @_root_.{target}) := @_root_.Eq.refl Prop _"
-    )
-    parts.append(f"#print axioms _root_.{target}")
+    parts.append(f"theorem assay_check_{tag} : type_of% @_root_.{reference_name} := @_root_.{target}")
+    parts.append(f"#print axioms _root_.assay_check_{tag}")
     body_text = "\n".join(parts) + "\n"
     return Assembly(
         header=header,

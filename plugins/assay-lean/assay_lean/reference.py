@@ -46,10 +46,12 @@ class Statement:
     keyword: DeclKeyword
     #: The declared name; None for `example`.
     name: str | None
-    #: Binders and type: everything between the name and the trailing `:=`.
+    #: Binders and type: everything between the name (and its universes) and the trailing `:=`.
     signature: str
     #: `:= by`, `:=` or "" (then the sample must supply everything after the signature).
     opening: str
+    #: Explicit universe parameters after the name (`.{u, v}`), or "".
+    universes: str = ""
 
     @property
     def tag(self) -> str:
@@ -71,12 +73,17 @@ def parse_statement(text: str) -> Statement:
     keyword: DeclKeyword = match.group(1)  # type: ignore[assignment]
     rest_start = match.end()
     name: str | None = None
+    universes = ""
     if keyword != "example":
         name_match = _NAME.match(view.code, len(view.code) - len(view.code[rest_start:].lstrip()))
         if name_match is None:
             raise BadReference(f"reference.statement: `{keyword}` has no name", field="reference.statement")
         name = text[name_match.start() : name_match.end()]
         rest_start = name_match.end()
+        universes_match = re.match(r"\.\{[^}]*\}", view.code[rest_start:])
+        if universes_match:
+            universes = universes_match.group()
+            rest_start += universes_match.end()
     opening_match = _PROOF_OPENING.search(view.code, rest_start)
     end = opening_match.start() if opening_match else len(text)
     opening = ""
@@ -93,4 +100,12 @@ def parse_statement(text: str) -> Statement:
     prefix = text[: match.start()]
     # `noncomputable` and friends do not belong on the axiom the verifier compares against.
     prefix = word_pattern("noncomputable").sub("", prefix)
-    return Statement(text=text, prefix=prefix, keyword=keyword, name=name, signature=signature, opening=opening)
+    return Statement(
+        text=text,
+        prefix=prefix,
+        keyword=keyword,
+        name=name,
+        signature=signature,
+        opening=opening,
+        universes=universes,
+    )

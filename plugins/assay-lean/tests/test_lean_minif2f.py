@@ -41,7 +41,8 @@ def test_minif2f_samples_assemble_and_precheck(shared_data: Path) -> None:
             seen += 1
             models[row["model"]] += 1
             body_lines = assembly.body.rstrip("\n").split("\n")
-            assert body_lines[-1] == f"#print axioms _root_.{statement.name}"
+            assert body_lines[-1] == f"#print axioms _root_.assay_check_{statement.tag}"
+            assert body_lines[-2].endswith(f":= @_root_.{statement.name}")
             problems_found = structure_problems(assembly)
             well_formed += not problems_found
             found = precheck(code_view(assembly.sample_code))

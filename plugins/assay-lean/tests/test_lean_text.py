@@ -120,6 +120,8 @@ def test_statement_parts() -> None:
     documented = parse_statement("/-- doc := by -/\n@[simp] lemma Foo.bar {α : Type} [Inhabited α] : True :=")
     assert (documented.keyword, documented.name, documented.opening) == ("lemma", "Foo.bar", ":=")
     assert documented.prefix.startswith("/-- doc := by -/")
+    universes = parse_statement("theorem refl.{u, v} {α : Sort u} {β : Sort v} (a : α) : a = a :=")
+    assert (universes.name, universes.universes, universes.signature[:5]) == ("refl", ".{u, v}", "{α : ")
     example = parse_statement("example : 1 = 1 := by")
     assert (example.name, example.signature) == (None, ": 1 = 1")
 
@@ -168,7 +170,7 @@ def test_regions_point_at_the_check_lines() -> None:
         lines = assembly.body.split("\n")
         assert lines[assembly.regions.reference[0] - 1].startswith(f"axiom {assembly.reference_name}")
         assert lines[assembly.regions.check_type - 1].startswith("theorem assay_check_")
-        assert lines[assembly.regions.check_axioms - 1] == "#print axioms _root_.mathd_algebra_478"
+        assert lines[assembly.regions.check_axioms - 1] == f"#print axioms _root_.assay_check_{STATEMENT.tag}"
         full = assembly.full_text().split("\n")
         assert (
             full[assembly.header_lines + assembly.regions.check_axioms - 1] == lines[assembly.regions.check_axioms - 1]
@@ -180,7 +182,8 @@ def test_regions_point_at_the_check_lines() -> None:
 def test_assembly_never_raises_and_keeps_the_checks_last(text: str) -> None:
     assembly = assemble("import Mathlib\n", STATEMENT, text)
     lines = assembly.body.rstrip("\n").split("\n")
-    assert lines[-1] == "#print axioms _root_.mathd_algebra_478"
+    assert lines[-1] == f"#print axioms _root_.assay_check_{STATEMENT.tag}"
+    assert lines[-2].endswith(":= @_root_.mathd_algebra_478")
     assert assembly.regions.check_axioms == len(lines)
     assert assembly.regions.sample[0] <= assembly.regions.sample[1] < assembly.regions.check_type
 
