@@ -16,8 +16,8 @@ from assay.sandbox import ExecResult, Limits, PairResult, PythonProgram
 from assay_sandboxes.client import ForkServerConnection, SandboxUnavailable, run_request, to_exec_result
 
 T = TypeVar("T")
-#: How long a run may take to end by itself once its caller has closed the socket, before it is cancelled.
-INTERACTIVE_GRACE_S = 0.5
+#: How long a candidate may take to end by itself once its judge is done, before it is cancelled.
+JUDGED_GRACE_S = 0.1
 
 #: The server that forks untrusted runs, and the one that forks judges. They are separate processes (and
 #: users) so that a candidate is never forked from memory that once held a judge's data.
@@ -166,7 +166,8 @@ class ForkServerSandbox(ABC):
                 judge_end.close()
             judge_result = self._receive(servers["judge"], "judge", judge_limits)
             with contextlib.suppress(OSError):
-                servers["candidate"].connection.cancel("the judge had finished")
+                if not servers["candidate"].connection.reply_within(JUDGED_GRACE_S):
+                    servers["candidate"].connection.cancel("the judge had finished")
             candidate_result = self._receive(servers["candidate"], "candidate", candidate_limits)
         return PairResult(candidate=candidate_result, judge=judge_result)
 
@@ -179,7 +180,7 @@ class ForkServerSandbox(ABC):
     ) -> tuple[ExecResult, T | None]:
         """Run `program` and hand `talk` this process's end of a socket to it (the run's
         `ASSAY_PEER_FD`): the caller is the judge. When `talk` returns (or raises, which is re-raised
-        once the run is over) the socket is closed, the run gets `INTERACTIVE_GRACE_S` to end by itself,
+        once the run is over) the socket is closed, the run gets `JUDGED_GRACE_S` to end by itself,
         and is cancelled after that. Returns the run's result and what `talk` returned (None when the
         sandbox could not start the run, which the result then says)."""
         limits = limits or self.limits
@@ -215,7 +216,7 @@ class ForkServerSandbox(ABC):
             finally:
                 ours.close()
                 with contextlib.suppress(OSError):
-                    if not server.connection.reply_within(INTERACTIVE_GRACE_S):
+                    if not server.connection.reply_within(JUDGED_GRACE_S):
                         server.connection.cancel("the caller had finished")
                 result = self._receive(server, "candidate", limits)
         return result, outcome
