@@ -210,3 +210,43 @@ def test_json_lines_with_noise() -> None:
     messages, other = parse_json_lines(stdout)
     assert [(m.severity, m.line, m.column, m.end_line) for m in messages] == [("info", 3, 0, None), ("error", 4, 2, 4)]
     assert other == ["stray output"]
+
+
+# -- the judge -------------------------------------------------------------------------------------------------
+
+_severities = st.sampled_from(["error", "warning", "info"])
+
+
+@given(
+    st.lists(
+        st.tuples(
+            _severities,
+            st.integers(min_value=-5, max_value=60),
+            st.sampled_from(["declaration uses `sorry`", "unsolved goals", "'x' does not depend on any axioms"])
+            | st.text(max_size=40),
+        ),
+        max_size=6,
+    ),
+    st.booleans(),
+)
+@settings(max_examples=500, deadline=None)
+def test_judge_passes_only_a_clean_run(raw: list[tuple[str, int, str]], with_axioms_line: bool) -> None:
+    from assay_lean.diagnostics import LeanMessage
+    from assay_lean.judge import judge
+
+    assembly = assemble("import Mathlib\n", STATEMENT, "  simp")
+    messages = [LeanMessage(severity, line, 0, text) for severity, line, text in raw]  # type: ignore[arg-type]
+    if with_axioms_line:
+        messages.append(
+            LeanMessage("info", assembly.regions.check_axioms, 0, "'x' depends on axioms: [propext, Quot.sound]")
+        )
+    verdict = judge(assembly, messages, {"propext", "Classical.choice", "Quot.sound"})
+    # A header's own sorry is not the sample's (its use would show as sorryAx in the axioms).
+    clean = with_axioms_line and not any(
+        m.severity == "error" or (m.is_sorry_warning and m.line >= assembly.regions.sample[0]) for m in messages
+    )
+    if verdict.decision == "pass":
+        assert clean
+        assert not any(m.severity == "error" for m in messages)
+    elif clean and not any(line == assembly.regions.check_axioms and severity == "info" for severity, line, _ in raw):
+        assert verdict.decision == "pass", verdict
