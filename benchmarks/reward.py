@@ -23,12 +23,19 @@ samples that differ in variable names vote apart).
 
 from __future__ import annotations
 
+import os
+import sys
+
+# This folder holds a benchmark named math.py, which would shadow the standard library's `math` for every
+# module imported after it when this file runs as a script: take the folder off the path first.
+if sys.path and os.path.realpath(sys.path[0]) == os.path.dirname(os.path.realpath(__file__)):
+    del sys.path[0]
+
 import argparse
 import gzip
 import io
 import json
 import statistics
-import sys
 import time
 import tokenize
 from collections.abc import Sequence
@@ -43,8 +50,6 @@ KS = (1, 2, 3, 5, 10, 20, 30, 50, 100)
 
 
 def shared_data() -> Path:
-    import os
-
     explicit = os.environ.get("ASSAY_SHARED_DATA")
     path = Path(explicit) if explicit else ROOT.parent / "shared" / "data"
     if not path.is_dir():
@@ -230,7 +235,7 @@ def selection(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     result = train(
         examples, cache=cache, recipe=args.recipe, l2=args.l2 if args.l2 is not None else DEFAULT_L2,
-        test_fraction=args.test_fraction, seed=args.seed, progress=True,
+        test_fraction=args.test_fraction, seed=args.seed, progress=sys.stderr.isatty(),
         sources=["humaneval-codegen16b", "svamp-pot-codex"],
     )
     print(f"trained in {time.perf_counter() - started:.1f}s (embeddings included)", file=sys.stderr)
@@ -246,7 +251,7 @@ def selection(args: argparse.Namespace) -> None:
     if args.eval_encoder and args.eval_encoder != args.encoder:
         other = EmbeddingCache(build_encoder(args.eval_encoder, threads=args.threads), max_entries=10_000_000)
         held_examples = [Example(r.task_id, r.prompt, r.text, r.label) for r in held]
-        prompts, responses = embed_examples(held_examples, other, progress=True)
+        prompts, responses = embed_examples(held_examples, other, progress=sys.stderr.isatty())
         scores = result.head.score(prompts, responses, [r.text for r in held])
         print(f"held-out scores from {args.eval_encoder} embeddings (head fitted on {args.encoder}); "
               f"max |difference| {np.abs(scores - result.test_scores).max():.4f}")

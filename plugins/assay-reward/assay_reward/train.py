@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 #: L2 strength of the shipped recipe, chosen on held-out problems (see the README).
-DEFAULT_L2 = 300.0
+DEFAULT_L2 = 1000.0
 
 
 @dataclass(frozen=True)
