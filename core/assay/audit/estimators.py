@@ -486,6 +486,8 @@ def monte_carlo(
 
 def _winners(totals: FloatArray, counts: FloatArray) -> tuple[IntArray, BoolArray]:
     """The group with the largest total among those present (ties to the lower id), and whether any is."""
+    if totals.shape[1] == 0:
+        return np.zeros(len(totals), dtype=np.int64), np.zeros(len(totals), dtype=bool)
     shaped = np.where(counts > 0, totals, -np.inf)
     winners: IntArray = np.argmax(shaped, axis=1)
     present: BoolArray = counts.max(axis=1, initial=0) > 0
@@ -590,6 +592,8 @@ def hypergeometric_counts(sizes: IntArray, k: IntArray, rng: np.random.Generator
 
 def _counts_winner_values(counts: IntArray, fraction: FloatArray) -> tuple[FloatArray, BoolArray]:
     winners, present = _winners(counts.astype(np.float64), counts.astype(np.float64))
+    if fraction.shape[1] == 0:
+        return np.zeros(len(counts)), present
     values: FloatArray = np.where(present, np.take_along_axis(fraction, winners[:, None], axis=1)[:, 0], 0.0)
     return values, present
 

@@ -226,11 +226,13 @@ def fit_power_law(k: FloatArray, coverage: FloatArray) -> PowerLawFit | str:
     log_k = np.log(k)
 
     def loss(a_: float, b_: float) -> float:
-        return float(np.sum((log_c - a_ * np.exp(b_ * log_k)) ** 2))
+        with np.errstate(over="ignore", invalid="ignore"):  # a wild trial step just loses
+            value = float(np.sum((log_c - a_ * np.exp(b_ * log_k)) ** 2))
+        return value if math.isfinite(value) else math.inf
 
     current = loss(a, b)
     for _ in range(100):
-        power = np.exp(b * log_k)
+        power = np.exp(b * log_k)  # b stays finite: only steps that lower the loss are taken
         residual = log_c - a * power
         jacobian = np.stack([power, a * power * log_k], axis=1)
         step, *_ = np.linalg.lstsq(jacobian, residual, rcond=None)
