@@ -159,3 +159,41 @@ def test_bad_verdicts_are_named_by_file_line_and_field(
     assert "verdicts.jsonl:2: Invalid JSON" in err
     assert "verdicts.jsonl:3: field 'sample_index': no sample 99 of task 't0'" in err
     assert "verdicts.jsonl:4: Value error, status 'pass' needs passed=True" in err
+
+
+def test_a_plugin_selector_is_simulated_through_select(
+    assay_plugin,
+    labelled: tuple[Path, Path],
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    """A selector without `expected_accuracy` gets Monte Carlo through its own `select`; problems with
+    different sample counts take per-problem random orders."""
+    from assay import hookimpl
+    from assay.selection import BaseSelector, Choice
+
+    class AnyRight(BaseSelector):
+        name = "any_right"
+        uses = frozenset({"label"})
+
+        def select(self, candidates):  # type: ignore[no-untyped-def]
+            right = [c for c in candidates if c.label]
+            best = min(right or candidates, key=lambda c: c.index)
+            return Choice(best.index, best.answer, float(len(right)))
+
+    class Plugin:
+        @hookimpl
+        def register_selectors(self, register):  # type: ignore[no-untyped-def]
+            register(AnyRight())
+
+    assay_plugin(Plugin())
+    tasks, samples = labelled
+    rows = [s for s in load_jsonl(samples) if not (s["task_id"] in ("t1", "t2") and s["index"] >= 12)]
+    ragged = write_jsonl(tmp_path / "ragged.jsonl", rows)
+    report = audit_files(
+        tasks, ragged, ks=[1, 3, 8, 20], bootstrap=50, selectors=["oracle", "any_right"], mc_samples=400
+    )
+    simulated, coverage = report.curve("any_right"), report.curve("coverage")
+    assert simulated["method"] == "monte_carlo" and simulated["mc_samples"] == 64  # capped: `select` is slow
+    for value, exact, se in zip(simulated["value"], coverage["value"], simulated["mc_se"], strict=True):
+        assert abs(value - exact) <= 4 * se + 1e-9
+    assert simulated["value"][-1] == coverage["value"][-1] == 1.0

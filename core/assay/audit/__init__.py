@@ -71,7 +71,6 @@ class Curve:
             "ci_low": _rounded(self.ci_low),
             "ci_high": _rounded(self.ci_high),
             "mc_se": _rounded(se) if se is not None else None,
-            "notes": self.estimate.notes,
         }
 
 
@@ -194,8 +193,9 @@ def audit(data: AuditData, options: AuditOptions | None = None) -> AuditReport:
 
 
 def auto_mc_samples(cells: int) -> int:
-    """Monte Carlo replicates: many for small data, at least 8 for the largest."""
-    return int(min(1000, max(8, 2e7 // max(cells, 1))))
+    """Monte Carlo replicates: about 5 million simulated samples in all, between 8 and 1000 replicates
+    (the standard error of each figure is reported; `--mc-samples` asks for more)."""
+    return int(min(1000, max(8, 5e6 // max(cells, 1))))
 
 
 def _ks(requested: Sequence[int] | None, n_max: int) -> np.ndarray:
@@ -306,14 +306,17 @@ def simulate(
             )
         candidates_by_row.append(row_candidates)
 
-    def evaluate(order: np.ndarray, kk: np.ndarray) -> np.ndarray:
-        out = np.zeros((data.problems, len(kk)))
-        for row, row_candidates in enumerate(candidates_by_row):
-            for column, k in enumerate(kk):
-                chosen = [row_candidates[int(i)] for i in order[row, : min(int(k), len(row_candidates))]]
-                choice = selector.select(chosen)
-                if choice is not None:
-                    out[row, column] = float(next(c.label for c in chosen if c.index == choice.index) or 0)
+    def evaluate(orders: np.ndarray, kk: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(orders), data.problems, len(kk)))
+        for replicate, order in enumerate(orders):
+            for row, row_candidates in enumerate(candidates_by_row):
+                row_order = order if order.ndim == 1 else order[row]
+                for column, k in enumerate(kk):
+                    chosen = [row_candidates[int(i)] for i in row_order[: min(int(k), len(row_candidates))]]
+                    choice = selector.select(chosen)
+                    if choice is not None:
+                        label = next(c.label for c in chosen if c.index == choice.index)
+                        out[replicate, row, column] = float(bool(label))
         return out
 
     return estimators.monte_carlo(pool, ks, rng, mc_samples, evaluate)

@@ -380,7 +380,9 @@ def _read_verdicts(
                 )
             )
             continue
-        bucket = collected.setdefault(verdict.verifier, _Collected())
+        bucket = collected.get(verdict.verifier)
+        if bucket is None:
+            bucket = collected[verdict.verifier] = _Collected()
         bucket.cells.append(cell)
         bucket.runs.append(bucket.seen[cell])
         bucket.seen[cell] += 1

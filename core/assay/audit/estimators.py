@@ -84,7 +84,6 @@ class CurveEstimate:
     mc_samples: int = 0
     #: Mean over problems of each Monte Carlo replicate (replicates x ks); None when exact.
     replicate_means: FloatArray | None = None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def value(self) -> FloatArray:
@@ -433,38 +432,43 @@ def _use_exact(exact: bool | None, cost: float) -> bool:
 
 # -- Monte Carlo ------------------------------------------------------------------------------------------
 
-#: evaluate(order, ks) -> (P, K) accuracies for one replicate. `order` is a random order of the columns: one
-#: shared by every row (N,) when every problem has all N samples, else one per row (P, N) with padding last,
-#: so that the first k columns of the order are a uniform k-subset of each problem's samples.
+#: evaluate(orders, ks) -> (B, P, K) accuracies for a batch of B replicates. `orders` are random orders of
+#: the columns: one per replicate shared by every row, (B, N), when every problem has all N samples; else one
+#: per replicate and row, (B, P, N), padding last. The first k columns of an order are a uniform k-subset of
+#: each problem's samples.
 Evaluator = Callable[[IntArray, IntArray], FloatArray]
 
+#: Replicates are simulated in batches of about this many (replicate x sample) cells.
+BATCH_CELLS = 4_000_000
 
-def random_orders(valid: BoolArray, rng: np.random.Generator) -> IntArray:
+
+def random_orders(valid: BoolArray, rng: np.random.Generator, batch: int) -> IntArray:
     problems, width = valid.shape
     if valid.all():
-        # One permutation for every problem: each problem still sees a uniform subset, and a gather of
-        # columns is far cheaper than one permutation per problem. Replicates stay independent.
-        return rng.permutation(width)
-    keys = rng.random((problems, width))
-    keys[~valid] = 2.0
-    return np.argsort(keys, axis=1)
+        # One permutation per replicate for every problem: each problem still sees a uniform subset, a
+        # gather of whole columns is far cheaper than a permutation per problem, and replicates stay
+        # independent (problems within one are not, which the spread across replicates accounts for).
+        return rng.permuted(np.broadcast_to(np.arange(width), (batch, width)), axis=1)
+    keys = rng.random((batch, problems, width))
+    keys[:, ~valid] = 2.0
+    return np.argsort(keys, axis=2)
 
 
 class Columns:
-    """A (problems x samples) array whose columns are gathered in a random order, replicate after replicate.
-    A shared order gathers rows of the transposed copy (contiguous memory); per-row orders gather per row."""
+    """A (problems x samples) array whose columns are gathered in random orders. Shared orders gather rows
+    of the transposed copy (contiguous memory)."""
 
     def __init__(self, values: NDArray[Any]) -> None:
         self.values = values
         self._transposed: NDArray[Any] | None = None
 
-    def take(self, order: IntArray, start: int, stop: int) -> NDArray[Any]:
-        """The columns order[start:stop] of every row, as (stop - start, problems)."""
-        if order.ndim == 1:
+    def take(self, orders: IntArray, start: int, stop: int) -> NDArray[Any]:
+        """Columns orders[..., start:stop] of every row: (B, stop - start, P) or (B, P, stop - start)."""
+        if orders.ndim == 2:
             if self._transposed is None:
                 self._transposed = np.ascontiguousarray(self.values.T)
-            return self._transposed[order[start:stop]]
-        out: NDArray[Any] = np.take_along_axis(self.values, order[:, start:stop], axis=1).T
+            return self._transposed[orders[:, start:stop]]
+        out: NDArray[Any] = np.take_along_axis(self.values[None], orders[:, :, start:stop], axis=2)
         return out
 
 
@@ -475,22 +479,25 @@ def monte_carlo(
     kk = np.unique(np.clip(ks, 0, pool.valid.shape[1]))
     total = np.zeros((pool.problems, len(kk)))
     means = np.zeros((replicates, len(kk)))
-    for replicate in range(replicates):
-        values = evaluate(random_orders(pool.valid, rng), kk)
-        total += values
-        means[replicate] = values.mean(axis=0) if pool.problems else 0.0
+    batch = int(max(1, min(replicates, BATCH_CELLS // max(pool.valid.size, 1))))
+    for first in range(0, replicates, batch):
+        size = min(batch, replicates - first)
+        values = evaluate(random_orders(pool.valid, rng, size), kk)
+        total += values.sum(axis=0)
+        means[first : first + size] = values.mean(axis=1) if pool.problems else 0.0
     # Back onto the requested ks (beyond a row's width the subset is the whole row).
     where = np.searchsorted(kk, np.clip(ks, 0, pool.valid.shape[1]))
     return CurveEstimate(total[:, where] / replicates, "monte_carlo", replicates, means[:, where])
 
 
 def _winners(totals: FloatArray, counts: FloatArray) -> tuple[IntArray, BoolArray]:
-    """The group with the largest total among those present (ties to the lower id), and whether any is."""
-    if totals.shape[1] == 0:
-        return np.zeros(len(totals), dtype=np.int64), np.zeros(len(totals), dtype=bool)
+    """Over the last axis: the group with the largest total among those present (ties to the lower id),
+    and whether any is present."""
+    if totals.shape[-1] == 0:
+        return np.zeros(totals.shape[:-1], dtype=np.int64), np.zeros(totals.shape[:-1], dtype=bool)
     shaped = np.where(counts > 0, totals, -np.inf)
-    winners: IntArray = np.argmax(shaped, axis=1)
-    present: BoolArray = counts.max(axis=1, initial=0) > 0
+    winners: IntArray = np.argmax(shaped, axis=-1)
+    present: BoolArray = counts.max(axis=-1, initial=0) > 0
     return winners, present
 
 
@@ -502,41 +509,47 @@ def flat_bins(ids: NDArray[np.int32], n_groups: int) -> IntArray:
 
 
 def _prefix_winners(
-    flat: Columns, weights: Columns | None, order: IntArray, ks: IntArray, n_groups: int
+    flat: Columns, weights: Columns | None, orders: IntArray, ks: IntArray, n_groups: int
 ) -> tuple[IntArray, BoolArray]:
-    """The winning group of every prefix of the order (highest total weight, ties to the lower id) and
-    whether any member of the pool is in it. `flat` holds each sample's `flat_bins`."""
-    problems = flat.values.shape[0]
-    winners = np.zeros((problems, len(ks)), dtype=np.int64)
-    present = np.zeros((problems, len(ks)), dtype=bool)
+    """The winning group of every prefix of every order (highest total weight, ties to the lower id) and
+    whether any member of the pool is in it: (B, P, K) each. `flat` holds each sample's `flat_bins`."""
+    batch, problems = orders.shape[0], flat.values.shape[0]
+    winners = np.zeros((batch, problems, len(ks)), dtype=np.int64)
+    present = np.zeros((batch, problems, len(ks)), dtype=bool)
     if n_groups == 0:
         return winners, present
-    bins = problems * n_groups
-    totals = np.zeros(bins + 1)
-    counts = np.zeros(bins + 1)
+    block = problems * n_groups + 1  # a replicate's bins, the last one for samples outside the pool
+    offsets = (np.arange(batch) * block)[:, None, None]
+    totals = np.zeros(batch * block)
+    counts = np.zeros(batch * block)
     start = 0
     for column, k in enumerate(ks):
         if k > start:
-            segment = flat.take(order, start, int(k)).ravel()
-            counts += np.bincount(segment, minlength=bins + 1)
+            segment = flat.take(orders, start, int(k))
+            segment = (segment + offsets if batch > 1 else segment).ravel()
+            counts += np.bincount(segment, minlength=batch * block)
             if weights is not None:
-                totals += np.bincount(segment, weights=weights.take(order, start, int(k)).ravel(), minlength=bins + 1)
+                totals += np.bincount(
+                    segment, weights=weights.take(orders, start, int(k)).ravel(), minlength=batch * block
+                )
             start = int(k)
-        winners[:, column], present[:, column] = _winners(
-            (counts if weights is None else totals)[:-1].reshape(problems, n_groups),
-            counts[:-1].reshape(problems, n_groups),
+        shape = (batch, problems, n_groups)
+        winners[:, :, column], present[:, :, column] = _winners(
+            (counts if weights is None else totals).reshape(batch, block)[:, :-1].reshape(shape),
+            counts.reshape(batch, block)[:, :-1].reshape(shape),
         )
     return winners, present
 
 
 def _vote_values(
-    votes: VotePool, flat: Columns, weights: Columns | None, order: IntArray, ks: IntArray
+    votes: VotePool, flat: Columns, weights: Columns | None, orders: IntArray, ks: IntArray
 ) -> tuple[FloatArray, BoolArray]:
     n_groups = votes.sizes.shape[1]
-    winners, present = _prefix_winners(flat, weights, order, ks, n_groups)
+    winners, present = _prefix_winners(flat, weights, orders, ks, n_groups)
     if n_groups == 0:
         return np.zeros(winners.shape), present
-    values: FloatArray = np.where(present, np.take_along_axis(votes.fraction_correct, winners, axis=1), 0.0)
+    fraction = np.broadcast_to(votes.fraction_correct[None], (len(orders), *votes.fraction_correct.shape))
+    values: FloatArray = np.where(present, np.take_along_axis(fraction, winners, axis=2), 0.0)
     return values, present
 
 
@@ -544,8 +557,8 @@ def _vote_evaluator(votes: VotePool, weights: FloatArray | None) -> Evaluator:
     flat = Columns(flat_bins(votes.ids, votes.sizes.shape[1]))
     weight_columns = Columns(weights) if weights is not None else None
 
-    def evaluate(order: IntArray, ks: IntArray) -> FloatArray:
-        return _vote_values(votes, flat, weight_columns, order, ks)[0]
+    def evaluate(orders: IntArray, ks: IntArray) -> FloatArray:
+        return _vote_values(votes, flat, weight_columns, orders, ks)[0]
 
     return evaluate
 
@@ -554,9 +567,9 @@ def _verified_evaluator(verified: VotePool, rest: VotePool) -> Evaluator:
     verified_ids = Columns(flat_bins(verified.ids, verified.sizes.shape[1]))
     rest_ids = Columns(flat_bins(rest.ids, rest.sizes.shape[1]))
 
-    def evaluate(order: IntArray, ks: IntArray) -> FloatArray:
-        verified_values, any_verified = _vote_values(verified, verified_ids, None, order, ks)
-        rest_values, _ = _vote_values(rest, rest_ids, None, order, ks)
+    def evaluate(orders: IntArray, ks: IntArray) -> FloatArray:
+        verified_values, any_verified = _vote_values(verified, verified_ids, None, orders, ks)
+        rest_values, _ = _vote_values(rest, rest_ids, None, orders, ks)
         out: FloatArray = np.where(any_verified, verified_values, rest_values)
         return out
 
@@ -564,8 +577,7 @@ def _verified_evaluator(verified: VotePool, rest: VotePool) -> Evaluator:
 
 
 # Votes with many samples and few answers: the counts of each group in a random k-subset are multivariate
-# hypergeometric, so a replicate draws them directly (one vectorised draw per group) and never touches the
-# samples themselves.
+# hypergeometric, so a replicate draws them directly and never touches the samples themselves.
 
 
 def hypergeometric_counts(sizes: IntArray, k: IntArray, rng: np.random.Generator) -> IntArray:
@@ -602,24 +614,28 @@ def counts_monte_carlo(
     pools: list[VotePool], n: IntArray, ks: IntArray, rng: np.random.Generator, mc_samples: int
 ) -> CurveEstimate:
     """A vote over `pools[0]` (falling back to `pools[1]` when the subset holds none of the first pool's
-    voters), from hypergeometric draws of every group's count."""
+    voters), from hypergeometric draws of every group's count; replicates are drawn in batches."""
     problems = len(n)
     sizes = np.concatenate([p.sizes for p in pools] + [(n - sum(p.sizes.sum(axis=1) for p in pools))[:, None]], axis=1)
-    fractions = [p.fraction_correct for p in pools]
     edges = np.cumsum([0] + [p.sizes.shape[1] for p in pools])
     replicates = max(2, int(mc_samples))
+    batch = int(max(1, min(replicates, BATCH_CELLS // max(sizes.size, 1))))
     kk = effective_k(ks, n)
     total = np.zeros((problems, len(ks)))
     means = np.zeros((replicates, len(ks)))
-    for replicate in range(replicates):
+    for first in range(0, replicates, batch):
+        size = min(batch, replicates - first)
+        tiled = np.tile(sizes, (size, 1))
+        fractions = [np.tile(p.fraction_correct, (size, 1)) for p in pools]
         for column in range(len(ks)):
-            counts = hypergeometric_counts(sizes, kk[:, column], rng)
+            counts = hypergeometric_counts(tiled, np.tile(kk[:, column], size), rng)
             values, present = _counts_winner_values(counts[:, edges[0] : edges[1]], fractions[0])
             if len(pools) > 1:
                 fallback, _ = _counts_winner_values(counts[:, edges[1] : edges[2]], fractions[1])
                 values = np.where(present, values, fallback)
-            total[:, column] += values
-            means[replicate, column] = values.mean() if problems else 0.0
+            by_replicate = values.reshape(size, problems)
+            total[:, column] += by_replicate.sum(axis=0)
+            means[first : first + size, column] = by_replicate.mean(axis=1) if problems else 0.0
     return CurveEstimate(total / replicates, "monte_carlo", replicates, means)
 
 
