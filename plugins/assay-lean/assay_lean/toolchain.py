@@ -85,7 +85,7 @@ def real_binary(lean: Path, timeout_s: float = 30.0) -> Path:
 def library_dirs(binary: Path, timeout_s: float = 30.0) -> tuple[str, ...]:
     """Folders of the shared libraries `binary` loads from outside the system's own (via `ldd`): a
     sandboxed run must be able to read them. Empty where `ldd` is missing."""
-    ldd = shutil.which("ldd")
+    ldd = shutil.which("ldd") or next((p for p in ("/usr/bin/ldd", "/bin/ldd") if os.path.isfile(p)), None)
     if ldd is None:
         return ()
     try:
