@@ -212,7 +212,7 @@ def plot_coverage_fit(report: dict[str, Any], path: Path) -> Path | None:
 def plot_reliability(verifier: dict[str, Any], path: Path) -> Path | None:
     scores = verifier.get("scores") or {}
     calibration = scores.get("calibration")
-    if not calibration:
+    if not calibration or not scores.get("graded"):  # pass/fail scores make a two-bar diagram: not worth one
         return None
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(4.5, 4.5), dpi=110)
