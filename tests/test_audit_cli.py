@@ -197,3 +197,32 @@ def test_a_plugin_selector_is_simulated_through_select(
     for value, exact, se in zip(simulated["value"], coverage["value"], simulated["mc_se"], strict=True):
         assert abs(value - exact) <= 4 * se + 1e-9
     assert simulated["value"][-1] == coverage["value"][-1] == 1.0
+
+
+def test_answer_key_regroups_votes_with_the_installed_verifier(
+    echo_installed: Path, labelled: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Verdict answers that all differ vote alone; the echo verifier's answer_key (the stripped text)
+    groups them back by what the samples say."""
+    tasks, samples = labelled
+    verdicts = write_jsonl(
+        tmp_path / "echo.jsonl",
+        [
+            {
+                "task_id": s["task_id"],
+                "sample_index": s["index"],
+                "verifier": "echo@1",
+                "status": "fail",
+                "passed": False,
+                "answer": f"{s['text']} #{s['index']}",
+            }
+            for s in load_jsonl(samples)
+        ],
+    )
+    raw = audit_files(tasks, samples, [verdicts], ks=[20], bootstrap=10)
+    keyed = audit_files(tasks, samples, [verdicts], ks=[20], bootstrap=10, answer_key=True)
+    # Every answer alone: the tie goes to sample 0, which is right. Grouped: four answers of 5 votes, the
+    # tie again to sample 0's answer, which is right 4 times in 5.
+    assert raw.at("majority", 20) == 1.0
+    assert keyed.at("majority", 20) == pytest.approx(0.8)
+    assert keyed.json["inputs"]["answer_keys"]["echo@1"].startswith("answer_key of echo@1")
