@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from assay.models import Sample, Task, Verdict
@@ -151,16 +151,6 @@ def candidates_for(
     return candidates
 
 
-def describe(selector: Any) -> dict[str, Any]:
-    """What `assay plugins --json` and the audit say about a selector."""
-    return {
-        "name": selector.name,
-        "description": getattr(selector, "description", ""),
-        "uses": sorted(getattr(selector, "uses", ())),
-        "vectorised": callable(getattr(selector, "expected_accuracy", None)),
-    }
-
-
 __all__ = [
     "BaseSelector",
     "Candidate",
@@ -169,7 +159,6 @@ __all__ = [
     "SelectionError",
     "Selector",
     "candidates_for",
-    "describe",
     "get_selector",
     "select",
 ]
