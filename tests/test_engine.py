@@ -204,7 +204,7 @@ def test_a_half_written_last_line_is_dropped_and_rewritten(echo_installed, echo_
 
 def test_unknown_verifier_names_what_is_installed(echo_installed, echo_data) -> None:  # type: ignore[no-untyped-def]
     tasks, samples = echo_data
-    with pytest.raises(LookupError, match=r"unknown verifier 'maths' \(installed: echo\)"):
+    with pytest.raises(LookupError, match=r"unknown verifier 'maths' \(installed: [^)]*\becho\b"):
         VerifyRun(tasks, samples, "maths")
 
 
