@@ -16,6 +16,12 @@ same time limit per sample:
 
 Prints each figure in samples/s, the ratio ours/anchor (median over `--repeat` rounds), and how often the
 two disagree. Needs the shared data (`$ASSAY_SHARED_DATA` or ../shared/data beside the checkout).
+
+    python benchmarks/code.py --codet [--jobs 2]
+
+judges every sample against its problem's model-generated tests instead (the `generated_tests` style, no
+ground truth) and prints CodeT's best-of-k next to majority vote, random choice and coverage (pass@k),
+scored with the official labels.
 """
 
 from __future__ import annotations
@@ -166,6 +172,32 @@ def run_anchor(
     )
 
 
+def run_codet(folder: Path, jobs: int, work: Path) -> int:
+    import assay
+    from assay_code import codet, humaneval
+
+    tasks = humaneval.generated_tasks(folder)
+    known = {t["id"] for t in tasks}
+    samples = [s for s in humaneval.samples(folder) if s["task_id"] in known]
+    print(f"{len(samples)} samples of {len(tasks)} problems with generated tests, jobs={jobs}")
+    started = time.monotonic()
+    run = assay.verify(
+        tasks, samples, "code", jobs=jobs, use_cache=False, store=work / "codet.sqlite", progress=False
+    )
+    problems: dict[str, tuple[list[str | None], list[bool]]] = {}
+    for sample, verdict in zip(samples, run.records(), strict=True):
+        signatures, labels = problems.setdefault(sample["task_id"], ([], []))
+        signatures.append(verdict.get("answer"))
+        labels.append(bool(sample["label"]))
+    print(f"judged in {time.monotonic() - started:.0f}s; statuses {dict(run.summary.statuses)}")
+    curves = codet.selection_curves(problems)
+    ks = list(curves["coverage"])
+    print("k         " + "".join(f"{k:>8}" for k in ks))
+    for name in ("coverage", "codet", "majority", "random"):
+        print(f"{name:<10}" + "".join(f"{100 * curves[name][k]:>7.1f}%" for k in ks))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="folder holding humaneval-codegen16b (default: the shared data)")
@@ -174,9 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=1, help="take every n-th sample (1: all 16,400)")
     parser.add_argument("--repeat", type=int, default=1, help="rounds (ours and the anchor alternate)")
     parser.add_argument("--skip-anchor", action="store_true")
+    parser.add_argument("--codet", action="store_true", help="CodeT's selection against the labels instead")
     args = parser.parse_args(argv)
 
     folder = shared_folder(args.data)
+    if args.codet:
+        with tempfile.TemporaryDirectory(prefix="assay-bench-codet-") as tmp:
+            return run_codet(folder, args.jobs, Path(tmp))
     tasks, samples = load(folder, args.every)
     labels = [bool(s["label"]) for s in samples]
     print(f"{len(samples)} samples of {len(tasks)} tasks, jobs={args.jobs}, timeout={args.timeout:g}s")

@@ -11,6 +11,7 @@ where the candidate cannot reach. For `io`, the program's output is compared her
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from assay.sandbox import ExecResult, PairResult, PythonProgram, PythonSandbox
 from assay_code import harness
 from assay_code.compare import first_mismatch
 from assay_code.harness.tester import RESULT_MARK
+from assay_code.judge import JudgeHost, JudgeUnavailable
 from assay_code.program import assemble, compile_error, extract_source, prompt_for_tests
 from assay_code.references import (
     CodeReference,
@@ -72,6 +74,11 @@ class CodeConfig(VerifierConfig):
         le=64,
         description="Samples judged at once by one worker (verify_batch), each in its own sandbox.",
     )
+    shared_judge: bool = Field(
+        default=True,
+        description="function style: one long-lived tests' process per task and thread judges every candidate "
+        "(each still in a fresh process); false: a fresh tests' process per sample (run_python_pair).",
+    )
     compile_memory_mb: int = Field(default=2048, gt=0, description="io style, C++: address space of g++.")
 
 
@@ -109,6 +116,9 @@ class CodeVerifier(Verifier):
     kind = "execution"
     Config = CodeConfig
     config: CodeConfig
+    #: A whole task per unit where it fits: a sample that runs to its time limit then overlaps with more
+    #: of its unit's other samples before the unit's last verdict is due.
+    batch_size = 256
 
     #: The candidate's harness imports from the standard library only.
     _HARNESS_SOURCE: ClassVar[str] = harness.BOOTSTRAP
@@ -121,6 +131,7 @@ class CodeVerifier(Verifier):
         self._sandbox_python: str | None = None
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._judge_hosts: list[JudgeHost] = []
 
     # -- the sandbox -----------------------------------------------------------------------------------
 
@@ -155,6 +166,9 @@ class CodeVerifier(Verifier):
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
+            for host in self._judge_hosts:
+                host.close()
+            self._judge_hosts.clear()
             for sandbox in self._sandboxes:
                 sandbox.close()
             self._sandboxes.clear()
@@ -222,27 +236,77 @@ class CodeVerifier(Verifier):
                 reason="syntax_error",
                 details={"message": program.syntax_error, "program": program.how},
             )
-        pair = self._pair(
-            {"program": program.source, "entry_point": reference.entry_point},
-            {
-                "style": "function",
-                "prompt": prompt_for_tests(task.prompt, reference.entry_point),
-                "tests": reference.tests,
-                "entry_point": reference.entry_point,
-            },
-            self.config.time_limit_s,
-        )
-        return self._judged(task, sample, pair, {"program": program.how})
+        candidate_job = {"program": program.source, "entry_point": reference.entry_point}
+        tester_job = {
+            "style": "function",
+            "prompt": prompt_for_tests(task.prompt, reference.entry_point),
+            "tests": reference.tests,
+            "entry_point": reference.entry_point,
+        }
+        details = {"program": program.how}
+        if self.config.shared_judge and hasattr(self.sandbox, "run_python_interactive"):
+            return self._judged_by_shared_judge(task, sample, candidate_job, tester_job, details)
+        pair = self._pair(candidate_job, tester_job, self.config.time_limit_s)
+        return self._judged(task, sample, _read_events(pair.judge).final, pair.candidate, pair.judge, details)
 
-    def _judged(self, task: Task, sample: Sample, pair: PairResult, details: dict[str, Any]) -> Verdict:
-        """The verdict from a pair's runs: the tests' own outcome, sharpened by how the candidate ended."""
-        outcome = _read_events(pair.judge).final
-        candidate = pair.candidate
+    def _judge_host(self) -> JudgeHost:
+        host: JudgeHost | None = getattr(self._local, "judge_host", None)
+        if host is None:
+            self.sandbox  # noqa: B018 - starts this thread's sandbox, which tells the sandbox's Python version
+            cls = get_registry().sandbox_class(self.config.sandbox)
+            host = JudgeHost(cls, self.config.judge_memory_mb, self._sandbox_python)
+            with self._lock:
+                self._judge_hosts.append(host)
+            self._local.judge_host = host
+        return host
+
+    def _judged_by_shared_judge(
+        self,
+        task: Task,
+        sample: Sample,
+        candidate_job: dict[str, Any],
+        tester_job: dict[str, Any],
+        details: dict[str, Any],
+    ) -> Verdict:
+        """The candidate in a fresh sandboxed process, judged by this thread's long-lived tests' process."""
+        host = self._judge_host()
+        key = (task.id, tester_job["prompt"], tester_job["tests"], tester_job["entry_point"])
+        judge_end = ExecResult(status="ok")
+
+        def talk(sock: socket.socket) -> dict[str, Any] | None:
+            nonlocal judge_end
+            try:
+                return host.judge(key, sock, tester_job, self.config.time_limit_s + _JUDGE_GRACE_S + 1.0)
+            except TimeoutError as exc:
+                judge_end = ExecResult(status="time_limit", message=str(exc))
+            except JudgeUnavailable as exc:
+                judge_end = exc.result or ExecResult(status="sandbox_error", message=str(exc))
+                if judge_end.status in ("ok", "cancelled"):
+                    judge_end = ExecResult(status="exit_nonzero", message=str(exc), stderr=judge_end.stderr)
+            return None
+
+        candidate, outcome = self.sandbox.run_python_interactive(
+            self._program("candidate", candidate_job),
+            talk,
+            limits=self._limits(self.config.time_limit_s, self.config.memory_mb),
+        )
+        return self._judged(task, sample, outcome, candidate, judge_end, details)
+
+    def _judged(
+        self,
+        task: Task,
+        sample: Sample,
+        outcome: dict[str, Any] | None,
+        candidate: ExecResult,
+        judge: ExecResult,
+        details: dict[str, Any],
+    ) -> Verdict:
+        """The verdict from the tests' own outcome, sharpened by how the candidate's run ended."""
         output = _program_output(candidate)
         if output:
             details["output"] = output
         if outcome is None:
-            return self._unfinished(task, sample, pair, details)
+            return self._unfinished(task, sample, judge, candidate, details)
         details.update({k: v for k, v in outcome.items() if k not in ("outcome", "reason")})
         kind = outcome.get("outcome")
         if kind == "pass":
@@ -258,8 +322,9 @@ class CodeVerifier(Verifier):
             status = "timeout"
         return self.verdict(task, sample, status, passed=False, score=0.0, reason=reason, details=details)
 
-    def _unfinished(self, task: Task, sample: Sample, pair: PairResult, details: dict[str, Any]) -> Verdict:
-        judge, candidate = pair.judge, pair.candidate
+    def _unfinished(
+        self, task: Task, sample: Sample, judge: ExecResult, candidate: ExecResult, details: dict[str, Any]
+    ) -> Verdict:
         details["tests_run"] = {"status": judge.status, "returncode": judge.returncode}
         if judge.status == "sandbox_error" or candidate.status == "sandbox_error":
             message = judge.message if judge.status == "sandbox_error" else candidate.message
@@ -491,7 +556,7 @@ class CodeVerifier(Verifier):
             self.config.time_limit_s,
             sandbox,
         )
-        verdict = self._judged(task, sample, pair, {})
+        verdict = self._judged(task, sample, _read_events(pair.judge).final, pair.candidate, pair.judge, {})
         tests, passed = verdict.details.get("tests"), verdict.details.get("tests_passed")
         if isinstance(tests, int) and isinstance(passed, int) and tests:
             verdict.score = passed / tests

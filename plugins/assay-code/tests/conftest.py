@@ -1,4 +1,4 @@
-"""Fixtures for the assay-code tests: one warm verifier per module, task builders, the vendored slice."""
+"""Fixtures for the assay-code tests: warm verifiers (one per module) and a `judge` shortcut."""
 
 from __future__ import annotations
 
@@ -39,8 +39,24 @@ ADD_PROMPT = 'def add(a: int, b: int) -> int:\n    """Return a + b."""\n'
 
 
 @pytest.fixture(scope="module")
-def judge(code_verifier: CodeVerifier) -> Judge:
-    """`judge(text, tests=ADD_TESTS, prompt=ADD_PROMPT, entry_point="add", **config)` -> Verdict."""
+def pair_verifier() -> Iterator[CodeVerifier]:
+    """Judges with a fresh tests' process per sample (`run_python_pair`) instead of a long-lived one."""
+    verifier = CodeVerifier({"time_limit_s": 5, "shared_judge": False})
+    try:
+        yield verifier
+    finally:
+        verifier.close()
+
+
+@pytest.fixture(scope="module", params=["shared_judge", "pair"])
+def judge(request: pytest.FixtureRequest, code_verifier: CodeVerifier) -> Judge:
+    """`judge(text, tests=ADD_TESTS, prompt=ADD_PROMPT, entry_point="add", **config)` -> Verdict, once with a
+    long-lived tests' process and once with a tests' process per sample."""
+    if request.param == "pair":
+        code_verifier = request.getfixturevalue("pair_verifier")
+        config_base: dict[str, Any] = {"shared_judge": False}
+    else:
+        config_base = {}
 
     def run(
         text: str, tests: str = ADD_TESTS, prompt: str = ADD_PROMPT, entry_point: str = "add", **config: Any
@@ -48,7 +64,7 @@ def judge(code_verifier: CodeVerifier) -> Judge:
         task = Task(id="t", prompt=prompt, reference={"style": "function", "entry_point": entry_point, "tests": tests})
         sample = Sample(task_id=task.id, index=0, text=text)
         if config:
-            with CodeVerifier({"time_limit_s": 5, **config}) as verifier:
+            with CodeVerifier({"time_limit_s": 5, **config_base, **config}) as verifier:
                 return verifier.verify(task, sample)
         return code_verifier.verify(task, sample)
 

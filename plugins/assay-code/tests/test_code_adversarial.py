@@ -361,6 +361,28 @@ def test_lingering_daemon_cannot_touch_the_next_sample(judge: Judge) -> None:
         assert judge("    return a + b\n").status == "pass"
 
 
+def test_tests_that_hang_are_a_timeout_and_the_next_sample_is_judged(judge: Judge) -> None:
+    hanging = "def check(candidate):\n    assert candidate(1, 2) == 3\n    while True:\n        pass\n"
+    verdict = judge("    return a + b\n", tests=hanging, time_limit_s=1.0)
+    assert verdict.status == "timeout" and verdict.reason == "time_limit"
+    assert judge("    return a + b\n").status == "pass"
+    assert judge("    return a - b\n").status == "fail"
+
+
+def test_one_judge_for_many_samples_keeps_nothing_between_them(code_verifier: CodeVerifier) -> None:
+    stateful = """
+SEEN = []
+def check(candidate):
+    SEEN.append(1)
+    assert len(SEEN) == 1
+    assert candidate(1, 2) == 3
+"""
+    task = function_task("add", stateful, ADD_PROMPT)
+    for index, text in enumerate(["    return a + b\n", "    return 3\n", "    return a + b\n"] * 3):
+        verdict = code_verifier.verify(task, Sample(task_id="t", index=index, text=text))
+        assert verdict.status == "pass", (index, verdict.details)
+
+
 def test_network_is_off(judge: Judge) -> None:
     verdict = judge(
         body(

@@ -3,7 +3,7 @@
 Two roles, each in its own sandboxed process: `candidate` (loads the sample's program and answers calls)
 and `tester` (runs the trusted tests against a stand-in that forwards calls to the candidate). Both are
 standard-library modules of this package; they reach the sandbox's interpreter as compiled code objects
-on the run's stdin, with the job, so that a run compiles nothing but a three-line bootstrap (compiling the
+on the run's stdin, then the job, so that a run compiles nothing but a three-line bootstrap (compiling the
 harness from source would cost more than the fork). Where the sandbox's interpreter is another minor
 version of Python than this one, the sources travel instead.
 """
@@ -25,7 +25,9 @@ ROLES = ("candidate", "tester")
 BOOTSTRAP = """\
 import marshal, os, sys, types
 def _boot():
-    bundle = marshal.loads(sys.stdin.buffer.read())
+    data = sys.stdin.buffer.read()
+    size = int.from_bytes(data[:4], "big")
+    bundle, job = marshal.loads(data[4 : 4 + size]), marshal.loads(data[4 + size :])
     for name, code in bundle["modules"]:
         module = types.ModuleType(name)
         if name in bundle["packages"]:
@@ -35,7 +37,7 @@ def _boot():
         if parent:
             setattr(sys.modules[parent], child, module)
         exec(compile(code, name, "exec") if isinstance(code, str) else code, module.__dict__)
-    sys.modules[bundle["main"]].main(bundle["job"], int(os.environ.get("ASSAY_PEER_FD", "3")))
+    sys.modules[bundle["main"]].main(job, int(os.environ.get("ASSAY_PEER_FD", "3")))
 _boot()
 """
 
@@ -61,15 +63,16 @@ def _modules(role: str, compiled: bool) -> tuple[tuple[str, Any], ...]:
     return tuple(modules)
 
 
+@cache
+def _modules_blob(role: str, compiled: bool) -> bytes:
+    blob = marshal.dumps(
+        {"modules": list(_modules(role, compiled)), "packages": list(_PACKAGES), "main": f"assay_code.harness.{role}"}
+    )
+    return len(blob).to_bytes(4, "big") + blob
+
+
 def bundle(role: str, job: dict[str, Any], sandbox_python: str | None = None) -> bytes:
     """The stdin of a harness run: the role's modules (compiled when the sandbox's Python is this one's
-    minor version) and its job, marshalled."""
+    minor version; marshalled once per process) and its job, marshalled."""
     compiled = sandbox_python is None or sandbox_python.split(".")[:2] == [str(v) for v in sys.version_info[:2]]
-    return marshal.dumps(
-        {
-            "modules": list(_modules(role, compiled)),
-            "packages": list(_PACKAGES),
-            "main": f"assay_code.harness.{role}",
-            "job": job,
-        }
-    )
+    return _modules_blob(role, compiled) + marshal.dumps(job)

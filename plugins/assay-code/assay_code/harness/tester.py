@@ -265,12 +265,27 @@ def classify(exc: BaseException | None, session: Session, sources: dict[str, str
     return {"outcome": "fail", "reason": "runtime_error", "message": f"{message} ({origin})", **detail}
 
 
+_COMPILED: dict[tuple[str, str], Any] = {}
+
+
+def _compiled(source: str, filename: str) -> Any:
+    """Compiled once per process: a long-lived tests' process sees the same tests sample after sample."""
+    key = (source, filename)
+    code = _COMPILED.get(key)
+    if code is None:
+        code = compile(source, filename, "exec", dont_inherit=True)
+        if len(_COMPILED) >= 64:
+            _COMPILED.clear()
+        _COMPILED[key] = code
+    return code
+
+
 def _exec_prompt(prompt: str, namespace: dict[str, Any]) -> str | None:
     """Run the task's prompt for its helpers; a prompt that is not code (or fails) just adds nothing."""
     if not prompt.strip():
         return None
     try:
-        exec(compile(prompt, PROMPT_FILE, "exec", dont_inherit=True), namespace)
+        exec(_compiled(prompt, PROMPT_FILE), namespace)
     except BaseException as exc:
         return f"{type(exc).__name__}: {str(exc)[:300]}"
     return None
@@ -285,7 +300,7 @@ def run_function_tests(job: dict[str, Any], session: Session) -> dict[str, Any]:
     sources = {TESTS_FILE: job["tests"], PROMPT_FILE: job.get("prompt") or ""}
     error: BaseException | None = None
     try:
-        code = compile(job["tests"], TESTS_FILE, "exec", dont_inherit=True)
+        code = _compiled(job["tests"], TESTS_FILE)
     except SyntaxError as exc:
         return {"outcome": "error", "reason": "bad_reference", "message": f"the tests do not compile: {exc}"}
     try:
@@ -394,23 +409,73 @@ def run_pytest_tests(job: dict[str, Any], session: Session) -> dict[str, Any]:
     }
 
 
-def main(job: dict[str, Any], peer_fd: int) -> None:
-    reporter = Reporter(os.dup(1))
+def run_job(job: dict[str, Any], session: Session, reporter: Reporter) -> dict[str, Any]:
+    """One run of the tests against the candidate behind `session`; never raises."""
     # What the tests print is not the outcome: keep it off the result stream.
     sys.stdout = sys.stderr = io.StringIO()
-    session = Session(Channel(peer_fd), job.get("call_time_limit_s"))
     try:
         style = job["style"]
         if style == "function":
-            outcome = run_function_tests(job, session)
-        elif style == "generated_tests":
-            outcome = run_generated_tests(job, session, reporter)
-        elif style == "pytest":
-            outcome = run_pytest_tests(job, session)
-        else:
-            outcome = {"outcome": "error", "reason": "bad_reference", "message": f"unknown style {style!r}"}
+            return run_function_tests(job, session)
+        if style == "generated_tests":
+            return run_generated_tests(job, session, reporter)
+        if style == "pytest":
+            return run_pytest_tests(job, session)
+        return {"outcome": "error", "reason": "bad_reference", "message": f"unknown style {style!r}"}
     except BaseException as exc:  # a bug here must read as an error, never as a pass
-        outcome = {"outcome": "error", "reason": "harness_error", "message": f"{type(exc).__name__}: {exc}"}
+        return {"outcome": "error", "reason": "harness_error", "message": f"{type(exc).__name__}: {exc}"}
+
+
+def main(job: dict[str, Any], peer_fd: int) -> None:
+    """One job, against the candidate at the other end of `peer_fd` (a pair of runs)."""
+    if job.get("serve"):
+        serve(peer_fd)
+    reporter = Reporter(os.dup(1))
+    session = Session(Channel(peer_fd), job.get("call_time_limit_s"))
+    outcome = run_job(job, session, reporter)
     session.channel.close()
     reporter.emit(outcome)
     os._exit(0)
+
+
+def serve(control_fd: int) -> None:
+    """A long-lived tests' process: jobs arrive on `control_fd`, each with the socket of a candidate (passed
+    as a file descriptor); the outcome of each goes back on `control_fd`. Every job gets a fresh namespace;
+    the process holds nothing of one candidate when it judges the next but the plain data it was sent."""
+    import socket
+
+    control = socket.socket(fileno=control_fd)
+    replies = Channel(control_fd)
+    reporter = Reporter(os.dup(1))
+    while True:
+        received = _receive_job(control)
+        if received is None:
+            os._exit(0)
+        job, fds = received
+        if len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            replies.send({"outcome": "error", "reason": "harness_error", "message": "a job came without its candidate"})
+            continue
+        session = Session(Channel(fds[0]), job.get("call_time_limit_s"))
+        outcome = run_job(job, session, reporter)
+        session.channel.close()
+        replies.send(outcome)
+
+
+def _receive_job(control: Any) -> tuple[dict[str, Any], list[int]] | None:
+    """A frame (4-byte length, JSON) and the descriptors that came with it; None when the caller hung up."""
+    import socket
+
+    buffer = bytearray()
+    fds: list[int] = []
+    size: int | None = None
+    while size is None or len(buffer) < 4 + size:
+        data, more, _flags, _addr = socket.recv_fds(control, 1 << 16, 4)
+        fds.extend(more)
+        if not data:
+            return None
+        buffer += data
+        if size is None and len(buffer) >= 4:
+            size = int.from_bytes(buffer[:4], "big")
+    return json.loads(bytes(buffer[4 : 4 + size])), fds
