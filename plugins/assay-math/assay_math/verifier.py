@@ -108,8 +108,8 @@ class MathVerifier(Verifier):
                     sample,
                     "pass",
                     score=1.0,
-                    answer=extracted.text.strip(),
-                    details=details,
+                    answer=self._key(gold, extracted.text, reference, budget),
+                    details={**details, "extracted": extracted.text.strip()[:500]},
                     elapsed_s=time.perf_counter() - started,
                 )
             if gold is None:
@@ -166,11 +166,24 @@ class MathVerifier(Verifier):
             sample,
             "pass" if passed else "fail",
             score=float(passed),
-            answer=extracted.text.strip()[:500],
+            # the canonical key, so that votes over verdicts count equivalent answers together
+            answer=self._key(pred, extracted.text, reference, budget),
             reason=None if passed else "wrong_answer",
-            details=details,
+            details={**details, "extracted": extracted.text.strip()[:500]},
             elapsed_s=time.perf_counter() - started,
         )
+
+    def _key(self, value: Any, text: str, reference: MathReference, budget: Any) -> str | None:
+        """`answer_key` of an answer already read: its canonical form, or its text when that is out of reach."""
+        from assay_math.answers import DeadlineExceeded, answer_key_of
+
+        if value is not None:
+            try:
+                with budget.enforce():
+                    return str(answer_key_of(value, percent_as_fraction=reference.percent_as_fraction))
+            except (DeadlineExceeded, Exception):  # a key is best effort: an unreadable answer votes as its text
+                pass
+        return " ".join(text.split())[:500] or None
 
     def _other_comma_readings(self, gold_answer: Any, extracted: Any, gold: Any, pred: Any, budget: Any) -> bool:
         """'1,2' in prose reads as 1.2 (a decimal comma); a list reading is tried too before saying no."""
@@ -189,7 +202,7 @@ class MathVerifier(Verifier):
         return any(self.reader.equal(g, p, budget) for g in golds for p in preds if (g, p) != (gold, pred))
 
     def answer_key(self, task: Task, sample: Sample) -> str | None:
-        from assay_math.answers import DeadlineExceeded, answer_key_of
+        from assay_math.answers import DeadlineExceeded
         from assay_math.deadline import Budget
         from assay_math.extract import choice_letter
 
@@ -206,11 +219,11 @@ class MathVerifier(Verifier):
         budget = Budget(self.config.time_limit_s)
         try:
             value = reader.value(extracted, budget, is_gold=False)
-            with budget.enforce():
-                return str(answer_key_of(value, percent_as_fraction=percent_as_fraction))
         except (DeadlineExceeded, Exception):  # a key is best effort: an unreadable answer votes as its text
-            pass
-        return " ".join(extracted.text.split())[:500] or None
+            value = None
+        return self._key(
+            value, extracted.text, MathReference(answer="", percent_as_fraction=percent_as_fraction), budget
+        )
 
 
 def _reference_text(answer: str | int | float) -> str:

@@ -245,3 +245,21 @@ def test_registered_through_the_entry_point(assay_registry: object) -> None:
     verifier = get_verifier("math")
     assert verifier.kind == "symbolic"
     assert verifier.verify(Task(id="t", reference={"answer": "2"}), Sample(task_id="t", index=0, text="1+1")).passed
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["The answer is $\\frac{1}{2}$.", "\\boxed{0.5}", "\\boxed{\\dfrac{2}{4}}", "so x = 1/2"],
+        ["\\boxed{(x+1)^2}", "\\boxed{x^2+2x+1}", "\\boxed{1 + x^2 + 2x}"],
+        ["\\boxed{\\{3, 1, 2\\}}", "\\boxed{\\{1,2,3\\}}"],
+    ],
+)
+def test_verdicts_carry_the_canonical_key_so_votes_over_verdicts_group_equivalent_answers(
+    math: MathVerifier, texts: list[str]
+) -> None:
+    task = Task(id="t", reference={"answer": "7"})
+    verdicts = [math.verify(task, Sample(task_id="t", index=i, text=text)) for i, text in enumerate(texts)]
+    assert len({v.answer for v in verdicts}) == 1, [v.answer for v in verdicts]
+    assert verdicts[0].answer == math.answer_key(task, Sample(task_id="t", index=0, text=texts[0]))
+    assert all(v.details["extracted"] for v in verdicts)
