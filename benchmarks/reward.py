@@ -105,6 +105,7 @@ def load_rows(data: Path) -> list[Row]:
 
 def throughput(args: argparse.Namespace) -> None:
     from assay import Sample, Task
+    from assay_reward.backends import HeadBackend
     from assay_reward.verifier import RewardVerifier
 
     rows = load_rows(shared_data())
@@ -119,31 +120,37 @@ def throughput(args: argparse.Namespace) -> None:
         units[-1][1].append(Sample(task_id=row.task_id, index=row.index, text=row.text))
     total = sum(len(samples) for _, samples in units)
 
-    def rate(verifier: RewardVerifier, batched: bool) -> float:
-        times = []
-        for _ in range(args.repeats):
-            cache = verifier.backend.cache
-            cache._rows.clear()
-            started = time.perf_counter()
-            for task, samples in units:
-                if batched:
-                    verifier.verify_batch(task, samples)
-                else:
-                    for sample in samples:
-                        verifier.verify(task, sample)
-            times.append(time.perf_counter() - started)
-        return total / statistics.median(times)
+    def run_once(verifier: RewardVerifier, batched: bool, threads: int) -> float:
+        backend = verifier.backend
+        assert isinstance(backend, HeadBackend)
+        backend.cache._rows.clear()
+        if backend.cache.encoder.name == "st-fp32":
+            import torch
 
-    results: dict[str, float] = {}
+            torch.set_num_threads(threads)  # process-wide in torch: set it before each timing
+        started = time.perf_counter()
+        for task, samples in units:
+            if batched:
+                verifier.verify_batch(task, samples)
+            else:
+                for sample in samples:
+                    verifier.verify(task, sample)
+        return time.perf_counter() - started
+
+    configs: dict[str, tuple[RewardVerifier, bool, int]] = {}
     for threads in (1, 2):
         for encoder, batched in (("st-fp32", True), ("onnx-int8", True), ("onnx-int8", False)):
             label = f"{encoder} {'batched' if batched else 'one at a time'}, {threads} thread{'s' * (threads > 1)}"
             try:
-                verifier = RewardVerifier({"encoder": encoder, "threads": threads})
+                configs[label] = (RewardVerifier({"encoder": encoder, "threads": threads}), batched, threads)
             except Exception as exc:  # the [st] extra may be missing
                 print(f"{label}: unavailable ({exc})")
-                continue
-            results[label] = rate(verifier, batched)
+    # Interleaved repeats, so that a change in the machine's load hits every configuration alike.
+    times: dict[str, list[float]] = {label: [] for label in configs}
+    for _ in range(args.repeats):
+        for label, (verifier, batched, threads) in configs.items():
+            times[label].append(run_once(verifier, batched, threads))
+    results = {label: total / statistics.median(values) for label, values in times.items()}
     anchor = results.get("st-fp32 batched, 1 thread")
     print(f"\nscoring throughput, {total} real samples ({len(units)} units), median of {args.repeats}; "
           f"anchor: st-fp32 batched, 1 thread")
@@ -220,8 +227,8 @@ def vote_curves(
 
 
 def selection(args: argparse.Namespace) -> None:
-    from assay_reward.encoders import EmbeddingCache, build_encoder, text_key
-    from assay_reward.metrics import auroc
+    from assay_reward.encoders import EmbeddingCache, build_encoder
+    from assay_reward.metrics import auroc, brier, calibration
     from assay_reward.train import DEFAULT_L2, Example, embed_examples, is_held_out, train
 
     rows = load_rows(shared_data())
@@ -255,7 +262,6 @@ def selection(args: argparse.Namespace) -> None:
         scores = result.head.score(prompts, responses, [r.text for r in held])
         print(f"held-out scores from {args.eval_encoder} embeddings (head fitted on {args.encoder}); "
               f"max |difference| {np.abs(scores - result.test_scores).max():.4f}")
-    del text_key
     rng = np.random.default_rng(args.seed)
     report: dict[str, Any] = {"training": result.report, "datasets": {}}
     print(f"\nheld-out problems (split by task id, test fraction {args.test_fraction}, seed {args.seed}); "
@@ -286,15 +292,16 @@ def selection(args: argparse.Namespace) -> None:
         for name in curves:
             curves[name] /= len(by_task)
         overall_auc = auroc(d_scores, d_labels)
+        d_brier, d_ece = brier(d_scores, d_labels), calibration(d_scores, d_labels)["ece"]
         report["datasets"][dataset] = {
-            "problems": len(by_task), "samples": len(d_rows), "auroc": overall_auc,
+            "problems": len(by_task), "samples": len(d_rows), "auroc": overall_auc, "brier": d_brier, "ece": d_ece,
             "auroc_within_problem_mean": float(np.mean(within)) if within else None,
             "problems_with_both_labels": len(within), "ks": ks,
             "curves": {name: [round(float(v), 5) for v in curve] for name, curve in curves.items()},
         }
         print(f"\n{dataset}: {len(by_task)} problems, {len(d_rows)} samples, {int(d_labels.sum())} correct; "
               f"AUROC {overall_auc:.3f} pooled, {np.mean(within):.3f} mean within a problem "
-              f"({len(within)} problems have right and wrong samples)")
+              f"({len(within)} problems have right and wrong samples); Brier {d_brier:.3f}, ECE {d_ece:.3f}")
         print(f"  {'k':>4} {'coverage':>9} {'best-of-k':>10} {'majority':>9} {'weighted':>9}  best-of-k / majority")
         for k in KS:
             if k > n_max:

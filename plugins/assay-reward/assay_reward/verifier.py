@@ -42,7 +42,7 @@ class RewardConfig(VerifierConfig):
     )
     threads: int | None = Field(default=None, ge=1, description="CPU threads for the model (default: the library's).")
     encode_tokens: int = Field(
-        default=2048, ge=256, description="head backend: most padded tokens in one encoder micro-batch."
+        default=1024, ge=256, description="head backend: most padded tokens in one encoder micro-batch."
     )
     cache_entries: int = Field(default=100_000, ge=0, description="head backend: embeddings kept by text hash.")
     device: str = Field(default="auto", description="hf backend: torch device (auto: cuda when there is one).")
