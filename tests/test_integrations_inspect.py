@@ -58,7 +58,7 @@ def test_inspect_eval_scores_with_the_assay_scorer(math_installed: None, tmp_pat
     scores = {sample.input: sample.scores["assay"] for sample in log.samples}
     assert [scores[s.input].value for s in dataset] == ["C", "I", "C", "I"]
     assert scores["What is 1+1?"].explanation == "wrong_answer"
-    assert scores["What is half of 1?"].answer == "0.5"
+    assert scores["What is half of 1?"].answer == "1/2"  # the verifier's canonical form of "0.5"
     assert scores["What is half of 1?"].metadata["verdict"]["verifier"].startswith("math@")
     assert log.results is not None
     assert log.results.scores[0].metrics["accuracy"].value == pytest.approx(0.5)

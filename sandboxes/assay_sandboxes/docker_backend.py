@@ -288,6 +288,8 @@ class DockerSandbox(ForkServerSandbox):
             off["container"] = f"no Docker daemon socket at {host} (start dockerd or set DOCKER_HOST)"
         for layer in ("network", "user", "disk_quota", "rlimits"):
             layers[layer] = layers["container"]
+            if not layers[layer]:
+                off[layer] = "needs the container: " + off["container"]
         abi = forkserver.landlock_abi()
         layers["landlock"] = abi > 0
         if not abi:
