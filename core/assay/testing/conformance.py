@@ -68,6 +68,9 @@ class VerifierConformance:
 
     #: Extra wall-clock slack over `config.time_limit_s` (process start-up, a loaded machine).
     time_slack_s: float = 2.0
+    #: True for verifiers that judge a sample without the task's reference (a learned scorer): then any
+    #: reference, garbage or empty, must give the same verdict instead of an error.
+    reference_free: bool = False
 
     @pytest.fixture
     def verifier(self) -> Verifier:
@@ -142,7 +145,11 @@ class VerifierConformance:
 
         check()
         verdict = self.timed_verify(verifier, task.model_copy(update={"reference": {}}), sample)
-        assert verdict.status in ("error", "skipped", "fail"), "an empty reference cannot pass"
+        if self.reference_free:
+            expected = verifier.verify(task, sample)
+            assert (verdict.status, verdict.score) == (expected.status, expected.score), "the reference changed it"
+        else:
+            assert verdict.status in ("error", "skipped", "fail"), "an empty reference cannot pass"
 
     def test_misuse_raises(self, verifier: Verifier, cases: list[Case]) -> None:
         task, sample = cases[0]

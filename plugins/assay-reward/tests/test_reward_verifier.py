@@ -25,6 +25,9 @@ def shared_verifier() -> RewardVerifier:
 
 
 class TestRewardConformance(VerifierConformance):
+    # A learned scorer judges the sample against the prompt: whatever the reference, the verdict is the same.
+    reference_free = True
+
     @pytest.fixture
     def verifier(self, shared_verifier: RewardVerifier) -> RewardVerifier:
         return shared_verifier
@@ -32,16 +35,6 @@ class TestRewardConformance(VerifierConformance):
     @pytest.fixture
     def cases(self, slice_tasks: dict[str, Task], slice_samples: list[Sample]) -> list[tuple[Task, Sample]]:
         return [(slice_tasks[s.task_id], s) for s in slice_samples[::4]]
-
-    def test_garbage_references_give_error_verdicts(self, verifier: RewardVerifier, cases: Any) -> None:
-        """A learned scorer is reference-free: it judges the sample against the prompt, so any reference,
-        garbage or empty, gives the same decided verdict (where the suite expects reference-based verifiers
-        to refuse an empty one)."""
-        task, sample = cases[0]
-        expected = verifier.verify(task, sample)
-        for reference in ({}, {"answer": None}, {"x": [1, {"y": float("nan")}]}, {"": "\x00" * 100}):
-            verdict = self.timed_verify(verifier, task.model_copy(update={"reference": reference}), sample)
-            assert (verdict.status, verdict.score) == (expected.status, expected.score)
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
