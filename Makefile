@@ -28,7 +28,7 @@ test: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check core plugins sandboxes tests benchmarks
+	$(BIN)/ruff check core plugins sandboxes tests benchmarks examples conftest.py
 	$(BIN)/mypy
 
 clean:
