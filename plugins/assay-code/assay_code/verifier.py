@@ -549,6 +549,9 @@ class CodeVerifier(Verifier):
         error = compile_error(source)
         if error is not None:
             return self.verdict(task, sample, "fail", score=0.0, reason="syntax_error", details={"message": error})
+        unreachable = pytest_unreachable()
+        if unreachable:
+            return self.error(task, sample, "unsupported_test", unreachable)
         sandbox = self._pytest_sandbox()
         pair = self._pair(
             {"program": source, "module": reference.module, "handles": True},
@@ -561,6 +564,23 @@ class CodeVerifier(Verifier):
         if isinstance(tests, int) and isinstance(passed, int) and tests:
             verdict.score = passed / tests
         return verdict
+
+
+@cache
+def pytest_unreachable() -> str | None:
+    """Why the tests' process (another uid) cannot import this pytest, or None when it can: every folder
+    above it must be searchable and its files readable by other users."""
+    for folder in _pytest_paths() or ["<pytest is not installed>"]:
+        path = Path(folder)
+        if not path.is_dir():
+            return f"pytest is not installed next to the verifier ({folder})"
+        for part in [path, *path.parents]:
+            if not part.stat().st_mode & 0o001:
+                return (
+                    f"pytest is installed under {part}, which the sandbox's user cannot enter; install it where "
+                    "other users can read it (a virtual environment outside /root, say)"
+                )
+    return None
 
 
 @cache

@@ -10,7 +10,7 @@ import pytest
 from assay import Sample, Task
 from assay.testing import VerifierConformance
 from assay_code import codet
-from assay_code.verifier import CodeVerifier
+from assay_code.verifier import CodeVerifier, pytest_unreachable
 
 ADD = Task(
     id="add",
@@ -23,7 +23,7 @@ def sample(text: str, task: Task = ADD, index: int = 0) -> Sample:
     return Sample(task_id=task.id, index=index, text=text)
 
 
-class TestConformance(VerifierConformance):
+class TestConformance(VerifierConformance):  # type: ignore[misc]
     @pytest.fixture
     def verifier(self, code_verifier: CodeVerifier) -> CodeVerifier:
         return code_verifier
@@ -189,6 +189,9 @@ class Stack:
 
 
 def test_pytest_style(code_verifier: CodeVerifier) -> None:
+    unreachable = pytest_unreachable()
+    if unreachable:
+        pytest.skip(unreachable)
     task = Task(id="py", reference={"style": "pytest", "tests": PYTEST_FILE})
     good = code_verifier.verify(task, sample(GOOD_MODULE, task))
     assert good.status == "pass", good.details
@@ -233,9 +236,10 @@ def test_generated_tests_survive_a_hang_and_a_crash(code_verifier: CodeVerifier)
 
 
 def test_codet_scores_and_curves() -> None:
-    signatures = ["3:7", "3:7", "3:1", None, "3:3"]
+    signatures: list[str | None] = ["3:7", "3:7", "3:1", None, "3:3"]
     assert list(codet.codet_scores(signatures)) == [6.0, 6.0, 1.0, 0.0, 2.0]
-    problems = {"p": (signatures, [True, True, False, False, False]), "q": (["1:1", "1:0"], [False, True])}
+    other: list[str | None] = ["1:1", "1:0"]
+    problems = {"p": (signatures, [True, True, False, False, False]), "q": (other, [False, True])}
     curves = codet.selection_curves(problems, ks=(1, 2, 5), draws=50)
     assert curves["coverage"][5] == pytest.approx(1.0)
     assert curves["random"][1] == pytest.approx((0.4 + 0.5) / 2)
