@@ -236,8 +236,9 @@ class CodeVerifier(Verifier):
                 reason="syntax_error",
                 details={"message": program.syntax_error, "program": program.how},
             )
-        candidate_job = {"program": program.source, "entry_point": reference.entry_point}
+        candidate_job = {"entry_point": reference.entry_point}
         tester_job = {
+            "candidate_program": program.source,
             "style": "function",
             "prompt": prompt_for_tests(task.prompt, reference.entry_point),
             "tests": reference.tests,
@@ -273,10 +274,19 @@ class CodeVerifier(Verifier):
         key = (task.id, tester_job["prompt"], tester_job["tests"], tester_job["entry_point"])
         judge_end = ExecResult(status="ok")
 
+        program = tester_job["candidate_program"]
+        job = {k: v for k, v in tester_job.items() if k != "candidate_program"}
+
         def talk(sock: socket.socket) -> dict[str, Any] | None:
             nonlocal judge_end
             try:
-                return host.judge(key, sock, tester_job, self.config.time_limit_s + _JUDGE_GRACE_S + 1.0)
+                # The program goes down the candidate's own socket (see harness/candidate.py: main).
+                body = json.dumps({"program": program}).encode()
+                sock.sendall(len(body).to_bytes(4, "big") + body)
+                return host.judge(key, sock, job, self.config.time_limit_s + _JUDGE_GRACE_S + 1.0)
+            except OSError as exc:
+                judge_end = ExecResult(status="ok", message=f"the candidate's socket failed: {exc}")
+                return {"outcome": "fail", "reason": "early_exit", "message": "the candidate's process ended at once"}
             except TimeoutError as exc:
                 judge_end = ExecResult(status="time_limit", message=str(exc))
             except JudgeUnavailable as exc:
@@ -367,8 +377,9 @@ class CodeVerifier(Verifier):
                 break
             indices = list(range(start, total))
             pair = self._pair(
-                {"program": program.source, "entry_point": reference.entry_point},
+                {"entry_point": reference.entry_point},
                 {
+                    "candidate_program": program.source,
                     "style": "generated_tests",
                     "prompt": prompt_for_tests(task.prompt, reference.entry_point),
                     "entry_point": reference.entry_point,
@@ -478,13 +489,31 @@ class CodeVerifier(Verifier):
         return self.verdict(task, sample, status, passed=False, score=passed / total, reason=reason, details=details)
 
     def _python_case_runner(self, source: str) -> Any:
-        def run(stdin: bytes, wall_s: float) -> ExecResult:
-            return self.sandbox.run_python(
-                source,
-                stdin=stdin,
-                limits=self._limits(wall_s, self.config.memory_mb),
-                filename="solution.py",
+        sandbox = self.sandbox
+        if not hasattr(sandbox, "run_python_interactive"):
+            return lambda stdin, wall_s: sandbox.run_python(
+                source, stdin=stdin, limits=self._limits(wall_s, self.config.memory_mb), filename="solution.py"
             )
+        program = self._program("candidate", {"whole_program": True})
+
+        def run(stdin: bytes, wall_s: float) -> ExecResult:
+            # The program and its input go down the run's own socket, not through the sandbox's server,
+            # which would keep them in the memory that later runs are forked from (see harness/candidate.py).
+            body = json.dumps({"program": source, "input": stdin.decode("utf-8", "surrogateescape")}).encode()
+
+            def talk(sock: socket.socket) -> None:
+                sock.settimeout(wall_s + 1.0)
+                try:
+                    sock.sendall(len(body).to_bytes(4, "big") + body)
+                    while sock.recv(1 << 16):  # until the run ends (what the program writes here is ignored)
+                        pass
+                except OSError:
+                    pass
+
+            result, _ = sandbox.run_python_interactive(
+                program, talk, limits=self._limits(wall_s, self.config.memory_mb)
+            )
+            return result
 
         return run
 
@@ -554,8 +583,14 @@ class CodeVerifier(Verifier):
             return self.error(task, sample, "unsupported_test", unreachable)
         sandbox = self._pytest_sandbox()
         pair = self._pair(
-            {"program": source, "module": reference.module, "handles": True},
-            {"style": "pytest", "tests": reference.tests, "module": reference.module, "sys_path": _pytest_paths()},
+            {"module": reference.module, "handles": True},
+            {
+                "candidate_program": source,
+                "style": "pytest",
+                "tests": reference.tests,
+                "module": reference.module,
+                "sys_path": _pytest_paths(),
+            },
             self.config.time_limit_s,
             sandbox,
         )

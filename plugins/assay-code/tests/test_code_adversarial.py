@@ -383,6 +383,71 @@ def check(candidate):
         assert verdict.status == "pass", (index, verdict.details)
 
 
+def test_stop_iteration_cannot_end_the_tests_early(judge: Judge) -> None:
+    # all(map(...)) over a function that raises StopIteration sees an empty iteration: True.
+    tests = "def check(candidate):\n    assert all(map(lambda x: candidate(x, 1) == x + 1, range(5)))\n"
+    assert judge("    return a + b\n", tests=tests).status == "pass"
+    verdict = judge("    raise StopIteration\n", tests=tests)
+    assert verdict.status == "fail" and verdict.reason == "runtime_error", verdict.details
+
+
+def test_handing_back_a_non_plain_answer_is_the_candidates_failure(judge: Judge) -> None:
+    tests = "def check(candidate):\n    assert candidate(candidate(1, 2), 0) == 3\n"
+    assert judge("    return a + b\n", tests=tests).status == "pass"
+    verdict = judge("    return object() if b else a\n", tests=tests)
+    assert verdict.status == "fail" and verdict.reason == "runtime_error", verdict.details
+
+
+SECRET_TESTS = "def check(candidate):\n    assert candidate(3) == 'SECRET-3-xyz'\n"
+MEMORY_THIEF = r"""
+    import ctypes, os, re
+    # Read raw memory through a pipe: write() from an unmapped address fails with EFAULT, no segfault.
+    read_end, write_end = os.pipe()
+    found, chunk = [], 1 << 16
+    probe = "".join(["pro", "be"])  # a string made at run time: where this process keeps its objects
+    buf = ctypes.create_string_buffer(chunk)
+    for centre in {id(probe) & ~0xFFFF, id(os) & ~0xFFFF, ctypes.addressof(buf) & ~0xFFFF}:
+        for offset in range(-(1 << 28), 1 << 28, chunk):
+            address = centre + offset
+            if address <= 0:
+                continue
+            try:
+                n = os.write(write_end, (ctypes.c_char * chunk).from_address(address))
+            except OSError:
+                continue
+            data = os.read(read_end, n)
+            found += re.findall(rb"return '(SECRET-%d-[a-z]+)' % x  # MARK" + rb"ER", data)
+    return found[0].decode() % x if found else "nothing"
+"""
+
+
+def test_cannot_copy_an_earlier_samples_program_from_memory(judge: Judge) -> None:
+    # Earlier samples of the same task went through the same warm servers; none of their code may be found
+    # in a later candidate's memory (it reads its whole neighbourhood with process_vm_readv, which does
+    # not fault on unmapped pages).
+    for _ in range(3):
+        good = judge(
+            "    return 'SECRET-%d-xyz' % x  # MARKER\n", tests=SECRET_TESTS, prompt="def f(x):\n", entry_point="f"
+        )
+        assert good.status == "pass"
+    verdict = judge(MEMORY_THIEF, tests=SECRET_TESTS, prompt="def f(x):\n", entry_point="f")
+    assert verdict.status == "fail", verdict.details
+    assert verdict.details.get("last_result") in ("'nothing'", None), verdict.details
+
+
+def test_stdin_programs_cannot_copy_an_earlier_sample_either(code_verifier: CodeVerifier) -> None:
+    task = Task(id="io", reference={"style": "io", "cases": [{"input": "3\n", "output": "SECRET-3-xyz\n"}]})
+    good = "def f(x):\n    return 'SECRET-%d-xyz' % x  # MARKER\nprint(f(int(input())))\n"
+    for index in range(3):
+        assert code_verifier.verify(task, Sample(task_id="io", index=index, text=good)).status == "pass"
+    thief = "x = int(input())\n" + textwrap.dedent(MEMORY_THIEF).replace(
+        'return found[0].decode() % x if found else "nothing"', 'print(found[0].decode() % x if found else "nothing")'
+    )
+    verdict = code_verifier.verify(task, Sample(task_id="io", index=9, text=thief))
+    assert verdict.status == "fail", verdict.details
+    assert "got 'nothing'" in verdict.details["first_failure"]["message"], verdict.details
+
+
 def test_network_is_off(judge: Judge) -> None:
     verdict = judge(
         body(

@@ -124,8 +124,44 @@ class Server:
                 self.channel.send(_describe(exc))
 
 
+def run_whole_program(channel: Channel) -> None:
+    """stdin/stdout tasks: run `{"program", "input"}` from the socket as `__main__`, as `python3 solution.py`
+    would (the sandbox's Python mode handles the exit code, tracebacks, threads and atexit)."""
+    import types
+
+    try:
+        sent = channel.recv()
+    except ChannelError:
+        _finish()
+    if not isinstance(sent, dict) or not isinstance(sent.get("program"), str) or not isinstance(sent.get("input"), str):
+        _finish()
+    data = sent["input"].encode("utf-8", "surrogateescape")
+    sys.stdin = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="surrogateescape")
+    main = types.ModuleType("__main__")
+    main.__file__ = PROGRAM_FILE
+    main.__builtins__ = builtins  # type: ignore[attr-defined]
+    sys.modules["__main__"] = main
+    sys.argv = [PROGRAM_FILE]
+    # The socket stays open until the process ends: the caller waits for that to know the run is over.
+    exec(compile(sent["program"], PROGRAM_FILE, "exec", dont_inherit=True), main.__dict__)
+
+
 def main(job: dict[str, Any], peer_fd: int) -> None:
     channel = Channel(peer_fd)
+    if job.get("whole_program"):
+        run_whole_program(channel)
+        return
+    if "program" not in job:
+        # The program comes down the socket, not through the sandbox's server: a server that forwarded it
+        # would keep it in its memory, and every later candidate forked from that server would inherit it
+        # (a wrong sample could find a right one there and copy it).
+        try:
+            sent = channel.recv()
+        except ChannelError:
+            _finish()
+        if not isinstance(sent, dict) or not isinstance(sent.get("program"), str):
+            _finish()
+        job = {**job, "program": sent["program"]}
     output = Sink()
     sys.stdout = sys.stderr = output
     namespace: dict[str, Any] = {"__name__": job.get("module") or "__solution__", "__builtins__": builtins}

@@ -32,7 +32,13 @@ REPR_CHARS = 300
 
 #: Builtin exceptions the candidate may raise and the tests may catch by their own type.
 _EXCEPTIONS: dict[str, type[BaseException]] = {
-    name: value for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, Exception)
+    name: value
+    for name, value in vars(builtins).items()
+    if isinstance(value, type)
+    and issubclass(value, Exception)
+    # Raised inside map()/filter()/zip() these would end the tests' iteration early, silently: a
+    # `StopIteration` from the candidate must read as the error it is.
+    and not issubclass(value, StopIteration | StopAsyncIteration)
 }
 
 
@@ -180,6 +186,9 @@ class Remote:
                 wire.to_json(kwargs, strict=True),
             ]
         except wire.WireError as exc:
+            if _holds_opaque([args, kwargs]):
+                # A value the candidate returned, handed back to it: not plain data because of the candidate.
+                raise TypeError(f"{self._label} was given back a value that is not plain data: {exc}") from None
             raise TestSetupError(
                 f"the tests call {self._label} with an argument that is not plain data: {exc}"
             ) from None
@@ -192,6 +201,18 @@ class Remote:
 
     def __repr__(self) -> str:
         return f"<candidate {self._label}>"
+
+
+def _holds_opaque(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, wire.Opaque):
+        return True
+    if depth > wire.MAX_DEPTH:
+        return False
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_holds_opaque(item, depth + 1) for item in value)
+    return False
 
 
 class RemoteModule(types.ModuleType):
@@ -432,7 +453,12 @@ def main(job: dict[str, Any], peer_fd: int) -> None:
         serve(peer_fd)
     reporter = Reporter(os.dup(1))
     session = Session(Channel(peer_fd), job.get("call_time_limit_s"))
-    outcome = run_job(job, session, reporter)
+    try:
+        # The candidate's program travels through this process, never through the candidates' server.
+        session.channel.send({"program": job["candidate_program"]})
+        outcome = run_job(job, session, reporter)
+    except ChannelError:
+        outcome = {"outcome": "fail", "reason": "early_exit", "message": "the candidate's process ended at once"}
     session.channel.close()
     reporter.emit(outcome)
     os._exit(0)
