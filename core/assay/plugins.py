@@ -132,8 +132,11 @@ class PluginHost:
         """Register the built-in plugins and every entry point in the group `assay`."""
         allow = _names_from_env("ASSAY_PLUGINS")
         block = _names_from_env("ASSAY_DISABLE_PLUGINS") or set()
+        from assay import __version__
+
         for module_name in DEFAULT_PLUGINS:
-            self._register_module(module_name, functools.partial(importlib.import_module, module_name))
+            built_in = PluginInfo(name=module_name, distribution="assay", version=__version__)
+            self._register_module(module_name, functools.partial(importlib.import_module, module_name), built_in)
         if eps is None:
             eps = entry_points(group=ENTRY_POINT_GROUP)
         for ep in eps:

@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from assay.sandbox import ExecResult, Limits, PairResult, PythonProgram
+from assay_sandboxes import forkserver
 from assay_sandboxes.client import ForkServerConnection, SandboxUnavailable, run_request, to_exec_result
+from assay_sandboxes.seccomp import SeccompUnavailable, compile_filter
 
 T = TypeVar("T")
 #: How long a candidate may take to end by itself once its judge is done, before it is cancelled.
@@ -284,6 +286,21 @@ class ForkServerSandbox(ABC):
             with contextlib.suppress(Exception):
                 server.close()
         servers.clear()
+
+
+def kernel_layers(layers: dict[str, bool], off: dict[str, str]) -> int:
+    """Fill in the layers this kernel gives every backend's runs (Landlock, seccomp); returns Landlock's ABI."""
+    abi = forkserver.landlock_abi()
+    layers["landlock"] = abi > 0
+    if not abi:
+        off["landlock"] = "the kernel has no Landlock (Linux >= 5.13 with the LSM enabled)"
+    try:
+        compile_filter(network=False)
+        layers["seccomp"] = True
+    except SeccompUnavailable as exc:
+        layers["seccomp"] = False
+        off["seccomp"] = str(exc)
+    return abi
 
 
 def _broken(message: str) -> ExecResult:

@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from assay.sandbox import Limits
-from assay_sandboxes import forkserver
-from assay_sandboxes.base import ForkServerSandbox, ServerHandle
+from assay_sandboxes.base import ForkServerSandbox, ServerHandle, kernel_layers
 from assay_sandboxes.client import DEFAULT_PRELOAD, FORKSERVER_PATH, ForkServerConnection, SandboxUnavailable
 from assay_sandboxes.images import DEFAULT_RECIPE, RECIPES, build_image, image_labels
 from assay_sandboxes.local import DEFAULT_READ_PATHS, DEFAULT_WRITE_PATHS, UidLease
@@ -290,16 +289,7 @@ class DockerSandbox(ForkServerSandbox):
             layers[layer] = layers["container"]
             if not layers[layer]:
                 off[layer] = "needs the container: " + off["container"]
-        abi = forkserver.landlock_abi()
-        layers["landlock"] = abi > 0
-        if not abi:
-            off["landlock"] = "the kernel has no Landlock (Linux >= 5.13 with the LSM enabled)"
-        try:
-            compile_filter(network=False)
-            layers["seccomp"] = True
-        except SeccompUnavailable as exc:
-            layers["seccomp"] = False
-            off["seccomp"] = str(exc)
+        kernel_layers(layers, off)
         return {
             "layers": layers,
             "off": off,

@@ -31,8 +31,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from assay.sandbox import Limits
-from assay_sandboxes import forkserver
-from assay_sandboxes.base import ForkServerSandbox, ServerHandle
+from assay_sandboxes.base import ForkServerSandbox, ServerHandle, kernel_layers
 from assay_sandboxes.client import DEFAULT_PRELOAD, FORKSERVER_PATH, ForkServerConnection, SandboxUnavailable
 from assay_sandboxes.seccomp import SeccompUnavailable, compile_filter
 
@@ -230,16 +229,7 @@ class LocalSandbox(ForkServerSandbox):
             if not root:
                 off[layer] = "needs root"
         layers["rlimits"] = True
-        abi = forkserver.landlock_abi()
-        layers["landlock"] = abi > 0
-        if not abi:
-            off["landlock"] = "the kernel has no Landlock (Linux >= 5.13 with the LSM enabled)"
-        try:
-            compile_filter(network=False)
-            layers["seccomp"] = True
-        except SeccompUnavailable as exc:
-            layers["seccomp"] = False
-            off["seccomp"] = str(exc)
+        abi = kernel_layers(layers, off)
         return {
             "layers": layers,
             "off": off,
