@@ -181,9 +181,7 @@ def run_codet(folder: Path, jobs: int, work: Path) -> int:
     samples = [s for s in humaneval.samples(folder) if s["task_id"] in known]
     print(f"{len(samples)} samples of {len(tasks)} problems with generated tests, jobs={jobs}")
     started = time.monotonic()
-    run = assay.verify(
-        tasks, samples, "code", jobs=jobs, use_cache=False, store=work / "codet.sqlite", progress=False
-    )
+    run = assay.verify(tasks, samples, "code", jobs=jobs, use_cache=False, store=work / "codet.sqlite", progress=False)
     problems: dict[str, tuple[list[str | None], list[bool]]] = {}
     for sample, verdict in zip(samples, run.records(), strict=True):
         signatures, labels = problems.setdefault(sample["task_id"], ([], []))
