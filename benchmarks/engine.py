@@ -26,7 +26,20 @@ from pathlib import Path
 
 import orjson
 
+from assay import Sample, Task, Verdict, Verifier
+
 BUDGET_S = 0.2e-3
+
+
+class Noop(Verifier):
+    """Judges nothing: every cost measured with it is the engine's."""
+
+    name = "noop"
+    version = "1"
+    kind = "symbolic"
+
+    def verify(self, task: Task, sample: Sample) -> Verdict:
+        return self.verdict(task, sample, "pass")
 
 
 def write_inputs(folder: Path, samples: int, task_count: int = 1000) -> tuple[Path, Path]:
@@ -46,16 +59,7 @@ def write_inputs(folder: Path, samples: int, task_count: int = 1000) -> tuple[Pa
 
 def child(tasks: str, samples: str, jobs: int, out: str) -> None:
     """One engine run, in this (fresh) process; prints a JSON line of measurements."""
-    from assay import Sample, Task, Verdict, Verifier
     from assay.engine import VerifyRun
-
-    class Noop(Verifier):
-        name = "noop"
-        version = "1"
-        kind = "symbolic"
-
-        def verify(self, task: Task, sample: Sample) -> Verdict:
-            return self.verdict(task, sample, "pass")
 
     started = time.perf_counter()
     run = VerifyRun(tasks, samples, Noop, jobs=jobs, out=out, store=out + ".sqlite", progress=False)
@@ -79,16 +83,6 @@ def child(tasks: str, samples: str, jobs: int, out: str) -> None:
 
 def bare_loop(samples_path: Path, limit: int) -> float:
     """Seconds per sample to parse, validate and verify in a plain loop: the floor any engine adds to."""
-    from assay import Sample, Task, Verdict, Verifier
-
-    class Noop(Verifier):
-        name = "noop"
-        version = "1"
-        kind = "symbolic"
-
-        def verify(self, task: Task, sample: Sample) -> Verdict:
-            return self.verdict(task, sample, "pass")
-
     verifier = Noop()
     task = Task(id="t", reference={"answer": "42"})
     started = time.perf_counter()

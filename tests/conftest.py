@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from assay.jsonl import write_jsonl
-from assay.plugins import reset_host
+from assay.plugins import UnknownComponent, get_registry, reset_host
 
 InstallPlugins = Callable[..., Path]
 
@@ -76,3 +76,12 @@ def echo_data(tmp_path: Path) -> tuple[Path, Path]:
         for j in range(20)
     ]
     return write_jsonl(tmp_path / "tasks.jsonl", tasks), write_jsonl(tmp_path / "samples.jsonl", samples)
+
+
+@pytest.fixture
+def math_installed() -> None:
+    """Skips the test where the `math` verifier plugin (distribution assay-math) is not installed."""
+    try:
+        get_registry().verifier_class("math")
+    except UnknownComponent:
+        pytest.skip("the `math` verifier (distribution assay-math) is not installed")

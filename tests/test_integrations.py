@@ -24,16 +24,8 @@ from assay.integrations.convert import (
 )
 from assay.integrations.judge import Judge, close_judges, get_judge
 from assay.models import Sample, Task, Verdict
-from assay.plugins import UnknownComponent, get_registry
+from assay.plugins import UnknownComponent
 from assay.server import BackgroundServer, ServerSettings
-
-
-@pytest.fixture
-def math_installed() -> None:
-    try:
-        get_registry().verifier_class("math")
-    except UnknownComponent:
-        pytest.skip("the `math` verifier (distribution assay-math) is not installed")
 
 
 @pytest.fixture(autouse=True)

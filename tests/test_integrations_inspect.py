@@ -11,17 +11,8 @@ pytest.importorskip("inspect_ai")
 
 from assay.integrations.inspect_ai import assay_scorer
 from assay.integrations.judge import close_judges
-from assay.plugins import UnknownComponent, get_registry
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def math_installed() -> None:
-    try:
-        get_registry().verifier_class("math")
-    except UnknownComponent:
-        pytest.skip("the `math` verifier (distribution assay-math) is not installed")
 
 
 def test_inspect_eval_scores_with_the_assay_scorer(math_installed: None, tmp_path: Path) -> None:

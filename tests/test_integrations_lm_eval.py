@@ -13,7 +13,6 @@ import pytest
 pytest.importorskip("lm_eval")
 
 from assay.integrations.lm_eval import AssayMajorityVote, majority_answer, process_results_for
-from assay.plugins import UnknownComponent, get_registry
 
 pytestmark = pytest.mark.slow
 
@@ -24,14 +23,6 @@ SAMPLES = {
     "What is 2*3?": ["6", "7", "6", "7", "\\boxed{6}"],
 }
 ANSWERS = {"What is half of 1?": "1/2", "What is 1+1?": "2", "What is 2*3?": "6"}
-
-
-@pytest.fixture(scope="module")
-def math_installed() -> None:
-    try:
-        get_registry().verifier_class("math")
-    except UnknownComponent:
-        pytest.skip("the `math` verifier (distribution assay-math) is not installed")
 
 
 def _scripted_lm() -> Any:

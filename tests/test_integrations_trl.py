@@ -14,19 +14,10 @@ pytest.importorskip("torch")
 
 from assay.integrations.judge import close_judges
 from assay.integrations.trl import async_reward_function, reward_function
-from assay.plugins import UnknownComponent, get_registry
 
 pytestmark = pytest.mark.slow
 
 WORDS = ["<pad>", "<eos>", "<unk>", "what", "is", "1", "2", "3", "+", "?", "half"]
-
-
-@pytest.fixture(scope="module")
-def math_installed() -> None:
-    try:
-        get_registry().verifier_class("math")
-    except UnknownComponent:
-        pytest.skip("the `math` verifier (distribution assay-math) is not installed")
 
 
 def _trainer(tmp_path: Path, reward_funcs: list[Any], rows: list[dict[str, Any]]) -> Any:

@@ -32,7 +32,10 @@ from assay.verifier import Verifier
 TaskSource = str | Path | Iterable[Task | dict[str, Any]]
 SampleSource = str | Path | Iterable[Sample | dict[str, Any]]
 
+# Commit (and flush the output) every second, or sooner on a fast run so that memory stays bounded.
 _COMMIT_EVERY_S = 1.0
+_COMMIT_EVERY_N = 4096
+_READ_BLOCK = 256  # samples read (and looked up in the cache) together
 _UNIT_TARGET_S = 0.05  # aim for units that take ~50 ms: cheap IPC, yet fair sharing at the end of a run
 
 
@@ -310,50 +313,58 @@ class VerifyRun:
             partial = None
 
         while True:
-            # 1. Read while there is room in the window and the executor wants work.
+            # 1. Read while there is room in the window and the executor wants work, a block at a time so
+            #    that the cache is asked once per block.
             while not exhausted and next_seq - next_emit < self.window and executor.in_flight() < executor.capacity:
-                try:
-                    source, line, sample = next(samples)
-                except StopIteration:
-                    exhausted = True
-                    break
-                if isinstance(sample, InputError):
-                    self._report(sample)
-                    continue
-                seq = next_seq
-                next_seq += 1
-                ids[seq] = (sample.task_id, sample.index)
-                if seq < existing:
-                    assert output is not None
-                    ready[seq] = output.take_existing(sample, line, source)
-                    skip_write.add(seq)
-                    self.summary.resumed += 1
-                    continue
-                entry = self.tasks.tasks.get(sample.task_id)
-                if entry is None:
-                    error = InputError(source, line, "task_id", f"no task {sample.task_id!r} in {self.tasks.source}")
-                    self._report(error)
-                    ready[seq] = _unknown_task_verdict(verifier_id, sample, str(error))
-                    continue
-                task, thash = entry
-                key = (thash, text_hash(sample.text))
-                if key in waiting:
-                    waiting[key].append(seq)
-                    self.summary.deduplicated += 1
-                    continue
-                cached = store.get(vkey, *key) if self.use_cache else None
-                if cached is not None:
-                    ready[seq] = {"task_id": sample.task_id, "sample_index": sample.index, **cached}
-                    self.summary.cached += 1
-                    continue
-                waiting[key] = [seq]
-                key_of[seq] = key
-                if partial is not None and (partial.task.id != task.id or len(partial.items) >= unit_size):
-                    submit_partial()
-                if partial is None:
-                    unit_ids += 1
-                    partial = WorkUnit(unit_ids, thash, task)
-                partial.items.append((seq, sample))
+                block: list[tuple[int, Sample, Task, tuple[bytes, bytes]]] = []
+                room = min(_READ_BLOCK, self.window - (next_seq - next_emit))
+                while len(block) < room:
+                    try:
+                        source, line, sample = next(samples)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    if isinstance(sample, InputError):
+                        self._report(sample)
+                        continue
+                    seq = next_seq
+                    next_seq += 1
+                    ids[seq] = (sample.task_id, sample.index)
+                    if seq < existing:
+                        assert output is not None
+                        ready[seq] = output.take_existing(sample, line, source)
+                        skip_write.add(seq)
+                        self.summary.resumed += 1
+                        continue
+                    entry = self.tasks.tasks.get(sample.task_id)
+                    if entry is None:
+                        message = f"no task {sample.task_id!r} in {self.tasks.source}"
+                        error = InputError(source, line, "task_id", message)
+                        self._report(error)
+                        ready[seq] = _unknown_task_verdict(verifier_id, sample, str(error))
+                        continue
+                    task, thash = entry
+                    block.append((seq, sample, task, (thash, text_hash(sample.text))))
+                lookups = {key for *_, key in block if key not in waiting}
+                cached = store.get_many(vkey, lookups) if self.use_cache and lookups else {}
+                for seq, sample, task, key in block:
+                    if key in waiting:
+                        waiting[key].append(seq)
+                        self.summary.deduplicated += 1
+                        continue
+                    body = cached.get(key)
+                    if body is not None:
+                        ready[seq] = {"task_id": sample.task_id, "sample_index": sample.index, **body}
+                        self.summary.cached += 1
+                        continue
+                    waiting[key] = [seq]
+                    key_of[seq] = key
+                    if partial is not None and (partial.task.id != task.id or len(partial.items) >= unit_size):
+                        submit_partial()
+                    if partial is None:
+                        unit_ids += 1
+                        partial = WorkUnit(unit_ids, key[0], task)
+                    partial.items.append((seq, sample))
             if partial is not None and (
                 exhausted or next_seq - next_emit >= self.window or executor.in_flight() < executor.capacity
             ):
@@ -396,7 +407,7 @@ class VerifyRun:
                 bar.update(emitted)
 
             now = time.monotonic()
-            if now - last_commit >= _COMMIT_EVERY_S:
+            if now - last_commit >= _COMMIT_EVERY_S or store.pending >= _COMMIT_EVERY_N:
                 store.commit()
                 if output is not None:
                     output.flush()
