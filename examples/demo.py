@@ -7,7 +7,10 @@ to the HTML report.
    `math` verifier judges each program's answer against the reference; the audit then measures the
    verifier against the data set's own labels and what majority vote, best-of-n and verified vote make of
    coverage as the number of samples grows, and fits coverage's power law.
-2. Game of 24 with GPT-4, two prompts (examples/data/game24-gpt4): coverage at 100 samples from the labels.
+2. HumanEval, the first 40 problems with 100 CodeGen-16B completions each (examples/data/humaneval-codegen16b):
+   the `code` verifier runs every completion against the official tests in the sandbox; the audit measures it
+   against the data set's labels and draws pass@k.
+3. Game of 24 with GPT-4, two prompts (examples/data/game24-gpt4): coverage at 100 samples from the labels.
 
 Every step is a plain `assay` command, printed before it runs.
 """
@@ -38,10 +41,31 @@ def assay(*args: str, quiet: bool = False) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def math_installed() -> bool:
+def installed(verifier: str) -> bool:
     from assay.plugins import get_registry
 
-    return "math" in get_registry().verifiers
+    return verifier in get_registry().verifiers
+
+
+def verify(tasks: str, samples: str, verifier: str, out: Path) -> list[str]:
+    """`assay verify` into OUT/<name>-<verifier>-verdicts.jsonl; the `--verdicts` arguments for the audit."""
+    verdict_file = str(out / f"{Path(tasks).parent.name}-{verifier}-verdicts.jsonl")
+    store = str(out / "verdicts.sqlite")
+    assay(
+        "verify",
+        tasks,
+        samples,
+        "--verifier",
+        verifier,
+        "-o",
+        verdict_file,
+        "--overwrite",
+        "--store",
+        store,
+        "--jobs",
+        "2",
+    )
+    return ["--verdicts", verdict_file]
 
 
 def main() -> int:
@@ -55,27 +79,21 @@ def main() -> int:
     svamp = DATA / "svamp-pot-codex"
     tasks, samples = str(svamp / "tasks.jsonl.gz"), str(svamp / "samples.jsonl.gz")
     verdicts: list[str] = []
-    if math_installed():
-        verdict_file = str(out / "svamp-math-verdicts.jsonl")
-        assay(
-            "verify",
-            tasks,
-            samples,
-            "--verifier",
-            "math",
-            "-o",
-            verdict_file,
-            "--overwrite",
-            "--store",
-            str(out / "verdicts.sqlite"),
-            "--jobs",
-            "2",
-        )
-        verdicts = ["--verdicts", verdict_file]
+    if installed("math"):
+        verdicts = verify(tasks, samples, "math", out)
     else:
         print("\nThe math verifier (plugins/assay-math) is not installed: auditing from the labels alone.")
     report_dir = out / "svamp"
     assay("audit", tasks, samples, *verdicts, "-o", str(report_dir))
+
+    humaneval = DATA / "humaneval-codegen16b"
+    tasks, samples = str(humaneval / "tasks.jsonl.gz"), str(humaneval / "samples.jsonl.gz")
+    verdicts = []
+    if installed("code"):
+        verdicts = verify(tasks, samples, "code", out)
+    else:
+        print("\nThe code verifier (plugins/assay-code) is not installed: auditing from the labels alone.")
+    assay("audit", tasks, samples, *verdicts, "--k", "1,2,5,10,20,50,100", "-o", str(out / "humaneval"))
 
     game24 = DATA / "game24-gpt4"
     coverage = {}
@@ -97,7 +115,8 @@ def main() -> int:
     for prompt, label in (("io", "input-output prompt"), ("cot", "chain-of-thought prompt")):
         print(f"  {label:24s} " + "  ".join(f"{100 * v:5.1f} %" for v in coverage[prompt]))
 
-    print(f"\nDone in {time.perf_counter() - started:.0f} s. Open the report: {report_dir / 'report.html'}")
+    print(f"\nDone in {time.perf_counter() - started:.0f} s. Open the reports: {report_dir / 'report.html'}")
+    print(f"                  {out / 'humaneval' / 'report.html'}")
     return 0
 
 

@@ -139,7 +139,7 @@ def test_demo_verifies_audits_and_points_to_the_report(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     html = tmp_path / "svamp" / "report.html"
-    assert f"Open the report: {html}" in result.stdout
+    assert f"Open the reports: {html}" in result.stdout
     assert html.stat().st_size > 10_000
     report = json.loads((tmp_path / "svamp" / "report.json").read_text())
     curves = {c["name"]: c["value"][-1] for c in report["curves"]}
@@ -151,3 +151,11 @@ def test_demo_verifies_audits_and_points_to_the_report(tmp_path: Path) -> None:
         assert math["precision"]["value"] > 0.99 and math["recall"]["value"] > 0.99
         assert percent(curves[f"verified_majority[{math['id']}]"]) >= 97.0
     assert "chain-of-thought prompt" in result.stdout and "49.0 %" in result.stdout
+    humaneval = json.loads((tmp_path / "humaneval" / "report.json").read_text())
+    curves = {c["name"]: c["value"] for c in humaneval["curves"]}
+    assert percent(curves["coverage"][-1]) == 85.0  # pass@100 on the bundled 40 problems
+    if "code" in get_registry().verifiers:
+        # The sandboxed unit tests against the data set's labels (made by plain execution of the same tests).
+        (code,) = humaneval["verifiers"]
+        assert code["id"].startswith("code@")
+        assert code["precision"]["value"] > 0.99 and code["recall"]["value"] > 0.99
