@@ -14,7 +14,7 @@ from typing import Any, ClassVar, TypeVar
 
 from assay.sandbox import ExecResult, Limits, PairResult, PythonProgram
 from assay_sandboxes import forkserver
-from assay_sandboxes.client import ForkServerConnection, SandboxUnavailable, run_request, to_exec_result
+from assay_sandboxes.client import ForkServerConnection, RunRequest, SandboxUnavailable, run_request, to_exec_result
 from assay_sandboxes.seccomp import SeccompUnavailable, compile_filter
 
 T = TypeVar("T")
@@ -252,7 +252,7 @@ class ForkServerSandbox(ABC):
             server = self._servers[role] = self._start_server(role, limits)
         return server
 
-    def _run(self, role: str, request: dict[str, Any], limits: Limits) -> ExecResult:
+    def _run(self, role: str, request: RunRequest, limits: Limits) -> ExecResult:
         refusal = self._refusal(limits)
         if refusal:
             return _broken(refusal)

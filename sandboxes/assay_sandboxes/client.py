@@ -2,11 +2,15 @@
 
 Both backends use this: `local` starts the server as a child process; `docker` starts it as the main
 process of a warm container and connects to it over a Unix socket in a shared folder.
+
+What a run is made of (program, files, argv, environment, stdin) never goes to the server itself: it is
+written to memfds whose descriptors the server hands on unread to the run's child (see `forkserver`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import marshal
 import os
 import select
@@ -14,6 +18,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +52,23 @@ _FILE_MARKERS = (b"File too large", b"No space left on device", b"Disk quota exc
 _PROCESS_MARKERS = (b"Resource temporarily unavailable", b"can't start new thread", b"fork: retry")
 
 
+_SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+
+
 class SandboxUnavailable(RuntimeError):
     """The backend cannot start here (no daemon, no interpreter, ...); the message says what to do."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One run, split by who may see what: the server gets `limits` and `collect` (to supervise and collect);
+    `payload` (a marshal dump of the files, environment and program) and `stdin` go to the run's child
+    alone."""
+
+    limits: dict[str, Any]
+    collect: list[str]
+    payload: bytes
+    stdin: bytes | None
 
 
 class ForkServerConnection:
@@ -68,14 +88,45 @@ class ForkServerConnection:
         self.hello = dict(hello)
         return self.hello
 
-    def send(self, request: Mapping[str, Any], fd: int | None = None) -> None:
-        forkserver.send_message(self.sock, dict(request), [fd] if fd is not None else None)
+    def send(self, request: RunRequest, peer: int | None = None) -> None:
+        """Start a run: the server gets its header, and the descriptors of a memfd holding the payload,
+        of one holding stdin (when there is one) and of the `peer` socket."""
+        fds = [_memfd("assay-run", request.payload, sealed=False)]  # closed before the run's code starts
+        try:
+            if request.stdin is not None:
+                fds.append(_memfd("assay-stdin", request.stdin, sealed=True))
+            header = {
+                "op": "run",
+                "limits": request.limits,
+                "collect": request.collect,
+                "stdin": request.stdin is not None,
+                "peer": peer is not None,
+            }
+            forkserver.send_message(self.sock, header, fds if peer is None else [*fds, peer])
+        finally:
+            for fd in fds:
+                os.close(fd)
 
     def receive(self) -> dict[str, Any]:
+        """A run's reply: the server's header with the bytes that follow it put in (stdout, stderr, the
+        set-up error, the collected files)."""
         reply, fds = forkserver.recv_message(self.sock)
         for fd in fds:
             os.close(fd)
-        return dict(reply)
+        reply = dict(reply)
+        files = reply.get("files", ())
+        sizes = [reply.get(f"{part}_size", 0) for part in ("stdout", "stderr", "setup_message")]
+        sizes += [size for _name, size in files]
+        data = memoryview(forkserver.recv_exact(self.sock, sum(sizes)) if sum(sizes) else b"")
+        sections, offset = [], 0
+        for size in sizes:  # in the order the server sent them
+            sections.append(bytes(data[offset : offset + size]))
+            offset += size
+        reply["stdout"], reply["stderr"], setup_message = sections[:3]
+        if reply.get("setup_failed"):
+            reply["setup_error"] = setup_message.decode("utf-8", "replace") or None
+        reply["files"] = {name: content for (name, _size), content in zip(files, sections[3:], strict=True)}
+        return reply
 
     def cancel(self, reason: str) -> None:
         forkserver.send_message(self.sock, {"op": "cancel", "reason": reason})
@@ -92,6 +143,22 @@ class ForkServerConnection:
             self._on_close()
 
 
+def _memfd(name: str, data: bytes, *, sealed: bool) -> int:
+    """An anonymous file holding `data`, read from its start (its offset stays there); `sealed`: no one can
+    change or grow it any more (a run's stdin)."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.pwrite(fd, view, len(data) - len(view)) :]
+        if sealed:
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def run_request(
     *,
     command: Sequence[str] | None = None,
@@ -103,8 +170,8 @@ def run_request(
     collect: Sequence[str],
     argv: Sequence[str] = (),
     filename: str = "main.py",
-) -> dict[str, Any]:
-    """The message for one run. Misuse of the API (a bad file name, no command) raises ValueError here."""
+) -> RunRequest:
+    """One run's request. Misuse of the API (a bad file name, no command) raises ValueError here."""
     if source is None and not command:
         raise ValueError("run: empty command")
     encoded: dict[str, bytes] = {}
@@ -121,13 +188,12 @@ def run_request(
         payload.update(source=source, filename=_safe_name(filename), argv=[str(a) for a in argv])
     else:
         payload["command"] = [str(part) for part in command or ()]
-    return {
-        "op": "run",
-        "limits": limits.model_dump(),
-        "stdin": stdin,
-        "collect": list(collect),
-        "payload": marshal.dumps(payload),
-    }
+    return RunRequest(
+        limits=limits.model_dump(),
+        collect=list(collect),
+        payload=marshal.dumps(payload),
+        stdin=None if stdin is None else bytes(stdin),
+    )
 
 
 def _safe_name(name: str) -> str:

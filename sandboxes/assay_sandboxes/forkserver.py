@@ -4,18 +4,25 @@ It runs as its own interpreter (`python3 -I -S -B forkserver.py FD`, standard li
 assay) so that nothing of the calling process (its memory, its environment, its open files) is inherited
 by a run. The caller speaks to it over the Unix socket FD: every message is a 4-byte big-endian length and
 a `marshal` dump of plain data (marshal, not pickle: it costs the server no module, and every KiB the
-server holds is copied at each fork); a run request may carry one file
-descriptor (SCM_RIGHTS), the end of a socket that the run gets as fd 3.
+server holds is copied at each fork), with file descriptors alongside (SCM_RIGHTS).
+
+The server never holds what a run is made of or what it prints, because every child forked later would
+inherit a copy of it. A run request carries only what supervision needs (limits, the names of files to
+collect, which descriptors come with it); the program, its files, argv and environment come in a memfd,
+and stdin in another, that the server hands on unread and only the run's own child reads, after the
+fork. The run's stdout, stderr and set-up message are read into a mapping that no child gets
+(MADV_DONTFORK) and sent from there; collected files go from the work dir to the caller's socket by
+`sendfile`, without passing through this process.
 
 Start-up (once): become a child subreaper (orphans of a run come back here and are reaped here, not by a
 slow PID 1), leave the host's network namespace (the runs share an empty one: not even loopback is up),
 enter a private mount namespace and mount a size-capped tmpfs on the work dir, build the Landlock
 rulesets, import the modules runs commonly need. Each run: fork; the child starts its own session, gets
-pipes for stdin/stdout/stderr, drops to the worker's unprivileged uid, sets rlimits, restricts itself with
-Landlock, installs the seccomp filter, and then either execs the command or, in Python mode, runs the
-source in this already-warm interpreter (no exec: that is the fast path). The server enforces the wall
-clock and the output cap, kills every process the run left behind, reaps them, collects files, and
-empties the work dir.
+pipes for stdout/stderr, drops to the worker's unprivileged uid, sets rlimits, restricts itself with
+Landlock, installs the seccomp filter, reads its request, and then either execs the command or, in Python
+mode, runs the source in this already-warm interpreter (no exec: that is the fast path). The server
+enforces the wall clock and the output cap, kills every process the run left behind, reaps them,
+collects files, and empties the work dir.
 
 A layer that cannot be set up on this machine is reported as off, with its reason, in the hello message
 and in every reply; it is never skipped silently.
@@ -30,6 +37,7 @@ import fcntl
 import gc
 import marshal
 import math
+import mmap
 import os
 import resource
 import select
@@ -85,6 +93,10 @@ SETUP_FAILED = 125
 PEER_FD = 3
 DRAIN_S = 0.5
 READ_CHUNK = 1 << 16
+#: The set-up failure message a child may report is cut there.
+STATUS_CAP = 4096
+#: An output buffer's pages are handed back after a run that used more than this of them.
+RELEASE_ABOVE = 1 << 20
 
 
 class _SockFprog(ctypes.Structure):
@@ -185,22 +197,23 @@ class SeccompProgram:
 def send_message(sock: socket.socket, obj: Any, fds: list[int] | None = None) -> None:
     data = marshal.dumps(obj)
     frame = struct.pack(">I", len(data)) + data
-    if fds:
-        sent = socket.send_fds(sock, [frame[:4]], fds)
-        sock.sendall(frame[sent:])
+    if fds:  # they arrive with the frame's first bytes read
+        sent = socket.send_fds(sock, [frame], fds)
+        if sent < len(frame):
+            sock.sendall(frame[sent:])
     else:
         sock.sendall(frame)
 
 
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
-    chunks = []
-    while size:
-        chunk = sock.recv(min(size, 1 << 20))
-        if not chunk:
+def recv_exact(sock: socket.socket, size: int) -> bytes:
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    while view:
+        count = sock.recv_into(view, min(len(view), 1 << 20))
+        if not count:
             raise EOFError("control socket closed")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
+        view = view[count:]
+    return bytes(buffer)
 
 
 def recv_message(sock: socket.socket) -> tuple[Any, list[int]]:
@@ -208,9 +221,33 @@ def recv_message(sock: socket.socket) -> tuple[Any, list[int]]:
     if not head:
         raise EOFError("control socket closed")
     if len(head) < 4:
-        head += _recv_exact(sock, 4 - len(head))
+        head += recv_exact(sock, 4 - len(head))
     (size,) = struct.unpack(">I", head)
-    return marshal.loads(_recv_exact(sock, size)), list(fds)
+    return marshal.loads(recv_exact(sock, size)), list(fds)
+
+
+def send_reply(
+    sock: socket.socket, header: dict[str, Any], sections: list[memoryview], files: list[tuple[str, int, int]]
+) -> None:
+    """A run's reply: its header message, then the bytes of each section and of each file (name, fd, size)
+    in turn, as the header's sizes say. Files go by `sendfile`: from the file to the socket, in the kernel."""
+    data = marshal.dumps(header)
+    buffers = [memoryview(struct.pack(">I", len(data)) + data), *sections]
+    while buffers:
+        sent = sock.sendmsg(buffers)
+        while buffers and sent >= len(buffers[0]):
+            sent -= len(buffers.pop(0))
+        if sent:
+            buffers[0] = buffers[0][sent:]
+    for _name, fd, size in files:
+        offset = 0
+        while offset < size:
+            count = os.sendfile(sock.fileno(), fd, offset, size - offset)
+            if not count:
+                break
+            offset += count
+        if offset < size:  # it shrank: the frame still has the length the header gave
+            sock.sendall(bytes(size - offset))
 
 
 # -- the server --------------------------------------------------------------------------------------------
@@ -233,6 +270,8 @@ class Server:
         self.landlock_abi = 0
         self.stopping = False
         self.spare: Spare | None = None
+        self.devnull = -1  # a run's stdin when it has none
+        self.output = OutputBuffer()
 
     def _layer(self, name: str, on: bool, reason: str | None = None) -> None:
         self.layers[name] = on
@@ -339,6 +378,8 @@ class Server:
                 "PYTHONDONTWRITEBYTECODE": "1",
             }
         )
+        self.devnull = fcntl_dupfd_high(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+        self.output.reset(1 << 20)
         if self.uid is not None and privileged:
             _kill_as(self.uid)  # a uid leased before may have been left processes by a server that died
         _warm_up()
@@ -368,17 +409,22 @@ class Server:
                     request, fds = recv_message(self.control)
                 except (EOFError, ConnectionError):
                     return
-                if request.get("op") == "stop":
-                    return
-                if request.get("op") == "cancel":
-                    continue  # the run it meant has already ended
-                reply = self.run(request, fds[0] if fds else None)
-                for fd in fds:
-                    _close(fd)
+                op = request.get("op")
+                if op != "run":
+                    for fd in fds:
+                        _close(fd)
+                    if op == "stop":
+                        return
+                    continue  # a cancel for a run that has already ended
+                header, files = self.run(request, fds)
                 try:
-                    send_message(self.control, reply)
+                    send_reply(self.control, header, self.output.sections(), files)
                 except OSError:
                     return  # the caller is gone
+                finally:
+                    for _name, fd, _size in files:
+                        _close(fd)
+                    self.output.release()
                 if self.stopping:
                     return
         finally:
@@ -386,71 +432,69 @@ class Server:
                 self.spare.discard()
             self._kill_leftovers()
 
-    def run(self, request: dict[str, Any], peer_fd: int | None) -> dict[str, Any]:
+    def run(self, request: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[tuple[str, int, int]]]:
+        """One run; returns the reply's header and the collected files (name, open fd, size). The run's
+        descriptors (`fds`: its request, then stdin and the peer socket where `request` says so) are
+        handed to its child and closed here: this process never reads them."""
         limits = request["limits"]
         network = bool(limits.get("network"))
         layers = dict(self.layers)
         if network:
             layers["network"] = False
+        self.output.reset(int(limits["output_bytes"]))
         try:
-            self._resize_disk(int(limits.get("disk_mb") or 0))
-        except OSError as exc:
-            return {
-                "status": "sandbox_error",
-                "message": f"cannot resize the work dir: {exc}",
-                "isolation": layers,
-            }
-        stdin_data: bytes | None = request.get("stdin")
-        spare = self.spare
-        if not network and spare is not None:
-            self.spare = None
-            started = time.monotonic()
-            if spare.dispatch(request, peer_fd):
-                if not stdin_data:
-                    spare.stdin_w = _close(spare.stdin_w)
-                return self._supervise(
-                    spare.pid,
-                    started,
-                    limits,
-                    layers,
-                    stdin_data,
-                    spare.stdin_w,
-                    spare.out_r,
-                    spare.err_r,
-                    spare.status_r,
-                    request,
-                    spare.pidfd,
-                )
-            spare.discard()
-        if stdin_data is None:
-            stdin_r, stdin_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), -1
-        else:
-            stdin_r, stdin_w = os.pipe()
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        status_r, status_w = os.pipe()
-        started = time.monotonic()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child never returns
+            want = 1 + bool(request.get("stdin")) + bool(request.get("peer"))
+            if len(fds) != want:
+                return self._error(f"a run request needs {want} descriptor(s), got {len(fds)}", layers), []
             try:
-                _close(out_r), _close(err_r), _close(status_r), _close(stdin_w)
-                self.control.close()
-                status_w = self._prepare(network, stdin_r, out_w, err_w, status_w, peer_fd, [])
-                self._finish(request, status_w, peer_fd is not None)
-            except BaseException as exc:
-                _report_setup_failure(status_w, exc)
-        for fd in (stdin_r, out_w, err_w, status_w):
-            _close(fd)
-        return self._supervise(
-            pid, started, limits, layers, stdin_data, stdin_w, out_r, err_r, status_r, request, os.pidfd_open(pid)
-        )
+                self._resize_disk(int(limits.get("disk_mb") or 0))
+            except OSError as exc:
+                return self._error(f"cannot resize the work dir: {exc}", layers), []
+            spare = self.spare
+            if not network and spare is not None:
+                self.spare = None
+                started = time.monotonic()
+                if spare.dispatch(request, fds):
+                    return self._supervise(
+                        spare.pid,
+                        started,
+                        limits,
+                        layers,
+                        spare.out_r,
+                        spare.err_r,
+                        spare.status_r,
+                        request,
+                        spare.pidfd,
+                    )
+                spare.discard()
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            status_r, status_w = os.pipe()
+            started = time.monotonic()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child never returns
+                try:
+                    _close(out_r), _close(err_r), _close(status_r)
+                    self.control.close()
+                    status_w, request_fd = self._prepare(network, out_w, err_w, status_w, request, fds)
+                    self._finish(limits, request_fd, status_w, bool(request.get("peer")))
+                except BaseException as exc:
+                    _report_setup_failure(status_w, exc)
+            for fd in (out_w, err_w, status_w):
+                _close(fd)
+            return self._supervise(pid, started, limits, layers, out_r, err_r, status_r, request, os.pidfd_open(pid))
+        finally:
+            for fd in fds:
+                _close(fd)
+
+    def _error(self, message: str, layers: dict[str, bool]) -> dict[str, Any]:
+        return {"status": "sandbox_error", "message": message, "isolation": layers}
 
     def prefork(self) -> None:
         """Fork and set up the next run's child now, while the caller reads the last reply: the fork and
         every layer are then already in place when the next request comes (runs with network excepted)."""
         if self.spare is not None or not self.config.get("prefork", True):
             return
-        stdin_r, stdin_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         status_r, status_w = os.pipe()
@@ -458,24 +502,22 @@ class Server:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child never returns
             try:
-                _close(out_r), _close(err_r), _close(status_r), _close(stdin_w)
+                _close(out_r), _close(err_r), _close(status_r)
                 self.control.close()
                 parent_end.close()
                 link = fcntl_dupfd_high(child_end.detach(), 20)
-                status_w = self._prepare(False, stdin_r, out_w, err_w, status_w, None, [link])
+                status_w, _ = self._prepare(False, out_w, err_w, status_w, None, [], keep=(link,))
                 link_socket = socket.socket(fileno=link)
                 request, fds = recv_message(link_socket)
                 link_socket.close()
-                if fds and fds[0] != PEER_FD:
-                    os.dup2(fds[0], PEER_FD, inheritable=True)
-                    os.close(fds[0])
-                self._finish(request, status_w, bool(fds))
+                request_fd = _place_run_fds(request, fds)
+                self._finish(request["limits"], request_fd, status_w, bool(request.get("peer")))
             except BaseException as exc:
                 _report_setup_failure(status_w, exc)
-        for fd in (stdin_r, out_w, err_w, status_w):
+        for fd in (out_w, err_w, status_w):
             _close(fd)
         child_end.close()
-        self.spare = Spare(pid, parent_end, stdin_w, out_r, err_r, status_r)
+        self.spare = Spare(pid, parent_end, out_r, err_r, status_r)
 
     def _resize_disk(self, disk_mb: int) -> None:
         if not self.tmpfs_options or not disk_mb or disk_mb == self.current_disk_mb:
@@ -486,24 +528,24 @@ class Server:
     def _prepare(
         self,
         network: bool,
-        stdin_fd: int,
         out_fd: int,
         err_fd: int,
         status_fd: int,
-        peer_fd: int | None,
-        keep: list[int],
-    ) -> int:
-        """In the child, everything that does not depend on the request: session, fds, uid, Landlock,
-        seccomp. Returns the status pipe's new fd."""
+        request: dict[str, Any] | None,
+        fds: list[int],
+        keep: tuple[int, ...] = (),
+    ) -> tuple[int, int]:
+        """In the child, everything that does not depend on what the run is: session, fds, uid, Landlock,
+        seccomp. With `request` (a child forked for it), its descriptors `fds` are put in place too.
+        Returns the status pipe's new fd and the request memfd's (-1 without `request`)."""
         os.setsid()
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         # The fds the run sees: 0-2, the peer socket as 3, the status pipe (close-on-exec) above them.
-        os.dup2(stdin_fd, 0)
+        status_fd = fcntl_dupfd_high(status_fd, 10)
+        os.dup2(self.devnull, 0)
         os.dup2(out_fd, 1)
         os.dup2(err_fd, 2)
-        if peer_fd is not None:
-            os.dup2(peer_fd, PEER_FD)
-        status_fd = fcntl_dupfd_high(status_fd, 10)
+        request_fd = _place_run_fds(request, fds) if request is not None else -1
         if network and self.host_netns is not None:
             setns(self.host_netns, CLONE_NEWNET)
         try:  # the kernel's OOM killer takes a run before anything else on the machine
@@ -523,18 +565,19 @@ class Server:
         ruleset = self.rulesets.get(network)
         if ruleset is not None:
             landlock_restrict(ruleset)
-        _close_fds_except([0, 1, 2, status_fd, *keep, *([PEER_FD] if peer_fd is not None else [])])
+        peer = [PEER_FD] if request is not None and request.get("peer") else []
+        _close_fds_except([0, 1, 2, status_fd, request_fd, *keep, *peer])
         program = self.seccomp.get(network)
         if program is not None:
             program.install()
-        return status_fd
+        return status_fd, request_fd
 
-    def _finish(self, request: dict[str, Any], status_fd: int, has_peer: bool) -> None:
-        """In the child, what depends on the request: files, rlimits, environment; then run or exec."""
-        limits = request["limits"]
-        payload = marshal.loads(request["payload"]) if request.get("payload") else {}
-        request.clear()  # nothing of the request outlives its use, in case the run reads its own memory
-        files = payload.get("files", {})
+    def _finish(self, limits: dict[str, Any], request_fd: int, status_fd: int, has_peer: bool) -> None:
+        """In the child, what depends on the run: read its request (files, environment, the program) from
+        `request_fd`, set the rlimits; then run or exec."""
+        payload = marshal.loads(_read_all(request_fd))
+        os.close(request_fd)
+        files = payload.pop("files", {})
         if payload.get("source") is not None:  # on disk too, so that tracebacks show its lines
             files[payload.get("filename", "main.py")] = payload["source"].encode()
         for name, content in files.items():
@@ -542,6 +585,7 @@ class Server:
             if directory:
                 os.makedirs(directory, exist_ok=True)
             _write_file(name, content)
+        del files
 
         memory = int(limits["memory_mb"]) << 20
         cpu = max(1, math.ceil(float(limits["cpu_time_s"])))
@@ -582,30 +626,18 @@ class Server:
         started: float,
         limits: dict[str, Any],
         layers: dict[str, bool],
-        stdin_data: bytes | None,
-        stdin_w: int,
         out_r: int,
         err_r: int,
         status_r: int,
         request: dict[str, Any],
         pidfd: int,
-    ) -> dict[str, Any]:
-        cap = int(limits["output_bytes"])
+    ) -> tuple[dict[str, Any], list[tuple[str, int, int]]]:
+        output = self.output
+        output.attach(out_r, err_r, status_r)
         deadline = started + float(limits["wall_time_s"])
         poller = select.poll()
-        buffers: dict[int, list[bytes]] = {out_r: [], err_r: []}
-        sizes = {out_r: 0, err_r: 0}
-        truncated = {out_r: False, err_r: False}
-        status_chunks: list[bytes] = []
         for fd in (out_r, err_r, status_r):
             poller.register(fd, select.POLLIN)
-        stdin_view = memoryview(stdin_data or b"")
-        if stdin_w >= 0:
-            os.set_blocking(stdin_w, False)
-            if stdin_view:
-                poller.register(stdin_w, select.POLLOUT)
-            else:
-                stdin_w = _close(stdin_w)
         poller.register(pidfd, select.POLLIN)
         control_fd = self.control.fileno()
         poller.register(control_fd, select.POLLIN)
@@ -622,17 +654,6 @@ class Server:
             for fd, _event in poller.poll(remaining * 1000):
                 if fd == pidfd:
                     exited = True
-                elif fd == stdin_w:
-                    try:
-                        written = os.write(stdin_w, stdin_view[:READ_CHUNK])
-                        stdin_view = stdin_view[written:]
-                    except BlockingIOError:
-                        continue
-                    except OSError:  # the run closed its stdin: what is left is not wanted
-                        stdin_view = stdin_view[:0]
-                    if not stdin_view:
-                        poller.unregister(stdin_w)
-                        stdin_w = _close(stdin_w)
                 elif fd == control_fd:
                     try:
                         note, fds = recv_message(self.control)
@@ -650,22 +671,12 @@ class Server:
                     poller.unregister(control_fd)
                     control_registered = False
                 elif fd in open_streams:
-                    data = _read(fd)
-                    if not data:
+                    more, over = output.take(fd)
+                    if not more:
                         poller.unregister(fd)
                         open_streams.discard(fd)
-                    elif fd == status_r:
-                        status_chunks.append(data)
-                    else:
-                        room = cap - sizes[fd]
-                        if len(data) > room:
-                            buffers[fd].append(data[:room])
-                            sizes[fd] = cap
-                            truncated[fd] = True
-                            killed_for = killed_for or "output_limit"
-                        else:
-                            buffers[fd].append(data)
-                            sizes[fd] += len(data)
+                    if over:
+                        killed_for = killed_for or "output_limit"
             if killed_for:
                 break
         processes_at_kill = 0
@@ -689,24 +700,13 @@ class Server:
             for fd, _event in poller.poll(max(1.0, (drain_until - time.monotonic()) * 1000)):
                 if fd not in open_streams:
                     continue
-                data = _read(fd)
-                if not data:
+                more, over = output.take(fd)
+                if not more:
                     poller.unregister(fd)
                     open_streams.discard(fd)
-                elif fd == status_r:
-                    status_chunks.append(data)
-                else:
-                    room = cap - sizes[fd]
-                    if len(data) > room:
-                        truncated[fd] = True
-                        if room:
-                            buffers[fd].append(data[:room])
-                            sizes[fd] = cap
-                        killed_for = killed_for or "output_limit"
-                    else:
-                        buffers[fd].append(data)
-                        sizes[fd] += len(data)
-        for fd in (out_r, err_r, status_r, stdin_w):
+                if over:
+                    killed_for = killed_for or "output_limit"
+        for fd in (out_r, err_r, status_r):
             _close(fd)
         files, collect_error = self._collect(request.get("collect", ()), limits)
         self._empty_work_dir()
@@ -719,21 +719,22 @@ class Server:
             returncode = -signal_number
         else:
             returncode = os.WEXITSTATUS(wait_status)
-        setup_message = b"".join(status_chunks).decode("utf-8", "replace") or None
-        return {
+        header = {
             "status_hint": killed_for,
-            "setup_error": setup_message if returncode == SETUP_FAILED else None,
+            "setup_failed": returncode == SETUP_FAILED,
             "returncode": returncode,
             "signal": signal_number,
-            "stdout": b"".join(buffers[out_r]),
-            "stderr": b"".join(buffers[err_r]),
-            "stdout_truncated": truncated[out_r],
-            "stderr_truncated": truncated[err_r],
+            # The streams' bytes follow the header in this order, then each file's.
+            "stdout_size": output.used[0],
+            "stderr_size": output.used[1],
+            "setup_message_size": output.used[2],
+            "stdout_truncated": output.truncated[0],
+            "stderr_truncated": output.truncated[1],
+            "files": [(name, size) for name, _fd, size in files],
             "wall_s": wall,
             "cpu_s": usage.ru_utime + usage.ru_stime,
             "max_rss_kb": usage.ru_maxrss,
             "minor_faults": usage.ru_minflt,
-            "files": files,
             "collect_error": collect_error,
             "message": message,
             "leftover_processes": leftovers,
@@ -741,6 +742,7 @@ class Server:
             "reaped": reaped,
             "isolation": layers,
         }
+        return header, files
 
     def _kill_leftovers(self) -> int:
         """Kill every process the run left behind (daemons that left its session included)."""
@@ -766,8 +768,10 @@ class Server:
                 _reap_all()
         return count
 
-    def _collect(self, names: list[str], limits: dict[str, Any]) -> tuple[dict[str, bytes], str | None]:
-        files: dict[str, bytes] = {}
+    def _collect(self, names: list[str], limits: dict[str, Any]) -> tuple[list[tuple[str, int, int]], str | None]:
+        """Open the files to collect: (name, fd, size to send). Their bytes go from these fds to the caller's
+        socket by `sendfile`, never through this process's memory."""
+        files: list[tuple[str, int, int]] = []
         problems = []
         root = os.path.realpath(self.work_dir)
         cap = max(int(limits["file_size_mb"]) << 20, 1)
@@ -781,20 +785,12 @@ class Server:
             except OSError as exc:
                 problems.append(f"{name}: {exc.strerror}")
                 continue
-            try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    problems.append(f"{name}: not a regular file")
-                    continue
-                chunks, size = [], 0
-                while size <= cap:
-                    chunk = os.read(fd, READ_CHUNK)
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-                    size += len(chunk)
-                files[name] = b"".join(chunks)[:cap]
-            finally:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
                 os.close(fd)
+                problems.append(f"{name}: not a regular file")
+                continue
+            files.append((name, fd, min(info.st_size, cap)))
         return files, "; ".join(problems) or None
 
     def _empty_work_dir(self) -> None:
@@ -816,22 +812,22 @@ class Server:
 class Spare:
     """A child forked and set up ahead of its request, waiting on `link` for it."""
 
-    def __init__(self, pid: int, link: socket.socket, stdin_w: int, out_r: int, err_r: int, status_r: int) -> None:
+    def __init__(self, pid: int, link: socket.socket, out_r: int, err_r: int, status_r: int) -> None:
         self.pid = pid
         self.link = link
-        self.stdin_w = stdin_w
         self.out_r = out_r
         self.err_r = err_r
         self.status_r = status_r
         self.pidfd = os.pidfd_open(pid)
 
-    def dispatch(self, request: dict[str, Any], peer_fd: int | None) -> bool:
-        """Hand the child its request; False when it is gone (it is then discarded and a fresh one forked)."""
+    def dispatch(self, request: dict[str, Any], fds: list[int]) -> bool:
+        """Hand the child its request's descriptors; False when it is gone (it is then discarded and a fresh
+        one forked)."""
         if select.select([self.pidfd], [], [], 0)[0]:
             return False
-        message = {"limits": request["limits"], "payload": request.get("payload")}
+        message = {"limits": request["limits"], "stdin": bool(request.get("stdin")), "peer": bool(request.get("peer"))}
         try:
-            send_message(self.link, message, [peer_fd] if peer_fd is not None else None)
+            send_message(self.link, message, fds)
         except OSError:
             return False
         self.link.close()
@@ -847,8 +843,79 @@ class Spare:
         except ChildProcessError:
             pass
         self.link.close()
-        for fd in (self.stdin_w, self.out_r, self.err_r, self.status_r, self.pidfd):
+        for fd in (self.out_r, self.err_r, self.status_r, self.pidfd):
             _close(fd)
+
+
+class OutputBuffer:
+    """Where the server reads a run's stdout, stderr and set-up message, and sends them from: an anonymous
+    mapping that fork leaves out of every child (MADV_DONTFORK), so that no later run's memory holds what
+    an earlier one printed. One region per stream, each its cap plus one read (an overflow is seen, then
+    cut)."""
+
+    def __init__(self) -> None:
+        self.map: mmap.mmap | None = None
+        self.view = memoryview(b"")
+        self.reserved = -1
+        self.starts = (0, 0, 0)
+        self.caps = (0, 0, 0)
+        self.used = [0, 0, 0]
+        self.truncated = [False, False, False]
+        self.index: dict[int, int] = {}
+
+    def reset(self, cap: int) -> None:
+        """Ready for a run whose stdout and stderr may hold `cap` bytes each."""
+        if cap > self.reserved:
+            region = _page_round(cap + READ_CHUNK)
+            self.view.release()
+            if self.map is not None:
+                try:
+                    self.map.close()
+                except BufferError:  # a view of it is still alive: it goes when that does
+                    pass
+            self.map = mmap.mmap(-1, 2 * region + _page_round(STATUS_CAP + READ_CHUNK), flags=mmap.MAP_PRIVATE)
+            self.map.madvise(mmap.MADV_DONTFORK)
+            self.view = memoryview(self.map)
+            self.starts = (0, region, 2 * region)
+            self.reserved = cap
+        self.caps = (cap, cap, STATUS_CAP)
+        self.used = [0, 0, 0]
+        self.truncated = [False, False, False]
+
+    def attach(self, out_r: int, err_r: int, status_r: int) -> None:
+        self.index = {out_r: 0, err_r: 1, status_r: 2}
+
+    def take(self, fd: int) -> tuple[bool, bool]:
+        """Read what `fd` has: (not at its end, stdout or stderr went past the cap)."""
+        index = self.index[fd]
+        used = self.used[index]
+        start = self.starts[index] + used
+        try:
+            count = os.readv(fd, [self.view[start : start + READ_CHUNK]])
+        except OSError:
+            count = 0
+        if not count:
+            return False, False
+        used += count
+        over = used > self.caps[index]
+        if over:
+            used = self.caps[index]
+            self.truncated[index] = True
+        self.used[index] = used
+        return True, over and index < 2
+
+    def sections(self) -> list[memoryview]:
+        """What the reply carries after its header: stdout, stderr, the set-up message."""
+        return [self.view[start : start + used] for start, used in zip(self.starts, self.used, strict=True)]
+
+    def release(self) -> None:
+        """Give back to the kernel the pages a large output used (they would stay resident otherwise)."""
+        if self.map is None:
+            return
+        for start, used in zip(self.starts, self.used, strict=True):
+            if used > RELEASE_ABOVE:
+                self.map.madvise(mmap.MADV_DONTNEED, start, _page_round(used))
+        self.used = [0, 0, 0]
 
 
 def _report_setup_failure(status_fd: int, exc: BaseException) -> None:
@@ -911,6 +978,39 @@ def _write_file(name: str, content: bytes) -> None:
         os.close(fd)
 
 
+def _read_all(fd: int) -> bytes:
+    """All of the memfd `fd` (a run's request), from its start."""
+    size = os.fstat(fd).st_size
+    data = os.pread(fd, size, 0)
+    while len(data) < size:
+        more = os.pread(fd, size - len(data), len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
+def _place_run_fds(request: dict[str, Any], fds: list[int]) -> int:
+    """In a run's child: its stdin memfd becomes fd 0, its peer socket PEER_FD, and its request's memfd stays
+    (or goes) above them. Returns the request's fd."""
+    request_fd = fds[0] if fds[0] > PEER_FD else fcntl_dupfd_high(fds[0], 10)
+    rest = list(fds[1:])
+    if request.get("stdin"):
+        stdin = rest.pop(0)
+        os.dup2(stdin, 0)
+        os.close(stdin)
+    if request.get("peer"):
+        peer = rest.pop(0)
+        if peer != PEER_FD:
+            os.dup2(peer, PEER_FD)
+            os.close(peer)
+    return request_fd
+
+
+def _page_round(size: int) -> int:
+    return -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
+
+
 def _warm_up() -> None:
     """Run once, in the server, what every child runs, so that lazy initialisation (ctypes function
     lookups, the compiler, marshal) happens before the fork instead of in every child."""
@@ -943,13 +1043,6 @@ def _close(fd: int) -> int:
         except OSError:
             pass
     return -1
-
-
-def _read(fd: int) -> bytes:
-    try:
-        return os.read(fd, READ_CHUNK)
-    except OSError:
-        return b""
 
 
 def fcntl_dupfd_high(fd: int, floor: int = 100) -> int:

@@ -1,12 +1,13 @@
 """Fixtures for the sandbox tests: one warm sandbox per backend for the whole session (as a worker would
-hold one), and `sandbox`, parametrised over both backends. The docker backend's tests skip, with the
-reason, where no Docker daemon answers ($DOCKER_HOST, or the default socket); with ASSAY_REQUIRE_DOCKER
-set (CI starts a daemon) they fail instead."""
+hold one), and `sandbox`, parametrised over both backends; `new_sandbox` makes fresh ones with options of
+a test's own. The docker backend's tests skip, with the reason, where no Docker daemon answers
+($DOCKER_HOST, or the default socket); with ASSAY_REQUIRE_DOCKER set (CI starts a daemon) they fail
+instead."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -36,10 +37,9 @@ def local_sandbox() -> Iterator[Any]:
         sandbox.close()
 
 
-@pytest.fixture(scope="session")
-def docker_sandbox() -> Iterator[Any]:
+def _require_docker() -> None:
     from assay_sandboxes.client import SandboxUnavailable
-    from assay_sandboxes.docker_backend import DockerSandbox, docker_client
+    from assay_sandboxes.docker_backend import docker_client
 
     try:
         docker_client()
@@ -47,6 +47,13 @@ def docker_sandbox() -> Iterator[Any]:
         if os.environ.get("ASSAY_REQUIRE_DOCKER"):
             pytest.fail(f"ASSAY_REQUIRE_DOCKER is set but {exc}")
         pytest.skip(f"docker backend not tested here: {exc}")
+
+
+@pytest.fixture(scope="session")
+def docker_sandbox() -> Iterator[Any]:
+    from assay_sandboxes.docker_backend import DockerSandbox
+
+    _require_docker()
     sandbox = DockerSandbox(limits=TEST_LIMITS)
     try:
         yield sandbox
@@ -57,3 +64,27 @@ def docker_sandbox() -> Iterator[Any]:
 @pytest.fixture(params=["local", "docker"])
 def sandbox(request: pytest.FixtureRequest) -> Any:
     return request.getfixturevalue(f"{request.param}_sandbox")
+
+
+@pytest.fixture(params=["local", "docker"])
+def new_sandbox(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+    """Makes sandboxes of one backend with options of the test's own (`read_paths=...`); their servers
+    are fresh, and are stopped when the test ends."""
+    from assay_sandboxes.docker_backend import DockerSandbox
+    from assay_sandboxes.local import LocalSandbox
+
+    backend: Any = LocalSandbox
+    if request.param == "docker":
+        _require_docker()
+        backend = DockerSandbox
+    made: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        made.append(backend(limits=TEST_LIMITS, **options))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for sandbox in made:
+            sandbox.close()
