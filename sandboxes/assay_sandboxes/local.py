@@ -107,19 +107,27 @@ class _Server(ServerHandle):
         work_dir = self.root / "work"
         self.log_path = self.root / "server.log"
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sandbox.interpreter, "-I", "-S", "-B", str(FORKSERVER_PATH), str(child_end.fileno())],
-                pass_fds=[child_end.fileno()],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                # Nothing of the caller's environment (API keys, tokens) reaches the server's memory.
-                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-                start_new_session=True,
-                cwd="/",
-            )
-        child_end.close()
+        try:
+            with open(self.log_path, "wb") as log:
+                self.process = subprocess.Popen(
+                    [sandbox.interpreter, "-I", "-S", "-B", str(FORKSERVER_PATH), str(child_end.fileno())],
+                    pass_fds=[child_end.fileno()],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    # Nothing of the caller's environment (API keys, tokens) reaches the server's memory.
+                    env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                    start_new_session=True,
+                    cwd="/",
+                )
+        except OSError as exc:  # no such interpreter: nothing of this server may be left behind
+            parent_end.close()
+            if self.lease is not None:
+                self.lease.release()
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise SandboxUnavailable(f"cannot start the local fork-server with {sandbox.interpreter}: {exc}") from exc
+        finally:
+            child_end.close()
         self.pid = self.process.pid
         self.connection = ForkServerConnection(parent_end)
         config: dict[str, Any] = {
