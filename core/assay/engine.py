@@ -218,8 +218,8 @@ class VerifyRun:
     ) -> None:
         cls = get_registry().verifier_class(verifier) if isinstance(verifier, str) else verifier
         self.spec = VerifierSpec(cls, dict(config or {}))
-        # Validate the config here, so that a typo is reported once and not by every worker.
-        self._probe_config = cls.Config.model_validate(self.spec.config)
+        # Validated here, so that a typo is reported once and not by every worker.
+        self.config = cls.Config.model_validate(self.spec.config)
         self.tasks = TaskTable.load(tasks)
         self.samples = samples
         self.jobs = (os.cpu_count() or 1) if jobs is None else jobs
@@ -286,7 +286,7 @@ class VerifyRun:
     def _loop(
         self, executor: Executor, store: VerdictStore, output: _Output | None, bar: tqdm[Any]
     ) -> Iterator[dict[str, Any]]:
-        vkey = verifier_key(self.summary.verifier, self._probe_config)
+        vkey = verifier_key(self.summary.verifier, self.config)
         verifier_id = self.summary.verifier
         batching = uses_batching(self.spec.cls)
         unit_size = self.spec.cls.batch_size if batching else 8
