@@ -6,13 +6,13 @@ instead."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from assay.sandbox import Limits
+from assay_sandboxes.testing import require_docker
 
 #: Small limits, so that the limit tests end quickly.
 TEST_LIMITS = Limits(
@@ -37,23 +37,11 @@ def local_sandbox() -> Iterator[Any]:
         sandbox.close()
 
 
-def _require_docker() -> None:
-    from assay_sandboxes.client import SandboxUnavailable
-    from assay_sandboxes.docker_backend import docker_client
-
-    try:
-        docker_client()
-    except SandboxUnavailable as exc:
-        if os.environ.get("ASSAY_REQUIRE_DOCKER"):
-            pytest.fail(f"ASSAY_REQUIRE_DOCKER is set but {exc}")
-        pytest.skip(f"docker backend not tested here: {exc}")
-
-
 @pytest.fixture(scope="session")
 def docker_sandbox() -> Iterator[Any]:
     from assay_sandboxes.docker_backend import DockerSandbox
 
-    _require_docker()
+    require_docker()
     sandbox = DockerSandbox(limits=TEST_LIMITS)
     try:
         yield sandbox
@@ -75,7 +63,7 @@ def new_sandbox(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
 
     backend: Any = LocalSandbox
     if request.param == "docker":
-        _require_docker()
+        require_docker()
         backend = DockerSandbox
     made: list[Any] = []
 

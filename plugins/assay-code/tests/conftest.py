@@ -9,6 +9,7 @@ import pytest
 
 from assay import Sample, Task, Verdict
 from assay_code.verifier import CodeVerifier
+from assay_sandboxes.testing import require_docker
 
 Judge = Callable[..., Verdict]
 
@@ -48,15 +49,28 @@ def pair_verifier() -> Iterator[CodeVerifier]:
         verifier.close()
 
 
-@pytest.fixture(scope="module", params=["shared_judge", "pair"])
+@pytest.fixture(scope="module")
+def docker_verifier() -> Iterator[CodeVerifier]:
+    """Judges in the docker backend's sandbox (a real daemon; skips where none answers)."""
+    require_docker()
+    verifier = CodeVerifier({"time_limit_s": 5, "sandbox": "docker"})
+    try:
+        yield verifier
+    finally:
+        verifier.close()
+
+
+@pytest.fixture(scope="module", params=["shared_judge", "pair", "docker"])
 def judge(request: pytest.FixtureRequest, code_verifier: CodeVerifier) -> Judge:
     """`judge(text, tests=ADD_TESTS, prompt=ADD_PROMPT, entry_point="add", **config)` -> Verdict, once with a
-    long-lived tests' process and once with a tests' process per sample."""
+    long-lived tests' process, once with a tests' process per sample, and once in the docker backend."""
+    config_base: dict[str, Any] = {}
     if request.param == "pair":
         code_verifier = request.getfixturevalue("pair_verifier")
-        config_base: dict[str, Any] = {"shared_judge": False}
-    else:
-        config_base = {}
+        config_base = {"shared_judge": False}
+    elif request.param == "docker":
+        code_verifier = request.getfixturevalue("docker_verifier")
+        config_base = {"sandbox": "docker"}
 
     def run(
         text: str, tests: str = ADD_TESTS, prompt: str = ADD_PROMPT, entry_point: str = "add", **config: Any

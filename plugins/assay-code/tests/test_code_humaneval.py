@@ -16,6 +16,7 @@ import pytest
 
 import assay
 from assay_code import codet, humaneval
+from assay_sandboxes.testing import require_docker
 
 SLICE = Path(__file__).resolve().parent / "data" / "humaneval-codegen16b"
 
@@ -53,8 +54,11 @@ def _disagreements(samples: list[dict[str, Any]], verdicts: list[dict[str, Any]]
     return found
 
 
-def test_vendored_slice_agrees_with_its_labels(tmp_path: Path) -> None:
-    samples, verdicts = _verify(SLICE, tmp_path, jobs=0)
+@pytest.mark.parametrize("sandbox", ["local", "docker"])
+def test_vendored_slice_agrees_with_its_labels(tmp_path: Path, sandbox: str) -> None:
+    if sandbox == "docker":
+        require_docker()
+    samples, verdicts = _verify(SLICE, tmp_path, jobs=0, sandbox=sandbox)
     disagreements = _disagreements(samples, verdicts)
     assert set(disagreements) <= set(KNOWN_DISAGREEMENTS), disagreements
     assert ("HumanEval/48", 88) in disagreements
