@@ -138,6 +138,19 @@ def _pyplot() -> Any:
     return plt
 
 
+def _save_log_plot(plt: Any, figure: Any, axes: Any, path: Path, ylabel: str, title: str) -> Path:
+    """Label a plot over k (the number of samples per problem), save it and free it."""
+    axes.set_xlabel("k (samples per problem)")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
 def plot_selection(report: dict[str, Any], path: Path) -> Path:
     plt = _pyplot()
     ks = report["k"]
@@ -158,15 +171,9 @@ def plot_selection(report: dict[str, Any], path: Path) -> Path:
         )
         axes.fill_between(ks, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
     axes.set_xscale("log", base=2 if max(ks) <= 4096 else 10)
-    axes.set_xlabel("k (samples per problem)")
-    axes.set_ylabel("accuracy (%)")
-    axes.set_title("Coverage and selection against the number of samples")
-    axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=8, loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return _save_log_plot(
+        plt, figure, axes, path, "accuracy (%)", "Coverage and selection against the number of samples"
+    )
 
 
 def plot_coverage_fit(report: dict[str, Any], path: Path) -> Path | None:
@@ -198,15 +205,9 @@ def plot_coverage_fit(report: dict[str, Any], path: Path) -> Path | None:
                 ha="right",
             )
     axes.set_xscale("log")
-    axes.set_xlabel("k (samples per problem)")
-    axes.set_ylabel("coverage (%)")
-    axes.set_title("Coverage and its exponentiated power-law fit, extrapolated")
-    axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=8, loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return _save_log_plot(
+        plt, figure, axes, path, "coverage (%)", "Coverage and its exponentiated power-law fit, extrapolated"
+    )
 
 
 def plot_reliability(verifier: dict[str, Any], path: Path) -> Path | None:
