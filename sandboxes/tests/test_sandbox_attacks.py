@@ -88,6 +88,32 @@ def test_no_connection_to_the_hosts_loopback(sandbox: Any) -> None:
     assert result.isolation["network"] is sandbox.isolation()["layers"]["network"]
 
 
+@pytest.mark.parametrize(
+    "address",
+    [("192.0.2.1", 80), ("2001:db8::1", 443), ("pypi.org", 443)],
+    ids=["ipv4", "ipv6", "by_name"],
+)
+def test_no_connection_to_an_outside_address(sandbox: Any, address: tuple[str, int]) -> None:
+    # Refused at once by the sandbox (no socket, no name lookup), not left to time out on the network: a
+    # time-out would mean a packet may have left.
+    result = run(
+        sandbox,
+        f"""
+        import socket, time
+        started = time.monotonic()
+        try:
+            socket.create_connection({address!r}, timeout=5)
+            print("connected")
+        except OSError as exc:
+            print(type(exc).__name__, round(time.monotonic() - started, 2))
+        """,
+    )
+    assert result.status == "ok", result
+    kind, seconds = result.stdout.decode().split()
+    assert kind in ("PermissionError", "gaierror", "OSError"), result.stdout
+    assert float(seconds) < 2.0
+
+
 @pytest.mark.parametrize("family", ["AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET"])
 def test_no_socket_but_unix_sockets(sandbox: Any, family: str) -> None:
     # No packet is ever sent to test this: creating the socket is what must fail.
