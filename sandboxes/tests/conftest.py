@@ -2,10 +2,12 @@
 hold one), and `sandbox`, parametrised over both backends; `new_sandbox` makes fresh ones with options of
 a test's own. The docker backend's tests skip, with the reason, where no Docker daemon answers
 ($DOCKER_HOST, or the default socket); with ASSAY_REQUIRE_DOCKER set (CI starts a daemon) they fail
-instead."""
+instead. They use the `host` image unless ASSAY_TEST_DOCKER_IMAGE names another (`assay-sandbox:bookworm`)."""
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,6 +27,9 @@ TEST_LIMITS = Limits(
     disk_mb=16,
 )
 
+#: The image the docker backend's tests run in.
+DOCKER_IMAGE = os.environ.get("ASSAY_TEST_DOCKER_IMAGE", "assay-sandbox:host")
+
 
 @pytest.fixture(scope="session")
 def local_sandbox() -> Iterator[Any]:
@@ -42,7 +47,7 @@ def docker_sandbox() -> Iterator[Any]:
     from assay_sandboxes.docker_backend import DockerSandbox
 
     require_docker()
-    sandbox = DockerSandbox(limits=TEST_LIMITS)
+    sandbox = DockerSandbox(limits=TEST_LIMITS, image=DOCKER_IMAGE)
     try:
         yield sandbox
     finally:
@@ -64,7 +69,7 @@ def new_sandbox(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
     backend: Any = LocalSandbox
     if request.param == "docker":
         require_docker()
-        backend = DockerSandbox
+        backend = functools.partial(DockerSandbox, image=DOCKER_IMAGE)
     made: list[Any] = []
 
     def make(**options: Any) -> Any:
