@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from assay.cli import Command
+from assay.cli.select import add_answer_key_option
 from assay.jsonl import InputFileError
 from assay.plugins import UnknownComponent
 
@@ -40,12 +41,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="VERDICTS",
         help="verdict files written by `assay verify`; one verifier judged twice gives its flakiness",
     )
-    parser.add_argument(
-        "--answer-key",
-        action="store_true",
-        help="group votes by each installed verifier's answer_key (canonical answers) rather than "
-        "the verdicts' answer field",
-    )
+    add_answer_key_option(parser)
     parser.add_argument(
         "--labels",
         default="label",

@@ -12,6 +12,16 @@ from assay.jsonl import InputFileError, dumps
 from assay.plugins import UnknownComponent
 
 
+def add_answer_key_option(parser: argparse.ArgumentParser) -> None:
+    """`--answer-key`: how votes group samples, shared by `assay select` and `assay audit`."""
+    parser.add_argument(
+        "--answer-key",
+        action="store_true",
+        help="group votes by each installed verifier's answer_key (canonical answers) rather than "
+        "the verdicts' answer field",
+    )
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("tasks", help="tasks JSONL ({id, prompt, reference}); .gz is fine")
     parser.add_argument("samples", help="samples JSONL ({task_id, index, text}); .gz is fine")
@@ -34,12 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the verifier (name@version) whose pass/fail and scores the selector "
         "reads (default: the first in --verdicts)",
     )
-    parser.add_argument(
-        "--answer-key",
-        action="store_true",
-        help="group votes by each installed verifier's answer_key (canonical answers) rather than "
-        "the verdicts' answer field",
-    )
+    add_answer_key_option(parser)
     parser.add_argument(
         "--labels",
         default="label",
