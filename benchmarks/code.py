@@ -65,9 +65,10 @@ print(json.dumps({"elapsed_s": elapsed, "samples": len(samples)}))
 
 
 def shared_folder(explicit: str | None) -> Path:
-    import os
+    sys.path.insert(0, str(ROOT))
+    from conftest import shared_data_dir
 
-    for candidate in (explicit, os.environ.get("ASSAY_SHARED_DATA"), str(ROOT.parent / "shared" / "data")):
+    for candidate in (explicit, shared_data_dir()):
         if candidate and (Path(candidate) / "humaneval-codegen16b").is_dir():
             return Path(candidate) / "humaneval-codegen16b"
         if candidate and (Path(candidate) / "samples.jsonl.gz").is_file():

@@ -31,12 +31,14 @@ ROOT = Path(__file__).resolve().parents[1]
 Case = dict[str, Any]
 
 
-def corpus_path(explicit: str | None) -> Path:
+def corpus_path(explicit: str | None) -> Path | None:
     if explicit:
         return Path(explicit)
-    shared = os.environ.get("ASSAY_SHARED_DATA")
-    base = Path(shared) if shared else ROOT.parent / "shared" / "data"
-    return base / "math-equality" / "cases.jsonl"
+    sys.path.insert(0, str(ROOT))
+    from conftest import shared_data_dir
+
+    base = shared_data_dir()
+    return None if base is None else base / "math-equality" / "cases.jsonl"
 
 
 def assay_grader() -> tuple[Callable[[Case], bool | None], Callable[[], None], Any]:
@@ -109,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     path = corpus_path(args.cases)
-    if not path.exists():
-        print(f"{path}: no such file (set ASSAY_SHARED_DATA or pass --cases)", file=sys.stderr)
+    if path is None or not path.exists():
+        where = path or "the shared math-equality corpus"
+        print(f"{where}: no such file (set ASSAY_SHARED_DATA or pass --cases)", file=sys.stderr)
         return 2
     cases = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 

@@ -50,10 +50,12 @@ KS = (1, 2, 3, 5, 10, 20, 30, 50, 100)
 
 
 def shared_data() -> Path:
-    explicit = os.environ.get("ASSAY_SHARED_DATA")
-    path = Path(explicit) if explicit else ROOT.parent / "shared" / "data"
-    if not path.is_dir():
-        sys.exit(f"no shared data at {path} (set ASSAY_SHARED_DATA)")
+    sys.path.insert(0, str(ROOT))
+    from conftest import shared_data_dir
+
+    path = shared_data_dir()
+    if path is None:
+        sys.exit("no shared data beside this checkout (set ASSAY_SHARED_DATA)")
     return path
 
 
