@@ -79,16 +79,7 @@ class VerdictStore:
 
     def get(self, verifier: str, task: bytes, sample: bytes) -> dict[str, Any] | None:
         """The cached verdict body (without task_id and sample_index), or None."""
-        recent = self._recent.get((verifier, task, sample))
-        if recent is not None:
-            return recent
-        row = self._db.execute(
-            "SELECT verdict FROM verdicts WHERE verifier=? AND task=? AND sample=?", (verifier, task, sample)
-        ).fetchone()
-        if row is None:
-            return None
-        body: dict[str, Any] = orjson.loads(row[0])
-        return body
+        return self.get_many(verifier, [(task, sample)]).get((task, sample))
 
     def get_many(
         self, verifier: str, keys: Iterable[tuple[bytes, bytes]]
