@@ -227,8 +227,7 @@ def vote_pool(group: NDArray[np.int32], correct: FloatArray, member: BoolArray) 
     if n_groups == 0:
         empty = np.zeros((problems, 0), np.int64)
         return VotePool(empty, empty.astype(np.float64), member.sum(axis=1).astype(np.int64), ids)
-    # One bin per (problem, group), and a last bin for everything outside the pool.
-    flat = np.where(answering, np.arange(problems)[:, None] * n_groups + ids, problems * n_groups)
+    flat = flat_bins(ids, n_groups)
     sizes = np.bincount(flat.ravel(), minlength=problems * n_groups + 1)[:-1].reshape(problems, n_groups)
     correct_sum = np.bincount(flat.ravel(), weights=correct.ravel(), minlength=problems * n_groups + 1)[:-1]
     return VotePool(
@@ -247,7 +246,7 @@ def first_appearance_ids(group: NDArray[np.int64] | NDArray[np.int32]) -> NDArra
     n_groups = int(group.max(initial=-1)) + 1
     if n_groups == 0:
         return np.full(group.shape, -1, np.int32)
-    flat = np.where(answering, np.arange(problems)[:, None] * n_groups + group, problems * n_groups)
+    flat = flat_bins(group, n_groups)
     first = np.full(problems * n_groups + 1, width, dtype=np.int64)
     np.minimum.at(first, flat.ravel(), np.broadcast_to(np.arange(width), group.shape).ravel())
     order = np.argsort(first[:-1].reshape(problems, n_groups), axis=1, kind="stable")
@@ -501,7 +500,7 @@ def _winners(totals: FloatArray, counts: FloatArray) -> tuple[IntArray, BoolArra
     return winners, present
 
 
-def flat_bins(ids: NDArray[np.int32], n_groups: int) -> IntArray:
+def flat_bins(ids: NDArray[np.int32] | NDArray[np.int64], n_groups: int) -> IntArray:
     """One bin per (problem, group), and the last bin (problems * n_groups) for samples outside the pool."""
     problems = ids.shape[0]
     out: IntArray = np.where(ids >= 0, (np.arange(problems) * n_groups)[:, None] + ids, problems * n_groups)
