@@ -128,16 +128,7 @@ class ForkServerSandbox(ABC):
         candidate_limits = limits or self.limits
         judge_limits = judge_limits or candidate_limits
         requests = {
-            role: run_request(
-                source=program.source,
-                files=program.files,
-                stdin=program.stdin,
-                limits=role_limits,
-                env=program.env,
-                collect=program.collect,
-                argv=program.argv,
-                filename=program.filename,
-            )
+            role: _program_request(program, role_limits)
             for role, program, role_limits in (
                 ("candidate", candidate, candidate_limits),
                 ("judge", judge, judge_limits),
@@ -186,16 +177,7 @@ class ForkServerSandbox(ABC):
         and is cancelled after that. Returns the run's result and what `talk` returned (None when the
         sandbox could not start the run, which the result then says)."""
         limits = limits or self.limits
-        request = run_request(
-            source=program.source,
-            files=program.files,
-            stdin=program.stdin,
-            limits=limits,
-            env=program.env,
-            collect=program.collect,
-            argv=program.argv,
-            filename=program.filename,
-        )
+        request = _program_request(program, limits)
         refusal = self._refusal(limits)
         if refusal:
             return _broken(refusal), None
@@ -301,6 +283,20 @@ def kernel_layers(layers: dict[str, bool], off: dict[str, str]) -> int:
         layers["seccomp"] = False
         off["seccomp"] = str(exc)
     return abi
+
+
+def _program_request(program: PythonProgram, limits: Limits) -> RunRequest:
+    """The run request of a `PythonProgram`."""
+    return run_request(
+        source=program.source,
+        files=program.files,
+        stdin=program.stdin,
+        limits=limits,
+        env=program.env,
+        collect=program.collect,
+        argv=program.argv,
+        filename=program.filename,
+    )
 
 
 def _broken(message: str) -> ExecResult:
