@@ -22,6 +22,7 @@ from typing import Any
 from assay import ExecResult, Limits
 from assay.sandbox import PythonProgram, PythonSandbox
 from assay_code import harness
+from assay_code.harness.channel import frame
 
 #: How long a tests' process may live: it is replaced per task long before this.
 _LIFETIME_S = 24 * 3600.0
@@ -114,12 +115,11 @@ class JudgeHost:
             self._start(key)
         control = self._control
         assert control is not None
-        body = json.dumps(job).encode()
-        frame = len(body).to_bytes(4, "big") + body
+        message = frame(json.dumps(job).encode())
         try:
-            sent = socket.send_fds(control, [frame], [candidate.fileno()])
-            if sent < len(frame):
-                control.sendall(frame[sent:])
+            sent = socket.send_fds(control, [message], [candidate.fileno()])
+            if sent < len(message):
+                control.sendall(message[sent:])
         except OSError as exc:
             raise JudgeUnavailable(f"cannot reach the tests' process: {exc}", self.stop()) from None
         # The tests' process holds the candidate's socket now; with ours closed, the candidate sees the end

@@ -29,6 +29,7 @@ from assay.plugins import get_registry
 from assay.sandbox import ExecResult, PairResult, PythonProgram, PythonSandbox
 from assay_code import harness
 from assay_code.compare import first_mismatch
+from assay_code.harness.channel import frame
 from assay_code.harness.tester import RESULT_MARK
 from assay_code.judge import JudgeHost, JudgeUnavailable
 from assay_code.program import assemble, compile_error, extract_source, prompt_for_tests
@@ -281,8 +282,7 @@ class CodeVerifier(Verifier):
             nonlocal judge_end
             try:
                 # The program goes down the candidate's own socket (see harness/candidate.py: main).
-                body = json.dumps({"program": program}).encode()
-                sock.sendall(len(body).to_bytes(4, "big") + body)
+                sock.sendall(frame(json.dumps({"program": program}).encode()))
                 return host.judge(key, sock, job, self.config.time_limit_s + _JUDGE_GRACE_S + 1.0)
             except OSError as exc:
                 judge_end = ExecResult(status="ok", message=f"the candidate's socket failed: {exc}")
@@ -504,7 +504,7 @@ class CodeVerifier(Verifier):
             def talk(sock: socket.socket) -> None:
                 sock.settimeout(wall_s + 1.0)
                 try:
-                    sock.sendall(len(body).to_bytes(4, "big") + body)
+                    sock.sendall(frame(body))
                     while sock.recv(1 << 16):  # until the run ends (what the program writes here is ignored)
                         pass
                 except OSError:

@@ -31,6 +31,11 @@ def traceback_frames(tb: Any) -> list[tuple[str, int, str]]:
     return frames
 
 
+def frame(body: bytes) -> bytes:
+    """`body` as one frame: its length (4 bytes, big-endian), then the bytes."""
+    return len(body).to_bytes(_HEADER_SIZE, "big") + body
+
+
 class ChannelError(Exception):
     """The other side closed the socket, or sent something that is not a frame."""
 
@@ -52,7 +57,7 @@ class Channel:
     def send_raw(self, body: bytes) -> None:
         if len(body) > MAX_FRAME:
             raise ChannelError(f"message of {len(body)} bytes is over the {MAX_FRAME}-byte limit")
-        view = memoryview(len(body).to_bytes(_HEADER_SIZE, "big") + body)
+        view = memoryview(frame(body))
         while view:
             try:
                 written = os.write(self.fd, view)
