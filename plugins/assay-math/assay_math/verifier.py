@@ -108,7 +108,7 @@ class MathVerifier(Verifier):
                     sample,
                     "pass",
                     score=1.0,
-                    answer=self._key(gold, extracted.text, reference, budget),
+                    answer=self._key(gold, extracted.text, reference.percent_as_fraction, budget),
                     details={**details, "extracted": extracted.text.strip()[:500]},
                     elapsed_s=time.perf_counter() - started,
                 )
@@ -167,20 +167,20 @@ class MathVerifier(Verifier):
             "pass" if passed else "fail",
             score=float(passed),
             # the canonical key, so that votes over verdicts count equivalent answers together
-            answer=self._key(pred, extracted.text, reference, budget),
+            answer=self._key(pred, extracted.text, reference.percent_as_fraction, budget),
             reason=None if passed else "wrong_answer",
             details={**details, "extracted": extracted.text.strip()[:500]},
             elapsed_s=time.perf_counter() - started,
         )
 
-    def _key(self, value: Any, text: str, reference: MathReference, budget: Any) -> str | None:
+    def _key(self, value: Any, text: str, percent_as_fraction: bool, budget: Any) -> str | None:
         """`answer_key` of an answer already read: its canonical form, or its text when that is out of reach."""
         from assay_math.answers import DeadlineExceeded, answer_key_of
 
         if value is not None:
             try:
                 with budget.enforce():
-                    return str(answer_key_of(value, percent_as_fraction=reference.percent_as_fraction))
+                    return str(answer_key_of(value, percent_as_fraction=percent_as_fraction))
             except (DeadlineExceeded, Exception):  # a key is best effort: an unreadable answer votes as its text
                 pass
         return " ".join(text.split())[:500] or None
@@ -221,9 +221,7 @@ class MathVerifier(Verifier):
             value = reader.value(extracted, budget, is_gold=False)
         except (DeadlineExceeded, Exception):  # a key is best effort: an unreadable answer votes as its text
             value = None
-        return self._key(
-            value, extracted.text, MathReference(answer="", percent_as_fraction=percent_as_fraction), budget
-        )
+        return self._key(value, extracted.text, percent_as_fraction, budget)
 
 
 def _reference_text(answer: str | int | float) -> str:
