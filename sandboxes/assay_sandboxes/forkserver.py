@@ -794,19 +794,7 @@ class Server:
         return files, "; ".join(problems) or None
 
     def _empty_work_dir(self) -> None:
-        try:
-            entries = os.listdir(self.work_dir)
-        except OSError:
-            return
-        for entry in entries:
-            path = os.path.join(self.work_dir, entry)
-            try:
-                if stat.S_ISDIR(os.lstat(path).st_mode):
-                    _remove_tree(path)
-                else:
-                    os.unlink(path)
-            except OSError:
-                pass
+        _remove_entries(self.work_dir)
 
 
 class Spare:
@@ -1138,12 +1126,21 @@ def _remove_tree(path: str) -> None:
         os.chmod(path, 0o700)
     except OSError:
         pass
+    _remove_entries(path)
     try:
-        entries = os.listdir(path)
+        os.rmdir(path)
     except OSError:
-        entries = []
+        pass
+
+
+def _remove_entries(folder: str) -> None:
+    """Remove everything in `folder` (not the folder itself)."""
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
     for entry in entries:
-        child = os.path.join(path, entry)
+        child = os.path.join(folder, entry)
         try:
             if stat.S_ISDIR(os.lstat(child).st_mode):
                 _remove_tree(child)
@@ -1151,10 +1148,6 @@ def _remove_tree(path: str) -> None:
                 os.unlink(child)
         except OSError:
             pass
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass
 
 
 def _which(program: str, path: str) -> str | None:
