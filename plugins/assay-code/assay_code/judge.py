@@ -16,6 +16,7 @@ import json
 import select
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -139,9 +140,9 @@ class JudgeHost:
         size: int | None = None
         poller = select.poll()
         poller.register(control, select.POLLIN | select.POLLHUP | select.POLLERR)
-        deadline = _now() + timeout_s
+        deadline = time.monotonic() + timeout_s
         while size is None or len(buffer) < 4 + size:
-            remaining = deadline - _now()
+            remaining = deadline - time.monotonic()
             if remaining <= 0 or not poller.poll(remaining * 1000):
                 self.stop()
                 raise TimeoutError(f"the tests gave no outcome within {timeout_s:.1f}s")
@@ -152,9 +153,3 @@ class JudgeHost:
             if size is None and len(buffer) >= 4:
                 size = int.from_bytes(buffer[:4], "big")
         return buffer[4 : 4 + size]
-
-
-def _now() -> float:
-    import time
-
-    return time.monotonic()
