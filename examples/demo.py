@@ -48,7 +48,11 @@ def installed(verifier: str) -> bool:
 
 
 def verify(tasks: str, samples: str, verifier: str, out: Path) -> list[str]:
-    """`assay verify` into OUT/<name>-<verifier>-verdicts.jsonl; the `--verdicts` arguments for the audit."""
+    """`assay verify` into OUT/<name>-<verifier>-verdicts.jsonl; the `--verdicts` arguments for the audit
+    (none when the verifier's plugin is not installed: the audit then works from the labels alone)."""
+    if not installed(verifier):
+        print(f"\nThe {verifier} verifier (plugins/assay-{verifier}) is not installed: auditing from the labels alone.")
+        return []
     verdict_file = str(out / f"{Path(tasks).parent.name}-{verifier}-verdicts.jsonl")
     store = str(out / "verdicts.sqlite")
     assay(
@@ -78,21 +82,13 @@ def main() -> int:
 
     svamp = DATA / "svamp-pot-codex"
     tasks, samples = str(svamp / "tasks.jsonl.gz"), str(svamp / "samples.jsonl.gz")
-    verdicts: list[str] = []
-    if installed("math"):
-        verdicts = verify(tasks, samples, "math", out)
-    else:
-        print("\nThe math verifier (plugins/assay-math) is not installed: auditing from the labels alone.")
+    verdicts = verify(tasks, samples, "math", out)
     report_dir = out / "svamp"
     assay("audit", tasks, samples, *verdicts, "-o", str(report_dir))
 
     humaneval = DATA / "humaneval-codegen16b"
     tasks, samples = str(humaneval / "tasks.jsonl.gz"), str(humaneval / "samples.jsonl.gz")
-    verdicts = []
-    if installed("code"):
-        verdicts = verify(tasks, samples, "code", out)
-    else:
-        print("\nThe code verifier (plugins/assay-code) is not installed: auditing from the labels alone.")
+    verdicts = verify(tasks, samples, "code", out)
     assay("audit", tasks, samples, *verdicts, "--k", "1,2,5,10,20,50,100", "-o", str(out / "humaneval"))
 
     game24 = DATA / "game24-gpt4"
