@@ -129,12 +129,7 @@ def run_whole_program(channel: Channel) -> None:
     would (the sandbox's Python mode handles the exit code, tracebacks, threads and atexit)."""
     import types
 
-    try:
-        sent = channel.recv()
-    except ChannelError:
-        _finish()
-    if not isinstance(sent, dict) or not isinstance(sent.get("program"), str) or not isinstance(sent.get("input"), str):
-        _finish()
+    sent = _receive(channel, ("program", "input"))
     data = sent["input"].encode("utf-8", "surrogateescape")
     sys.stdin = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="surrogateescape")
     main = types.ModuleType("__main__")
@@ -155,13 +150,7 @@ def main(job: dict[str, Any], peer_fd: int) -> None:
         # The program comes down the socket, not through the sandbox's server: a server that forwarded it
         # would keep it in its memory, and every later candidate forked from that server would inherit it
         # (a wrong sample could find a right one there and copy it).
-        try:
-            sent = channel.recv()
-        except ChannelError:
-            _finish()
-        if not isinstance(sent, dict) or not isinstance(sent.get("program"), str):
-            _finish()
-        job = {**job, "program": sent["program"]}
+        job = {**job, "program": _receive(channel, ("program",))["program"]}
     output = Sink()
     sys.stdout = sys.stderr = output
     namespace: dict[str, Any] = {"__name__": job.get("module") or "__solution__", "__builtins__": builtins}
@@ -181,6 +170,18 @@ def main(job: dict[str, Any], peer_fd: int) -> None:
     channel.send(["ready"])
     Server(channel, namespace, bool(job.get("handles"))).serve()
     _finish()
+
+
+def _receive(channel: Channel, fields: tuple[str, ...]) -> dict[str, str]:
+    """A message of text fields from the caller; anything else ends this process (nothing to judge)."""
+    try:
+        sent = channel.recv()
+    except ChannelError:
+        _finish()
+    if not isinstance(sent, dict) or not all(isinstance(sent.get(field), str) for field in fields):
+        _finish()
+    message: dict[str, str] = sent
+    return message
 
 
 def _finish() -> None:
