@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -172,6 +173,76 @@ def test_batching_verifiers_get_batches_and_a_hung_batch_is_split(tmp_path) -> N
     batches = [v.details.get("batch") for v in verdicts[:10]]
     assert max(b for b in batches if b) == 4, batches
     assert [v.status for v in verdicts[10:]] == ["timeout", "pass"]
+
+
+class _OverlappingBatcher(_Batcher):
+    """A batcher whose units may overlap within one worker; 'crash' kills the worker from a lane thread."""
+
+    name = "overlapping-batcher"
+    concurrent_units = 2
+
+    def verify_batch(self, task: Task, samples: Sequence[Sample]) -> list[Verdict]:
+        if any(s.text == "crash" for s in samples):
+            os._exit(13)
+        return super().verify_batch(task, samples)
+
+
+class _WaitsForTheNextUnit(Verifier):
+    """Task 'first' waits until the unit after it has begun (a file tells): only a worker that judges
+    units side by side gets there before its patience runs out."""
+
+    name = "waits-for-next-unit"
+    version = "1"
+    kind = "learned"
+    concurrent_units = 2
+
+    def verify(self, task: Task, sample: Sample) -> Verdict:
+        return self.verify_batch(task, [sample])[0]
+
+    def verify_batch(self, task: Task, samples: Sequence[Sample]) -> list[Verdict]:
+        signal = Path(str(task.reference["signal"]))
+        if task.id == "second":
+            signal.touch()
+            return [self.verdict(task, s, "pass", score=1.0) for s in samples]
+        deadline = time.monotonic() + 10
+        while not signal.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        status = "pass" if signal.exists() else "fail"
+        return [self.verdict(task, s, status, score=float(status == "pass")) for s in samples]
+
+
+def test_a_worker_judges_the_next_unit_while_one_is_still_running(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    signal = str(tmp_path / "second-began")
+    tasks = [Task(id="first", reference={"signal": signal}), Task(id="second", reference={"signal": signal})]
+    samples = [Sample(task_id="first", index=0, text="a"), Sample(task_id="second", index=0, text="b")]
+    samples += [Sample(task_id="first", index=1, text="c")]
+    verdicts = list(
+        assay.verify(tasks, samples, _WaitsForTheNextUnit, jobs=1, store=tmp_path / "s.sqlite", progress=False)
+    )
+    assert [(v.task_id, v.sample_index) for v in verdicts] == [("first", 0), ("second", 0), ("first", 1)]
+    assert [v.status for v in verdicts] == ["pass", "pass", "pass"]
+
+
+def test_overlapping_units_still_split_a_hung_batch_and_survive_a_crash(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    tasks = [Task(id="t"), Task(id="u"), Task(id="v")]
+    samples = [Sample(task_id="t", index=i, text=f"s{i}") for i in range(10)]
+    samples += [Sample(task_id="u", index=0, text="hang"), Sample(task_id="u", index=1, text="fine")]
+    samples += [Sample(task_id="v", index=0, text="crash"), Sample(task_id="v", index=1, text="fine too")]
+    verdicts = list(
+        assay.verify(
+            tasks,
+            samples,
+            _OverlappingBatcher,
+            config={"time_limit_s": 0.2},
+            jobs=1,
+            store=tmp_path / "s.sqlite",
+            progress=False,
+        )
+    )
+    assert [(v.task_id, v.sample_index) for v in verdicts] == [(s.task_id, s.index) for s in samples]
+    assert all(v.status == "pass" for v in verdicts[:10])
+    assert [v.status for v in verdicts[10:12]] == ["timeout", "pass"]
+    assert [(v.status, v.reason) for v in verdicts[12:]] == [("error", "worker_crashed"), ("pass", None)]
 
 
 def test_resume_refuses_an_output_made_from_other_input(echo_installed, echo_data, tmp_path) -> None:  # type: ignore[no-untyped-def]

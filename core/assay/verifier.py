@@ -55,6 +55,10 @@ class Verifier:
     deterministic: ClassVar[bool] = True
     #: The most samples the engine hands to one `verify_batch` call (when it is overridden).
     batch_size: ClassVar[int] = 64
+    #: How many units one engine worker may have inside `verify_batch` at once, each on its own thread.
+    #: Above 1 for verifiers that mostly wait on other processes (sandboxes, servers): a unit held up by
+    #: one slow sample then leaves the worker free for the next unit. Such a verifier must be thread-safe.
+    concurrent_units: ClassVar[int] = 1
 
     def __init__(self, config: VerifierConfig | dict[str, Any] | None = None) -> None:
         if config is None:

@@ -50,6 +50,9 @@ class WorkUnit:
     task_key: bytes
     task: Task
     items: list[tuple[int, Sample]] = field(default_factory=list)
+    #: Judge this unit with no other beside it in its worker (see `Verifier.concurrent_units`): set for
+    #: units that were in flight together when their worker died, so that the next death names its unit.
+    alone: bool = False
 
 
 class Executor(ABC):

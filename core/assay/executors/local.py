@@ -10,13 +10,18 @@ the unit's other samples are sent again. A worker that dies on its own gives its
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing
 import multiprocessing.connection
 import os
+import queue
 import signal
 import sys
+import threading
 import time
+import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -31,6 +36,7 @@ from assay.executors.base import (
     uses_batching,
 )
 from assay.models import Sample, Task
+from assay.verifier import Verifier
 
 _IDLE = -1.0
 _BATCH = -2.0  # progress marker: a whole unit is inside verify_batch
@@ -85,13 +91,15 @@ def _worker_main(spec: VerifierSpec, conn: Connection, progress: Any, slot: int)
         conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
         return
     batching = uses_batching(spec.cls)
+    overlapping = batching and spec.cls.concurrent_units > 1
+    lanes = _Lanes(conn, progress, slot, spec.cls.concurrent_units) if overlapping else None
     tasks: dict[bytes, Task] = {}
     try:
         while True:
             message = conn.recv()
             if message[0] == "stop":
                 break
-            _, unit_id, cache_key, task_json, forget, items = message
+            _, unit_id, cache_key, task_json, forget, items, alone = message
             # The parent mirrors this cache, so it alone decides when the cache is emptied.
             if forget:
                 tasks.clear()
@@ -99,12 +107,16 @@ def _worker_main(spec: VerifierSpec, conn: Connection, progress: Any, slot: int)
                 tasks[cache_key] = Task.model_validate(task_json)
             task = tasks[cache_key]
             samples = [Sample.model_construct(**fields) for _, fields in items]
+            if lanes is not None:
+                if not alone:
+                    lanes.start(unit_id, verifier, task, items, samples)
+                    continue
+                lanes.drain()
             results: list[ItemResult] = []
             if batching:
                 progress[2 * slot] = _BATCH
                 progress[2 * slot + 1] = time.monotonic()
-                verdicts = run_unit(verifier, task, samples)
-                results = [(seq, v.model_dump(mode="json")) for (seq, _), v in zip(items, verdicts, strict=True)]
+                results = _unit_results(verifier, task, items, samples)
             else:
                 for (seq, _), sample in zip(items, samples, strict=True):
                     progress[2 * slot] = float(seq)
@@ -116,6 +128,82 @@ def _worker_main(spec: VerifierSpec, conn: Connection, progress: Any, slot: int)
         pass  # the parent is gone or stopping us
     finally:
         verifier.close()
+
+
+def _unit_results(
+    verifier: Verifier, task: Task, items: list[tuple[int, Any]], samples: list[Sample]
+) -> list[ItemResult]:
+    verdicts = run_unit(verifier, task, samples)
+    return [(seq, v.model_dump(mode="json")) for (seq, _), v in zip(items, verdicts, strict=True)]
+
+
+@dataclass
+class _Pending:
+    unit_id: int
+    started: float | None = None
+    results: list[ItemResult] | None = None
+
+
+class _Lanes:
+    """Units judged side by side, one per long-lived thread (so a verifier's per-thread resources stay
+    warm), for verifiers with `concurrent_units` > 1. Verdicts go back in the order the units came, and
+    the worker's clock shows when the oldest unit began: the parent's deadlines read as they do for a
+    worker that judges one unit at a time."""
+
+    def __init__(self, conn: Connection, progress: Any, slot: int, count: int) -> None:
+        self._conn = conn
+        self._progress = progress
+        self._slot = slot
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._order: deque[_Pending] = deque()
+        self._queue: queue.SimpleQueue[tuple[_Pending, Callable[[], list[ItemResult]]]] = queue.SimpleQueue()
+        for number in range(count):
+            # Daemon threads: a unit that hangs must not keep a stopping worker alive (the parent kills it).
+            threading.Thread(target=self._lane, name=f"assay-unit-{number}", daemon=True).start()
+
+    def start(
+        self, unit_id: int, verifier: Verifier, task: Task, items: list[tuple[int, Any]], samples: list[Sample]
+    ) -> None:
+        pending = _Pending(unit_id)
+        with self._lock:
+            self._order.append(pending)
+        self._queue.put((pending, lambda: _unit_results(verifier, task, items, samples)))
+
+    def drain(self) -> None:
+        """Wait until every unit started here has been answered."""
+        with self._idle:
+            self._idle.wait_for(lambda: not self._order)
+
+    def _lane(self) -> None:
+        while True:
+            pending, work = self._queue.get()
+            with self._lock:
+                pending.started = time.monotonic()
+                self._show_clock()
+            try:
+                results = work()
+            except BaseException:
+                # run_unit turns a verifier's exceptions into verdicts: this is the worker itself failing.
+                # Die, as a single-threaded worker would, so that the parent retries the units.
+                traceback.print_exc()
+                os._exit(70)
+            with self._lock:
+                pending.results = results
+                while self._order and self._order[0].results is not None:
+                    done = self._order.popleft()
+                    with contextlib.suppress(OSError):  # the parent is gone: the main thread sees it too
+                        self._conn.send(("done", done.unit_id, done.results))
+                self._show_clock()
+                self._idle.notify_all()
+
+    def _show_clock(self) -> None:
+        started = [p.started for p in self._order if p.started is not None]
+        if started:
+            self._progress[2 * self._slot + 1] = min(started)
+            self._progress[2 * self._slot] = _BATCH
+        else:
+            self._progress[2 * self._slot] = _IDLE
 
 
 def _die_with_parent() -> None:
@@ -158,6 +246,7 @@ class ProcessExecutor(Executor):
         self.jobs = jobs
         self.capacity = jobs * self.PREFETCH
         self.backstop_s = spec.backstop_s
+        self._overlapping = uses_batching(spec.cls) and spec.cls.concurrent_units > 1
         self._ctx = _context()
         self._progress = self._ctx.Array("d", [_IDLE, 0.0] * jobs, lock=False)
         self._workers: list[_Worker] = [self._spawn(slot) for slot in range(jobs)]
@@ -196,7 +285,7 @@ class ProcessExecutor(Executor):
             for seq, s in unit.items
         ]
         worker.units.append(unit)
-        worker.conn.send(("unit", unit.unit_id, cache_key, task_json, forget, items))
+        worker.conn.send(("unit", unit.unit_id, cache_key, task_json, forget, items, unit.alone))
 
     def in_flight(self) -> int:
         return sum(len(w.units) for w in self._workers) + len(self._retry)
@@ -284,7 +373,7 @@ class ProcessExecutor(Executor):
         head, rest = lost[0], lost[1:]
         if marker == _BATCH and len(head.items) > 1:
             # The batch as a whole hung: judge its samples one at a time so that only the culprit times out.
-            self._retry.extend(WorkUnit(head.unit_id, head.task_key, head.task, [item]) for item in head.items)
+            self._retry.extend(dataclasses.replace(head, items=[item]) for item in head.items)
         else:
             # A worker sends a unit's verdicts together, so the ones it finished before hanging are lost too.
             culprit = int(marker) if marker >= 0 else head.items[0][0]
@@ -303,6 +392,10 @@ class ProcessExecutor(Executor):
             raise RuntimeError(f"verifier {self.spec.cls.name!r}: workers keep dying (last exit code {exitcode})")
         if not lost:
             return
+        if self._overlapping and len(lost) > 1 and not lost[0].alone:
+            # Units ran side by side, so which one killed the worker is unknown: judge each alone.
+            self._retry.extend(dataclasses.replace(unit, alone=True) for unit in lost)
+            return
         head, rest = lost[0], lost[1:]
         culprit: int | None = None
         if marker >= 0:
@@ -311,7 +404,7 @@ class ProcessExecutor(Executor):
             culprit = head.items[0][0]
         if culprit is None and marker == _BATCH:
             # Something in the batch kills the worker: judge its samples one at a time to find it.
-            self._retry.extend(WorkUnit(head.unit_id, head.task_key, head.task, [item]) for item in head.items)
+            self._retry.extend(dataclasses.replace(head, items=[item]) for item in head.items)
         elif culprit is not None and self._crashes.get(culprit, 0) + 1 >= _MAX_CRASHES_PER_SAMPLE:
             message = f"the worker died while verifying this sample (exit code {exitcode})"
             self._give_up(head, culprit, "error", "worker_crashed", message)

@@ -120,6 +120,9 @@ class CodeVerifier(Verifier):
     #: A whole task per unit where it fits: a sample that runs to its time limit then overlaps with more
     #: of its unit's other samples before the unit's last verdict is due.
     batch_size = 256
+    #: A worker starts its next unit while a sample of the last one runs to its time limit: a program
+    #: spends its time in sandboxed processes, so the worker's threads mostly wait.
+    concurrent_units = 2
 
     #: The candidate's harness imports from the standard library only.
     _HARNESS_SOURCE: ClassVar[str] = harness.BOOTSTRAP
