@@ -14,7 +14,14 @@ from typing import Any, ClassVar, TypeVar
 
 from assay.sandbox import ExecResult, Limits, PairResult, PythonProgram
 from assay_sandboxes import forkserver
-from assay_sandboxes.client import ForkServerConnection, RunRequest, SandboxUnavailable, run_request, to_exec_result
+from assay_sandboxes.client import (
+    DEFAULT_PRELOAD,
+    ForkServerConnection,
+    RunRequest,
+    SandboxUnavailable,
+    run_request,
+    to_exec_result,
+)
 from assay_sandboxes.seccomp import SeccompUnavailable, compile_filter
 
 T = TypeVar("T")
@@ -55,12 +62,23 @@ class ForkServerSandbox(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        limits: Limits | None = None,
+        preload: Sequence[str] = DEFAULT_PRELOAD,
+        preload_sources: Mapping[str, str] | None = None,
+    ) -> None:
         self.limits = limits or Limits()
+        self.preload = tuple(preload)
+        self.preload_sources = dict(preload_sources or {})
         self._servers: dict[str, ServerHandle] = {}
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._finalizer = weakref.finalize(self, ForkServerSandbox._close_servers, self._servers)
+
+    def _preload_config(self) -> dict[str, Any]:
+        """What a server loads once, before its first fork (part of every backend's server config)."""
+        return {"preload": list(self.preload), "preload_sources": list(self.preload_sources.items())}
 
     @abstractmethod
     def _start_server(self, role: str, limits: Limits) -> ServerHandle:

@@ -20,7 +20,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -149,7 +149,7 @@ class _Container(ServerHandle):
             "uid": None,
             "read_paths": sandbox.read_paths,
             "rw_paths": list(DEFAULT_WRITE_PATHS),
-            "preload": list(sandbox.preload),
+            **sandbox._preload_config(),
             # The server itself and the helper that kills leftovers share the run's uid.
             "extra_processes": 2,
         }
@@ -195,6 +195,7 @@ class DockerSandbox(ForkServerSandbox):
         docker_host: str | None = None,
         read_paths: Sequence[str] = (),
         preload: Sequence[str] = DEFAULT_PRELOAD,
+        preload_sources: Mapping[str, str] | None = None,
     ) -> None:
         """
         :param limits: the default limits of a run; a run asking for more memory, processes or disk than
@@ -203,12 +204,14 @@ class DockerSandbox(ForkServerSandbox):
         :param docker_host: the daemon (default `$DOCKER_HOST`, else the local socket).
         :param read_paths: more folders or files runs may read and execute inside the container.
         :param preload: modules the warm interpreter imports once.
+        :param preload_sources: modules given as source (name -> source, in order; an empty source makes
+            an empty package) that the warm interpreter runs once and keeps in `sys.modules`, so that every
+            run finds them imported: a harness that every run needs, paid for once instead of per run.
         """
-        super().__init__(limits)
+        super().__init__(limits, preload, preload_sources)
         self.image = image or RECIPES[DEFAULT_RECIPE].tag
         self.docker_host = docker_host
         self.read_paths = [*DEFAULT_READ_PATHS, *read_paths]
-        self.preload = tuple(preload)
         self._client: Any = None
         self._labels: dict[str, str] | None = None
 

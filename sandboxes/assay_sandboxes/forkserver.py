@@ -47,6 +47,7 @@ import stat
 import struct
 import sys
 import time
+import types
 from typing import Any
 
 # -- the kernel interfaces Python's os module lacks --------------------------------------------------------
@@ -366,6 +367,11 @@ class Server:
                 __import__(module)
             except Exception:
                 pass
+        for name, source in config.get("preload_sources", ()):
+            try:
+                _load_module(name, source)
+            except Exception as exc:  # unlike the names above, these were asked for: a failure is fatal
+                raise RuntimeError(f"preloading module {name!r} failed: {type(exc).__name__}: {exc}") from exc
         sys.dont_write_bytecode = True
         # What every run's environment starts from; the server needs none of the caller's.
         os.environ.clear()
@@ -997,6 +1003,18 @@ def _place_run_fds(request: dict[str, Any], fds: list[int]) -> int:
 
 def _page_round(size: int) -> int:
     return -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
+
+
+def _load_module(name: str, source: str) -> None:
+    """Run `source` as module `name` and keep it in `sys.modules` (an empty source: an empty package)."""
+    module = types.ModuleType(name)
+    if not source:
+        module.__path__ = []
+    sys.modules[name] = module
+    parent, _, child = name.rpartition(".")
+    if parent in sys.modules:
+        setattr(sys.modules[parent], child, module)
+    exec(compile(source, f"<{name}>", "exec", dont_inherit=True), module.__dict__)
 
 
 def _warm_up() -> None:

@@ -26,7 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -145,7 +145,7 @@ class _Server(ServerHandle):
             "read_paths": sandbox.read_paths,
             "rw_paths": list(DEFAULT_WRITE_PATHS),
             "disk_mb": sandbox.limits.disk_mb,
-            "preload": list(sandbox.preload),
+            **sandbox._preload_config(),
         }
         try:
             config["seccomp_bpf"] = compile_filter(network=False)
@@ -198,6 +198,7 @@ class LocalSandbox(ForkServerSandbox):
         read_paths: Sequence[str] = (),
         drop_privileges: bool = True,
         preload: Sequence[str] = DEFAULT_PRELOAD,
+        preload_sources: Mapping[str, str] | None = None,
     ) -> None:
         """
         :param limits: the default limits of a run (each call may pass its own).
@@ -206,13 +207,15 @@ class LocalSandbox(ForkServerSandbox):
         :param drop_privileges: run as a leased unprivileged uid (needs root); turn off only to reach a
             program that only root can read, and see `user` reported off.
         :param preload: modules the warm interpreter imports once.
+        :param preload_sources: modules given as source (name -> source, in order; an empty source makes
+            an empty package) that the warm interpreter runs once and keeps in `sys.modules`, so that every
+            run finds them imported: a harness that every run needs, paid for once instead of per run.
         """
-        super().__init__(limits)
+        super().__init__(limits, preload, preload_sources)
         self.interpreter = interpreter or default_interpreter()
         prefix = str(Path(self.interpreter).resolve().parent.parent)
         self.read_paths = [*DEFAULT_READ_PATHS, prefix, *read_paths]
         self.drop_privileges = drop_privileges
-        self.preload = tuple(preload)
 
     def isolation(self) -> dict[str, Any]:
         with self._lock:

@@ -92,6 +92,32 @@ def test_a_module_the_server_did_not_preload_imports(sandbox: Any) -> None:
     assert result.stdout == b"0cc175\n", result
 
 
+def test_preloaded_sources_are_imported_in_every_run_and_each_run_has_its_own_copy(new_sandbox: Any) -> None:
+    sandbox = new_sandbox(
+        preload_sources={
+            "helpers": "",  # an empty package
+            "helpers.counter": "COUNT = [0]\ndef bump():\n    COUNT[0] += 1\n    return COUNT[0]\n",
+        }
+    )
+    source = textwrap.dedent(
+        """
+        import sys
+        print(sorted(m for m in sys.modules if m.startswith("helpers")))
+        from helpers.counter import bump
+        print(bump(), bump())
+        """
+    )
+    first, second = sandbox.run_python(source), sandbox.run_python(source)
+    assert first.stdout == second.stdout == b"['helpers', 'helpers.counter']\n1 2\n", (first, second)
+
+
+def test_a_preloaded_source_that_fails_makes_every_run_a_sandbox_error_naming_it(new_sandbox: Any) -> None:
+    sandbox = new_sandbox(preload_sources={"broken": "raise RuntimeError('no good at all')"})
+    result = sandbox.run_python("print(1)")
+    assert result.status == "sandbox_error", result
+    assert "preloading module 'broken' failed: RuntimeError: no good at all" in (result.message or "")
+
+
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="no C compiler here")
 def test_a_compiler_works_inside(local_sandbox: Any) -> None:
     result = local_sandbox.run(

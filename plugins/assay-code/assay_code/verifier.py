@@ -132,6 +132,7 @@ class CodeVerifier(Verifier):
         # One sandbox per thread: `verify_batch` judges several samples at once, each in its own.
         self._local = threading.local()
         self._sandboxes: list[PythonSandbox] = []
+        self._preloaded: set[PythonSandbox] = set()  # the sandboxes whose servers hold the harness
         self._sandbox_python: str | None = None
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
@@ -148,12 +149,19 @@ class CodeVerifier(Verifier):
         sandbox: PythonSandbox | None = getattr(self._local, slot, None)
         if sandbox is None:
             cls = get_registry().sandbox_class(self.config.sandbox)
-            sandbox = cls(**options)
+            preloaded = True
+            try:  # every run then finds the harness imported, instead of loading it from stdin
+                sandbox = cls(**options, preload_sources=harness.preload_sources())
+            except TypeError:  # a backend that cannot preload
+                preloaded = False
+                sandbox = cls(**options)
             if not isinstance(sandbox, PythonSandbox):
                 raise TypeError(f"sandbox {self.config.sandbox!r} has no Python fast path (run_python_pair)")
             python = str(sandbox.isolation().get("python") or "") or None
             with self._lock:
                 self._sandboxes.append(sandbox)
+                if preloaded:
+                    self._preloaded.add(sandbox)
                 self._sandbox_python = python
             setattr(self._local, slot, sandbox)
         return sandbox
@@ -193,10 +201,10 @@ class CodeVerifier(Verifier):
         wall_s = max(wall_s, 0.05)
         return Limits(wall_time_s=wall_s, cpu_time_s=wall_s, memory_mb=memory_mb)
 
-    def _program(self, role: str, job: dict[str, Any]) -> PythonProgram:
+    def _program(self, role: str, job: dict[str, Any], sandbox: PythonSandbox) -> PythonProgram:
         return PythonProgram(
             source=self._HARNESS_SOURCE,
-            stdin=harness.bundle(role, job, self._sandbox_python),
+            stdin=harness.bundle(role, job, self._sandbox_python, preloaded=sandbox in self._preloaded),
             filename=f"{role}_harness.py",
         )
 
@@ -209,8 +217,8 @@ class CodeVerifier(Verifier):
     ) -> PairResult:
         sandbox = sandbox or self.sandbox
         return sandbox.run_python_pair(
-            self._program("candidate", candidate_job),
-            self._program("tester", tester_job),
+            self._program("candidate", candidate_job, sandbox),
+            self._program("tester", tester_job, sandbox),
             limits=self._limits(wall_s, self.config.memory_mb),
             judge_limits=self._limits(wall_s + _JUDGE_GRACE_S, self.config.judge_memory_mb),
         )
@@ -299,7 +307,7 @@ class CodeVerifier(Verifier):
             return None
 
         candidate, outcome = self.sandbox.run_python_interactive(
-            self._program("candidate", candidate_job),
+            self._program("candidate", candidate_job, self.sandbox),
             talk,
             limits=self._limits(self.config.time_limit_s, self.config.memory_mb),
         )
@@ -497,7 +505,7 @@ class CodeVerifier(Verifier):
             return lambda stdin, wall_s: sandbox.run_python(
                 source, stdin=stdin, limits=self._limits(wall_s, self.config.memory_mb), filename="solution.py"
             )
-        program = self._program("candidate", {"whole_program": True})
+        program = self._program("candidate", {"whole_program": True}, sandbox)
 
         def run(stdin: bytes, wall_s: float) -> ExecResult:
             # The program and its input go down the run's own socket, not through the sandbox's server,

@@ -448,6 +448,52 @@ def test_stdin_programs_cannot_copy_an_earlier_sample_either(code_verifier: Code
     assert "got 'nothing'" in verdict.details["first_failure"]["message"], verdict.details
 
 
+def test_rewriting_the_preloaded_harness_touches_only_the_candidates_own_run(judge: Judge) -> None:
+    # The sandbox's server holds the harness modules; each run rewrites its own forked copy, never the
+    # server's, so the samples after it are judged by the harness as it was.
+    vandal = (
+        "import sys\n"
+        "for name, module in list(sys.modules.items()):\n"
+        "    if name.startswith('assay_code'):\n"
+        "        for attr in list(vars(module)):\n"
+        "            if not attr.startswith('__'):\n"
+        "                setattr(module, attr, None)\n"
+        "def add(a, b):\n    return a - b\n"
+    )
+    assert judge(vandal).status == "fail"
+    assert judge("    return a + b\n").status == "pass"
+    wrong = judge("    return a * b\n")
+    assert wrong.status == "fail" and wrong.reason == "wrong_answer", wrong.details
+
+
+def test_a_sandbox_that_cannot_preload_gets_the_harness_on_stdin(assay_plugin: Any) -> None:
+    from assay import hookimpl
+    from assay_sandboxes.local import LocalSandbox
+
+    class PlainLocal(LocalSandbox):
+        name = "plain-local"
+
+        def __init__(self, **options: Any) -> None:
+            if "preload_sources" in options:
+                raise TypeError("this backend cannot preload")
+            super().__init__(**options)
+
+    class Plugin:
+        @hookimpl
+        def register_sandboxes(self, register: Any) -> None:
+            register(PlainLocal)
+
+    assay_plugin(Plugin())
+    task = function_task("add", "def check(candidate):\n    assert candidate(2, 3) == 5\n", ADD_PROMPT)
+    with CodeVerifier({"time_limit_s": 5, "sandbox": "plain-local"}) as verifier:
+        verdicts = [
+            verifier.verify(task, Sample(task_id="t", index=i, text=text))
+            for i, text in enumerate(["    return a + b\n", "    return a - b\n"])
+        ]
+        assert type(verifier.sandbox) is PlainLocal and verifier.sandbox not in verifier._preloaded
+    assert [v.status for v in verdicts] == ["pass", "fail"], [v.details for v in verdicts]
+
+
 def test_network_is_off(judge: Judge) -> None:
     verdict = judge(
         body(

@@ -2,10 +2,11 @@
 
 Two roles, each in its own sandboxed process: `candidate` (loads the sample's program and answers calls)
 and `tester` (runs the trusted tests against a stand-in that forwards calls to the candidate). Both are
-standard-library modules of this package; they reach the sandbox's interpreter as compiled code objects
-on the run's stdin, then the job, so that a run compiles nothing but a three-line bootstrap (compiling the
-harness from source would cost more than the fork). Where the sandbox's interpreter is another minor
-version of Python than this one, the sources travel instead.
+standard-library modules of this package. Where the sandbox can preload modules (`preload_sources()`, run
+once by its fork-server), every run finds them imported and gets only its job on stdin; elsewhere they
+reach the sandbox's interpreter as compiled code objects on the run's stdin, before the job, so that a
+run compiles nothing but a short bootstrap (compiling the harness from source would cost more than the
+fork), or as sources where the sandbox's interpreter is another minor version of Python than this one.
 """
 
 from __future__ import annotations
@@ -71,8 +72,25 @@ def _modules_blob(role: str, compiled: bool) -> bytes:
     return len(blob).to_bytes(4, "big") + blob
 
 
-def bundle(role: str, job: dict[str, Any], sandbox_python: str | None = None) -> bytes:
-    """The stdin of a harness run: the role's modules (compiled when the sandbox's Python is this one's
-    minor version; marshalled once per process) and its job, marshalled."""
+@cache
+def _preloaded_blob(role: str) -> bytes:
+    if role not in ROLES:
+        raise ValueError(f"unknown harness role {role!r} (known: {', '.join(ROLES)})")
+    blob = marshal.dumps({"modules": [], "packages": [], "main": f"assay_code.harness.{role}"})
+    return len(blob).to_bytes(4, "big") + blob
+
+
+@cache
+def preload_sources() -> dict[str, str]:
+    """Every role's modules as sources, in import order, for a sandbox's `preload_sources`."""
+    names = (*_MODULES, *(f"assay_code.harness.{role}" for role in ROLES))
+    return {name: _source(name) for name in names}
+
+
+def bundle(role: str, job: dict[str, Any], sandbox_python: str | None = None, preloaded: bool = False) -> bytes:
+    """The stdin of a harness run: the role's modules (none when the sandbox preloaded them; compiled when
+    the sandbox's Python is this one's minor version; marshalled once per process) and its job, marshalled."""
+    if preloaded:
+        return _preloaded_blob(role) + marshal.dumps(job)
     compiled = sandbox_python is None or sandbox_python.split(".")[:2] == [str(v) for v in sys.version_info[:2]]
     return _modules_blob(role, compiled) + marshal.dumps(job)
