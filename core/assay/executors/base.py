@@ -85,6 +85,12 @@ def uses_batching(cls: type[Verifier]) -> bool:
     return cls.verify_batch is not Verifier.verify_batch
 
 
+def units_at_once(cls: type[Verifier]) -> int:
+    """How many units one worker may have inside `verify_batch` at once: the verifier's `concurrent_units`
+    when it batches, else 1 (a verifier judged sample by sample has no unit-wide call to overlap)."""
+    return max(1, cls.concurrent_units) if uses_batching(cls) else 1
+
+
 def run_unit(verifier: Verifier, task: Task, samples: Sequence[Sample]) -> list[Verdict]:
     """Verify a unit in this process, turning a raising `verify_batch` into error verdicts."""
     if not uses_batching(type(verifier)):

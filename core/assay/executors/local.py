@@ -33,6 +33,7 @@ from assay.executors.base import (
     WorkUnit,
     engine_verdict,
     run_unit,
+    units_at_once,
     uses_batching,
 )
 from assay.models import Sample, Task
@@ -91,8 +92,8 @@ def _worker_main(spec: VerifierSpec, conn: Connection, progress: Any, slot: int)
         conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
         return
     batching = uses_batching(spec.cls)
-    overlapping = batching and spec.cls.concurrent_units > 1
-    lanes = _Lanes(conn, progress, slot, spec.cls.concurrent_units) if overlapping else None
+    at_once = units_at_once(spec.cls)
+    lanes = _Lanes(conn, progress, slot, at_once) if at_once > 1 else None
     tasks: dict[bytes, Task] = {}
     try:
         while True:
@@ -246,7 +247,7 @@ class ProcessExecutor(Executor):
         self.jobs = jobs
         self.capacity = jobs * self.PREFETCH
         self.backstop_s = spec.backstop_s
-        self._overlapping = uses_batching(spec.cls) and spec.cls.concurrent_units > 1
+        self._overlapping = units_at_once(spec.cls) > 1
         self._ctx = _context()
         self._progress = self._ctx.Array("d", [_IDLE, 0.0] * jobs, lock=False)
         self._workers: list[_Worker] = [self._spawn(slot) for slot in range(jobs)]

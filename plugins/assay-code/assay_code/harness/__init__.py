@@ -52,8 +52,6 @@ def _source(module: str) -> str:
 
 @cache
 def _modules(role: str, compiled: bool) -> tuple[tuple[str, Any], ...]:
-    if role not in ROLES:
-        raise ValueError(f"unknown harness role {role!r} (known: {', '.join(ROLES)})")
     names = (*_MODULES, f"assay_code.harness.{role}")
     modules = []
     for name in names:
@@ -65,18 +63,11 @@ def _modules(role: str, compiled: bool) -> tuple[tuple[str, Any], ...]:
 
 
 @cache
-def _modules_blob(role: str, compiled: bool) -> bytes:
-    blob = marshal.dumps(
-        {"modules": list(_modules(role, compiled)), "packages": list(_PACKAGES), "main": f"assay_code.harness.{role}"}
-    )
-    return len(blob).to_bytes(4, "big") + blob
-
-
-@cache
-def _preloaded_blob(role: str) -> bytes:
+def _modules_blob(role: str, compiled: bool, preloaded: bool) -> bytes:
     if role not in ROLES:
         raise ValueError(f"unknown harness role {role!r} (known: {', '.join(ROLES)})")
-    blob = marshal.dumps({"modules": [], "packages": [], "main": f"assay_code.harness.{role}"})
+    modules = [] if preloaded else list(_modules(role, compiled))
+    blob = marshal.dumps({"modules": modules, "packages": list(_PACKAGES), "main": f"assay_code.harness.{role}"})
     return len(blob).to_bytes(4, "big") + blob
 
 
@@ -90,7 +81,5 @@ def preload_sources() -> dict[str, str]:
 def bundle(role: str, job: dict[str, Any], sandbox_python: str | None = None, preloaded: bool = False) -> bytes:
     """The stdin of a harness run: the role's modules (none when the sandbox preloaded them; compiled when
     the sandbox's Python is this one's minor version; marshalled once per process) and its job, marshalled."""
-    if preloaded:
-        return _preloaded_blob(role) + marshal.dumps(job)
     compiled = sandbox_python is None or sandbox_python.split(".")[:2] == [str(v) for v in sys.version_info[:2]]
-    return _modules_blob(role, compiled) + marshal.dumps(job)
+    return _modules_blob(role, compiled, preloaded) + marshal.dumps(job)
