@@ -46,7 +46,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--labels",
         default="label",
         metavar="FIELD",
-        help="the samples' field with the ground truth (default: label; dotted for nested)",
+        help="the samples' field with the ground truth (default: label; dotted for nested), or a label database"
+        " written by `assay review` (LABELS.sqlite): verifiers against the human labels, weighted by how the"
+        " labelled samples were drawn",
     )
     parser.add_argument(
         "--k",
@@ -80,6 +82,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from assay.review.labels import is_label_database
+
+    if is_label_database(args.labels):
+        return run_human_labels(args)
     from assay.audit import DEFAULT_TARGETS, AuditInputError, audit_files
 
     try:
@@ -103,6 +109,22 @@ def run(args: argparse.Namespace) -> int:
     paths = report.write(args.out, html=not args.no_html)
     if not args.quiet:
         print(report.markdown(paths.get("html", paths["json"])))
+    return 0
+
+
+def run_human_labels(args: argparse.Namespace) -> int:
+    from assay.audit import human
+
+    try:
+        report = human.human_audit(
+            args.labels, args.verdicts, bootstrap=args.bootstrap, confidence=args.confidence, seed=args.seed
+        )
+    except (ValueError, InputFileError, OSError) as exc:
+        print(f"assay audit: {exc}", file=sys.stderr)
+        return 2
+    path = human.write(report, args.out)
+    if not args.quiet:
+        print(human.markdown(report, path))
     return 0
 
 
