@@ -233,7 +233,8 @@ def latest(db: sqlite3.Connection) -> Iterator[LabelRow]:
     in (task, sample, reviewer) order."""
     for row in db.execute(
         f"SELECT {_COLUMNS} FROM labels"
-        " WHERE id IN (SELECT MAX(id) FROM labels GROUP BY task_id, sample_index, reviewer) AND label <> 'none' ORDER BY task_id, sample_index, reviewer"
+        " WHERE id IN (SELECT MAX(id) FROM labels GROUP BY task_id, sample_index, reviewer) AND label <> 'none'"
+        " ORDER BY task_id, sample_index, reviewer"
     ):
         yield _row(row)
 
