@@ -125,8 +125,10 @@ class Server:
         tasks, samples, verdicts = files
         self.labels = labels
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "assay", "review", str(tasks), str(samples), "--verdicts", str(verdicts)]
-            + ["--labels", str(labels), "--port", "0", *extra],  # noqa: RUF005
+            [
+                *(sys.executable, "-m", "assay", "review", str(tasks), str(samples), "--verdicts", str(verdicts)),
+                *("--labels", str(labels), "--port", "0", *extra),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -322,8 +324,10 @@ def test_two_reviewers_agreement_is_computed(
     wait_for(bob, lambda d: d.find_element(By.ID, "double-count").text == "6")
     out = tmp_path / "audit"
     result = subprocess.run(
-        [sys.executable, "-m", "assay", "audit", str(files[0]), str(files[1]), "--verdicts", str(files[2])]
-        + ["--labels", str(server.labels), "-o", str(out)],  # noqa: RUF005
+        [
+            *(sys.executable, "-m", "assay", "audit", str(files[0]), str(files[1]), "--verdicts", str(files[2])),
+            *("--labels", str(server.labels), "-o", str(out)),
+        ],
         capture_output=True,
         text=True,
     )
