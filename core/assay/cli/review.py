@@ -125,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
             tokens = label_db.ensure_reviewers(review.db, names, tokens=not loopback)
         app = create_review_app(review, ReviewSettings(tokens=not loopback, loopback=loopback))
         family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only when the listening socket
+        # says TCP; without it every keep-alive response waits ~40 ms on the client's delayed ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((args.host, args.port))
