@@ -56,7 +56,8 @@ def write_inputs(folder: Path, samples: int) -> tuple[Path, Path, list[Path]]:
             answer = rng.choice("0123456")
             text = (
                 f"We have $x^2 = {t % 97}$, so **x** is its square root. Halving, the result is "
-                f"$\\frac{{x}}{{2}}$. Checking the cases one by one gives {answer}.\n\nThe answer is $\\boxed{{{answer}}}$."
+                f"$\\frac{{x}}{{2}}$. Checking the cases one by one gives {answer}.\n\n"
+                f"The answer is $\\boxed{{{answer}}}$."
             )
             s.write(json.dumps({"task_id": f"p{t}", "index": j, "text": text}) + "\n")
             right = answer == str(t % 7)
@@ -140,8 +141,22 @@ def main() -> int:
     build_s = time.perf_counter() - started
     print(f"index built or found in {build_s:.1f} s ({index.stat().st_size / 1e6:.0f} MB; inputs {input_mb:.0f} MB)")
 
+    launched = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "assay", "review", str(tasks), str(samples), "--verdicts", *map(str, verdicts), "--labels", str(labels), "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "assay",
+            "review",
+            str(tasks),
+            str(samples),
+            "--verdicts",
+            *map(str, verdicts),
+            "--labels",
+            str(labels),
+            "--port",
+            "0",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -153,6 +168,7 @@ def main() -> int:
         if found is None:
             raise SystemExit(f"assay review did not start: {first}{process.stdout.read()}")
         url = found.group(1)
+        startup_s = time.perf_counter() - launched
         client = httpx.Client(base_url=url, timeout=30)
         client.post("/login", data={"name": "bench"})
         page = client.get("/")
@@ -190,10 +206,11 @@ def main() -> int:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
-    print(f"over HTTP on loopback, {args.samples:,} samples loaded:")
+    print(f"server up in {startup_s:.1f} s (index found, label state rebuilt); over HTTP on loopback:")
     figures = {
         "samples": args.samples,
         "index_build_s": round(build_s, 1),
+        "server_startup_s": round(startup_s, 1),
         "save_label": summary("save-label (POST)", save_ms),
         "next_sample": summary("next-sample (page)", next_ms),
         "random_sample": summary("random sample (page)", random_ms),

@@ -11,6 +11,9 @@ to the HTML report.
    the `code` verifier runs every completion against the official tests in the sandbox; the audit measures it
    against the data set's labels and draws pass@k.
 3. Game of 24 with GPT-4, two prompts (examples/data/game24-gpt4): coverage at 100 samples from the labels.
+4. The review page (`assay review`) on the HumanEval slice and its verdicts: where a browser is installed
+   (Chromium and chromedriver, with selenium), a screenshot of it in OUT/review/review.png; and the command
+   that opens it, to label samples by hand.
 
 Every step is a plain `assay` command, printed before it runs.
 """
@@ -90,6 +93,7 @@ def main() -> int:
     tasks, samples = str(humaneval / "tasks.jsonl.gz"), str(humaneval / "samples.jsonl.gz")
     verdicts = verify(tasks, samples, "code", out)
     assay("audit", tasks, samples, *verdicts, "--k", "1,2,5,10,20,50,100", "-o", str(out / "humaneval"))
+    review_args = [tasks, samples, *verdicts, "--labels", str(out / "review" / "labels.sqlite")]
 
     game24 = DATA / "game24-gpt4"
     coverage = {}
@@ -111,9 +115,74 @@ def main() -> int:
     for prompt, label in (("io", "input-output prompt"), ("cot", "chain-of-thought prompt")):
         print(f"  {label:24s} " + "  ".join(f"{100 * v:5.1f} %" for v in coverage[prompt]))
 
+    screenshot = review_screenshot(review_args, out / "review" / "review.png")
+
     print(f"\nDone in {time.perf_counter() - started:.0f} s. Open the reports: {report_dir / 'report.html'}")
     print(f"                  {out / 'humaneval' / 'report.html'}")
+    if screenshot is not None:
+        print(f"The review page, as a screenshot: {screenshot}")
+    print("Label samples by hand on the review page (then open http://127.0.0.1:8000/):")
+    print(f"  assay review {' '.join(shlex.quote(shown_path(arg)) for arg in review_args)}")
     return 0
+
+
+def shown_path(arg: str) -> str:
+    return str(Path(arg).relative_to(ROOT)) if arg.startswith(str(ROOT)) else arg
+
+
+def review_screenshot(review_args: list[str], path: Path, *, width: int = 1400, height: int = 1000) -> Path | None:
+    """Start `assay review` on a free loopback port, sign in with headless Chromium, save the page as a PNG.
+    None (and a line saying why) where there is no browser: selenium, chromium and chromedriver are needed."""
+    import shutil
+    import tempfile
+
+    chromium, driver_path = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+    except ImportError:
+        chromium = None
+    if chromium is None or driver_path is None:
+        print("\nNo browser here (chromium, chromedriver and selenium): no screenshot of the review page.")
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "assay", "review", *review_args, "--port", "0"]
+    shown = " ".join(shlex.quote(shown_path(arg)) for arg in review_args)
+    print(f"\n$ assay review {shown} --port 0   (for a screenshot)")
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    profile = tempfile.mkdtemp(prefix="assay-demo-chromium-")
+    browser = None
+    try:
+        assert server.stdout is not None
+        first = server.stdout.readline()
+        if "http://" not in first:
+            print(f"assay review did not start: {first}{server.stdout.read()}", file=sys.stderr)
+            return None
+        url = first.split("http://", 1)[1].split()[0]
+        options = webdriver.ChromeOptions()
+        options.binary_location = chromium
+        for flag in (
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--window-size={width},{height}", f"--user-data-dir={profile}",
+        ):  # fmt: skip
+            options.add_argument(flag)
+        browser = webdriver.Chrome(options=options, service=Service(driver_path))
+        browser.get(f"http://{url}login")
+        name = browser.find_element(By.ID, "name")
+        name.send_keys("demo")
+        name.submit()
+        WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.ID, "review"))
+        browser.save_screenshot(str(path))
+        return path
+    finally:
+        if browser is not None:
+            browser.quit()
+        server.terminate()
+        server.wait(10)
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -222,18 +222,20 @@ def plain(text: str) -> Markup:
 
 
 def looks_like_python(text: str) -> bool:
-    """A sample that is a Python program (HumanEval-style completions) reads best highlighted, not as Markdown."""
+    """A Python program (HumanEval-style prompts and completions) reads best highlighted, not as Markdown.
+    Prose that happens to parse (a line of comments, a bare name) does not count: there must be a statement
+    that is not just an expression."""
     stripped = text.strip()
     if "\n" not in stripped or len(stripped) > MAX_RENDERED_CHARS:
         return False
-    try:
-        ast.parse(stripped)
-    except (SyntaxError, ValueError):
+    for candidate in (stripped, "def _():\n" + text):  # the second: a function body, as completions are
         try:
-            ast.parse("def _():\n" + text)  # a function body, as completions are
+            tree = ast.parse(candidate)
         except (SyntaxError, ValueError):
-            return False
-    return True
+            continue
+        body = tree.body[0].body if candidate is not stripped else tree.body  # type: ignore[attr-defined]
+        return any(not isinstance(node, ast.Expr) for node in body)
+    return False
 
 
 def sample(text: str, language: str | None = None) -> Markup:
