@@ -130,7 +130,7 @@ def shown_path(arg: str) -> str:
     return str(Path(arg).relative_to(ROOT)) if arg.startswith(str(ROOT)) else arg
 
 
-def review_screenshot(review_args: list[str], path: Path, *, width: int = 1400, height: int = 1000) -> Path | None:
+def review_screenshot(review_args: list[str], path: Path, *, width: int = 1440, height: int = 1050) -> Path | None:
     """Start `assay review` on a free loopback port, sign in with headless Chromium, save the page as a PNG.
     None (and a line saying why) where there is no browser: selenium, chromium and chromedriver are needed."""
     import shutil

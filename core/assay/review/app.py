@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import json
 import re
 import urllib.parse
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ STRATUM_TEXT = {
     "selected_answer": "majority vote's pick",
     "uniform": "uniform random sample",
 }
+#: Verdict details up to this many characters of JSON are shown unfolded.
+DETAILS_SHOWN_OPEN = 400
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self';"
@@ -343,6 +346,7 @@ def sample_context(review: Review, reviewer: str, sample: SampleView, view: View
                 "answer": v.answer,
                 "reason": v.reason,
                 "details_html": render.json_block(v.details) if v.details else None,
+                "details_open": len(json.dumps(v.details, default=str)) <= DETAILS_SHOWN_OPEN,
             }
             for v in sample.verdicts
         ],
