@@ -189,7 +189,7 @@ def test_bad_input_names_file_line_and_field(tmp_path: Path, data: tuple[Path, P
     assert f"{samples}:61: field 'index': sample 3 of this task also on line 4" in message
     assert f"{samples}:62: field 'task_id': no task 'nope'" in message
     assert f"{samples}:63: field 'index'" in message
-    assert not (tmp_path / "idx").exists() and not (tmp_path / "idx.partial").exists()
+    assert not list(tmp_path.glob("idx*"))
     with open(samples) as handle:
         good = handle.readlines()[:60]
     samples.write_text("".join(good))
@@ -642,3 +642,81 @@ def test_audit_reads_the_label_database(tmp_path: Path, data: tuple[Path, Path, 
     assert Counter(report["by_sampling"]) == Counter(
         {"verifiers_disagree": 6, "near_boundary": 6, "selected_answer": 6, "uniform": 42}
     )
+
+
+def test_another_sqlite_database_is_not_taken_for_labels(tmp_path: Path, data: tuple[Path, Path, list[Path]]) -> None:
+    other = tmp_path / "verdicts.sqlite"
+    db = sqlite3.connect(other)
+    db.execute("CREATE TABLE verdicts (key TEXT)")
+    db.commit()
+    db.close()
+    with pytest.raises(ValueError, match="not a label database"):
+        label_db.connect(other)
+    (tmp_path / "notes.txt").write_text("not a database at all, just some text that is long enough\n" * 10)
+    with pytest.raises(ValueError, match="not a label database"):
+        label_db.connect(tmp_path / "notes.txt")
+    tasks, samples, _ = data
+    result = subprocess.run(
+        [sys.executable, "-m", "assay", "review", str(tasks), str(samples), "--labels", str(other), "--port", "0"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "not a label database" in result.stderr
+    assert {row[0] for row in sqlite3.connect(other).execute("SELECT name FROM sqlite_master")} == {"verdicts"}
+
+
+def test_human_audit_of_an_empty_database(tmp_path: Path) -> None:
+    label_db.connect(tmp_path / "l.sqlite").close()
+    verdicts = write_jsonl(
+        tmp_path / "v.jsonl", [{"task_id": "a", "sample_index": 0, "verifier": "v@1", "status": "pass", "passed": True}]
+    )
+    report = human_audit(tmp_path / "l.sqlite", [verdicts], bootstrap=50)
+    assert report["labelled_samples"] == 0 and report["verifiers"] == []
+    assert report["share_correct"]["value"] is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 2), st.booleans(), st.sampled_from([1, 0, -1])), min_size=1, max_size=60),
+    st.integers(0, 2**16),
+)
+def test_weighted_rates_equal_the_plain_ones_when_every_sample_is_labelled(
+    cells: list[tuple[int, bool, int]], seed: int
+) -> None:
+    """With every sample of every stratum labelled, each weight is 1: the estimates are the plain rates."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "l.sqlite"
+        db = label_db.connect(path)
+        populations = Counter(f"s{stratum}" for stratum, _, _ in cells)
+        label_db.record_design(db, "d", {}, {}, {f"s{h}": populations.get(f"s{h}", 0) for h in range(3)})
+        verdicts = []
+        for j, (stratum, right, passed) in enumerate(cells):
+            label_db.add(db, "ann", "t", j, "correct" if right else "wrong", sampling=f"s{stratum}", design="d")
+            status = {1: "pass", 0: "fail", -1: "error"}[passed]
+            verdicts.append(
+                {
+                    "task_id": "t",
+                    "sample_index": j,
+                    "verifier": "v@1",
+                    "status": status,
+                    "passed": {1: True, 0: False, -1: None}[passed],
+                }
+            )
+        db.close()
+        report = human_audit(path, [write_jsonl(Path(folder) / "v.jsonl", verdicts)], bootstrap=20, seed=seed)
+    fp = sum(1 for _, right, passed in cells if passed == 1 and not right)
+    tn = sum(1 for _, right, passed in cells if passed == 0 and not right)
+    fn = sum(1 for _, right, passed in cells if passed == 0 and right)
+    tp = sum(1 for _, right, passed in cells if passed == 1 and right)
+    (verifier,) = report["verifiers"]
+    expected_fpr = fp / (fp + tn) if fp + tn else None
+    expected_fnr = fn / (fn + tp) if fn + tp else None
+    assert verifier["false_positive_rate"]["value"] == (
+        None if expected_fpr is None else pytest.approx(expected_fpr, abs=1e-6)
+    )
+    assert verifier["false_negative_rate"]["value"] == (
+        None if expected_fnr is None else pytest.approx(expected_fnr, abs=1e-6)
+    )
+    assert report["covered_share"] == 1.0

@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         build_index(index_path, args.tasks, args.samples, args.verdicts, options, progress=sys.stderr.isatty())
         review = Review(index_path, args.labels)
-    except (ReviewInputError, InputFileError) as exc:
+    except (ReviewInputError, InputFileError, ValueError) as exc:
         print(f"assay review: {exc}", file=sys.stderr)
         return 2
     try:

@@ -156,15 +156,19 @@ def create_review_app(review: Review, settings: ReviewSettings | None = None) ->
     def csrf_for(request: Request) -> str:
         return _sign(secret, "csrf", request.cookies.get(COOKIE, ""))
 
-    def check_post(request: Request, supplied: str | None) -> str:
-        """The reviewer making a POST, after the CSRF and same-origin checks."""
+    def check_same_origin(request: Request) -> None:
+        """Refuse a POST the browser says comes from another site (a form or script on another page)."""
         if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
             raise HTTPException(403, "cross-site request refused")
         origin = request.headers.get("origin")
-        if origin is not None and origin != "null":
+        if origin is not None:
             expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
             if origin != expected:
                 raise HTTPException(403, "cross-origin request refused")
+
+    def check_post(request: Request, supplied: str | None) -> str:
+        """The reviewer making a POST, after the same-origin and CSRF checks."""
+        check_same_origin(request)
         reviewer = reviewer_of(request)
         if reviewer is None:
             raise HTTPException(401, "sign in first")
@@ -230,8 +234,7 @@ def create_review_app(review: Review, settings: ReviewSettings | None = None) ->
     async def login(request: Request) -> Response:
         if settings.tokens:
             raise HTTPException(403, "sign in with your personal link")
-        if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-            raise HTTPException(403, "cross-site request refused")
+        check_same_origin(request)
         form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"))
         name = (form.get("name") or [""])[0].strip()
         if not REVIEWER_NAME.match(name):
@@ -335,6 +338,8 @@ def sample_context(review: Review, reviewer: str, sample: SampleView, view: View
         "problem_html": _problem(sample.prompt),
         "reference_html": render.reference(sample.reference) if sample.reference else None,
         "sample_html": render.sample(sample.text, language),
+        "raw_text": sample.text[: render.MAX_RENDERED_CHARS],
+        "raw_clipped": max(0, len(sample.text) - render.MAX_RENDERED_CHARS),
         "stratum_text": STRATUM_TEXT.get(sample.stratum, sample.stratum),
         "mine": mine,
         "others": len(others),

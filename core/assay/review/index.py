@@ -172,7 +172,7 @@ def build_index(
     path = Path(path)
     if path.exists() and _existing_fingerprint(path) == key:
         return key
-    partial = path.with_name(path.name + ".partial")
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     partial.unlink(missing_ok=True)
     started = time.perf_counter()
     db = sqlite3.connect(partial)

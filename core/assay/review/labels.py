@@ -88,6 +88,17 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
         _check_is_label_db(db, path)
         return db
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise ValueError(f"{path}: not a label database ({exc})") from None
+    if tables and "labels" not in tables:
+        db.close()
+        raise ValueError(
+            f"{path}: an SQLite database that is not a label database (it has tables {', '.join(sorted(tables))});"
+            " give --labels a new file or one written by `assay review`"
+        )
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA busy_timeout=10000")
