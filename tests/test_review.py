@@ -430,6 +430,9 @@ def test_posts_need_the_csrf_token_and_the_same_origin(server: tuple[Served, Pat
     assert client.post("/api/label", json=body, headers={"X-CSRF-Token": "0" * 64}).status_code == 403
     evil = {"X-CSRF-Token": csrf, "Origin": "http://evil.example"}
     assert client.post("/api/label", json=body, headers=evil).status_code == 403
+    opaque = {"X-CSRF-Token": csrf, "Origin": "null"}  # a sandboxed frame or a file: page
+    assert client.post("/api/label", json=body, headers=opaque).status_code == 403
+    assert httpx.post(served.url + "login", data={"name": "eve"}, headers={"Origin": "null"}).status_code == 403
     cross = {"X-CSRF-Token": csrf, "Sec-Fetch-Site": "cross-site"}
     assert client.post("/api/label", json=body, headers=cross).status_code == 403
     anonymous = httpx.post(served.url + "api/label", json=body, headers={"X-CSRF-Token": csrf})
