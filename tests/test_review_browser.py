@@ -341,3 +341,23 @@ def test_two_reviewers_agreement_is_computed(
     assert pair["cohen_kappa"] == pytest.approx(expected, abs=1e-6)
     assert report["agreement"]["fleiss_kappa"] is not None
     assert "Cohen's kappa ann / bob" in result.stdout
+
+
+def test_demo_screenshot_of_the_review_page(browser: Callable[[], Any], tmp_path: Path) -> None:
+    import importlib.util
+    import struct
+
+    spec = importlib.util.spec_from_file_location(
+        "assay_demo", Path(__file__).resolve().parents[1] / "examples" / "demo.py"
+    )
+    assert spec is not None and spec.loader is not None
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    tasks, samples, verdicts = write_data(tmp_path / "data")
+    args = [str(tasks), str(samples), "--verdicts", str(verdicts), "--labels", str(tmp_path / "labels.sqlite")]
+    shot = demo.review_screenshot(args, tmp_path / "review" / "review.png")
+    assert shot == tmp_path / "review" / "review.png"
+    header = shot.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", header[16:24])
+    assert width >= 1200 and height >= 700
