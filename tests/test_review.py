@@ -5,6 +5,7 @@ human labels. The browser tests are in test_review_browser.py."""
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import os
 import re
@@ -29,7 +30,7 @@ from assay.jsonl import load_jsonl, write_jsonl
 from assay.review import index_path_for, render
 from assay.review import labels as label_db
 from assay.review.export import export_labels
-from assay.review.index import STRATA, Filters, OrderOptions, ReviewIndex, ReviewInputError, build_index
+from assay.review.index import STRATA, Filters, OrderOptions, ReviewIndex, ReviewInputError, SampleView, build_index
 from assay.review.session import Review
 
 
@@ -256,6 +257,58 @@ def test_review_tracks_what_is_left_to_label(tmp_path: Path, data: tuple[Path, P
     # Restarting rebuilds the derived state from the labels alone.
     again = Review(index_path_for(labels), labels)
     assert again.progress("ann").mine == 1 and again.labels_at(position) == {"ann": "wrong"}
+
+
+def test_filtered_walks_match_a_plain_scan(tmp_path: Path, data: tuple[Path, Path, list[Path]]) -> None:
+    """Every way of walking the queue (driven by whichever index fits the filters) finds exactly the samples a
+    plain scan over all of them finds, in order, forwards and backwards, and with the to-label rule."""
+    labels, index = built(tmp_path, data, double_share=0.3)
+    review = Review(index_path_for(labels), labels)
+    for position in range(0, index.total, 3):
+        review.save("ann", position, "correct", "", browsed=False)
+    samples = [index.sample(p) for p in range(index.total)]
+    mine = {p for p in range(0, index.total, 3)}
+    for task, verifier, status, disagree in itertools.product(
+        (None, "t0", "t3", "nope"),
+        (None, "math@1", "judge@1", "nope@1"),
+        (None, "pass", "fail", "error"),
+        (False, True),
+    ):
+        filters = Filters(task=task, verifier=verifier, status=status, disagree=disagree)
+
+        def matches(sample: SampleView | None, filters: Filters = filters) -> bool:
+            assert sample is not None
+            verdicts = [
+                v
+                for v in sample.verdicts
+                if (filters.verifier is None or v.verifier == filters.verifier)
+                and (filters.status is None or v.status == filters.status)
+            ]
+            return (
+                (filters.task is None or sample.task_id == filters.task)
+                and (not filters.disagree or len({v.passed for v in sample.verdicts if v.passed is not None}) > 1)
+                and (bool(verdicts) if filters.verifier is not None or filters.status is not None else True)
+            )
+
+        expected = [p for p, sample in enumerate(samples) if matches(sample)]
+        walked, at = [], -1
+        while (at := review.next_position("ann", at, filters, todo=False)) is not None:  # type: ignore[assignment]
+            walked.append(at)
+        assert walked == expected, filters
+        backwards, at = [], index.total
+        while (at := review.previous_position(at, filters)) is not None:  # type: ignore[assignment]
+            backwards.append(at)
+        assert backwards == expected[::-1], filters
+        wanted = [p for p in expected if p not in mine]
+        todo, at = [], -1
+        while (at := review.next_position("bob", at, filters)) is not None:  # type: ignore[assignment]
+            todo.append(at)
+        want_bob = [p for p in expected if p not in mine or samples[p].double]  # type: ignore[union-attr]
+        assert todo == want_bob, filters
+        todo_ann, at = [], -1
+        while (at := review.next_position("ann", at, filters)) is not None:  # type: ignore[assignment]
+            todo_ann.append(at)
+        assert todo_ann == wanted, filters
 
 
 def test_double_labelled_samples_wait_for_a_second_reviewer(

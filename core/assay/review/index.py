@@ -39,7 +39,7 @@ from assay.jsonl import InputError, InputFileError, open_text, read_models, vali
 from assay.models import STATUSES, Sample, Task, Verdict
 
 #: Bump when the index's layout or the ordering rule changes: old indexes are rebuilt.
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 STRATA: tuple[str, ...] = (
     "verifiers_disagree",
     "disagrees_with_majority",
@@ -148,8 +148,10 @@ CREATE TABLE verdicts (position INTEGER NOT NULL, verifier INTEGER NOT NULL, sta
 
 _FINAL_INDEXES = """
 CREATE UNIQUE INDEX samples_key ON samples (task_row, sample_index);
+CREATE INDEX samples_task ON samples (task_row, position);
 CREATE INDEX samples_disagree ON samples (disagree, position);
-CREATE INDEX verdicts_status ON verdicts (verifier, status, position);
+CREATE INDEX verdicts_status ON verdicts (status, verifier, position);
+CREATE INDEX verdicts_any_status ON verdicts (status, position);
 """
 
 
@@ -478,6 +480,16 @@ class SampleView:
 
 
 @dataclass(frozen=True)
+class Plan:
+    """A walk over the samples: FROM `source`, in `position` order, keeping rows that meet `where`."""
+
+    source: str
+    position: str
+    where: list[str]
+    params: list[Any]
+
+
+@dataclass(frozen=True)
 class Filters:
     """What the reviewer narrowed the queue to. Empty filters: the queue as drawn (labels then count in the
     audit's weighted estimates; labels given under a filter are recorded as `browsed`)."""
@@ -571,32 +583,52 @@ class ReviewIndex:
         ).fetchone()
         return (row[0], int(row[1]), STRATA[row[2]], bool(row[3])) if row else None
 
-    def filter_sql(self, filters: Filters) -> tuple[str, list[Any]] | None:
-        """A WHERE fragment over `s` (samples) for the filters; None when they match nothing."""
-        clauses: list[str] = []
+    def plan(self, filters: Filters) -> Plan | None:
+        """How to walk the samples that match `filters` in position order: driven by the index of the most
+        selective filter (a problem, a verdict status, disagreement), so that finding the next match costs
+        a few index steps, not a scan, even when matches are rare. None when the filters match nothing."""
+        checks: list[str] = []
         params: list[Any] = []
+        verifier_row: int | None = None
+        if filters.verifier is not None:
+            if filters.verifier not in self._verifier_rows:
+                return None
+            verifier_row = self._verifier_rows[filters.verifier]
+        if filters.status is not None and filters.status not in STATUSES:
+            return None
+        task_row: int | None = None
         if filters.task is not None:
             task_row = self.task_row(filters.task)
             if task_row is None:
                 return None
-            clauses.append("s.task_row = ?")
-            params.append(task_row)
+        if task_row is not None:
+            driver = Plan("idx.samples s INDEXED BY samples_task", "s.position", ["s.task_row = ?"], [task_row])
+        elif filters.status is not None:
+            index = "verdicts_status" if verifier_row is not None else "verdicts_any_status"
+            match = ["v.status = ?"] + (["v.verifier = ?"] if verifier_row is not None else [])
+            driver = Plan(
+                f"idx.verdicts v INDEXED BY {index} CROSS JOIN idx.samples s ON s.position = v.position",
+                "v.position",
+                match,
+                [filters.status] + ([verifier_row] if verifier_row is not None else []),
+            )
+        elif filters.disagree:
+            driver = Plan("idx.samples s INDEXED BY samples_disagree", "s.position", ["s.disagree = 1"], [])
+        else:
+            driver = Plan("idx.samples s", "s.position", [], [])
         if filters.disagree:
-            clauses.append("s.disagree = 1")
-        if filters.verifier is not None or filters.status is not None:
-            sub = "EXISTS (SELECT 1 FROM verdicts v WHERE v.position = s.position"
-            if filters.verifier is not None:
-                if filters.verifier not in self._verifier_rows:
-                    return None
-                sub += " AND v.verifier = ?"
-                params.append(self._verifier_rows[filters.verifier])
+            checks.append("s.disagree = 1")
+        verdict_filter_left = filters.status is not None and task_row is not None  # the driver did not apply it
+        if verdict_filter_left or (verifier_row is not None and filters.status is None):
+            sub = "EXISTS (SELECT 1 FROM idx.verdicts w WHERE w.position = s.position"
+            if verifier_row is not None:
+                sub += " AND w.verifier = ?"
+                params.append(verifier_row)
             if filters.status is not None:
-                if filters.status not in STATUSES:
-                    return None
-                sub += " AND v.status = ?"
+                sub += " AND w.status = ?"
                 params.append(filters.status)
-            clauses.append(sub + ")")
-        return " AND ".join(clauses) or "1", params
+            checks.append(sub + ")")
+        return Plan(driver.source, driver.position, driver.where + checks, driver.params + params)
 
     def statuses(self) -> list[str]:
         return list(STATUSES)

@@ -77,38 +77,33 @@ class Review:
     def next_position(self, reviewer: str, after: int, filters: Filters, *, todo: bool = True) -> int | None:
         """The first position after `after` that matches the filters (and, with `todo`, wants this
         reviewer's label: nobody's yet, or one other reviewer's on a sample drawn for two)."""
-        where = self.index.filter_sql(filters)
-        if where is None:
-            return None
-        clause, params = where
-        with self.lock:
-            if todo:
-                row = self.db.execute(
-                    "SELECT t.position FROM temp.todo t JOIN idx.samples s ON s.position = t.position"
-                    f" WHERE t.position > ? AND {clause}"
-                    " AND NOT EXISTS (SELECT 1 FROM temp.current c WHERE c.position = t.position AND c.reviewer = ?)"
-                    " ORDER BY t.position LIMIT 1",
-                    [after, *params, reviewer],
-                ).fetchone()
-            else:
-                row = self.db.execute(
-                    f"SELECT s.position FROM idx.samples s WHERE s.position > ? AND {clause}"
-                    " ORDER BY s.position LIMIT 1",
-                    [after, *params],
-                ).fetchone()
-        return int(row[0]) if row else None
+        return self._walk(filters, after, forward=True, todo_for=reviewer if todo else None)
 
     def previous_position(self, before: int, filters: Filters) -> int | None:
-        where = self.index.filter_sql(filters)
-        if where is None:
+        return self._walk(filters, before, forward=False, todo_for=None)
+
+    def _walk(self, filters: Filters, start: int, *, forward: bool, todo_for: str | None) -> int | None:
+        plan = self.index.plan(filters)
+        if plan is None:
             return None
-        clause, params = where
+        where = [f"{plan.position} {'>' if forward else '<'} ?", *plan.where]
+        params: list[object] = [start, *plan.params]
+        source = plan.source
+        if todo_for is not None:
+            if filters.empty:
+                # Unfiltered, the todo table itself is the shortest walk.
+                source, where, params = "temp.todo s", ["s.position > ?"], [start]
+            else:
+                where.append("EXISTS (SELECT 1 FROM temp.todo t WHERE t.position = s.position)")
+            where.append("NOT EXISTS (SELECT 1 FROM temp.current c WHERE c.position = s.position AND c.reviewer = ?)")
+            params.append(todo_for)
+        order = plan.position if source == plan.source else "s.position"
+        sql = (
+            f"SELECT {order} FROM {source} WHERE {' AND '.join(where)}"
+            f" ORDER BY {order} {'ASC' if forward else 'DESC'} LIMIT 1"
+        )
         with self.lock:
-            row = self.db.execute(
-                f"SELECT s.position FROM idx.samples s WHERE s.position < ? AND {clause}"
-                " ORDER BY s.position DESC LIMIT 1",
-                [before, *params],
-            ).fetchone()
+            row = self.db.execute(sql, params).fetchone()
         return int(row[0]) if row else None
 
     def sample(self, position: int) -> SampleView | None:
