@@ -12,8 +12,9 @@ reviewer would, for `--labels` rounds:
 - next-sample: GET the page of the sample it returned (rendered: Markdown, MathML, verdicts);
 
 and finally `--labels` pages at uniformly random positions among all the samples (the index, not a warm
-prefix). Reported: p50/p99/max of each in ms, as a ratio to the 50 ms budget (the anchor), and the server's
-resident memory, which stays far below the size of the inputs: pages read SQLite, not memory.
+prefix). Reported: p50/p99/max of each in ms, as a ratio to the 50 ms budget (the anchor); the server's CPU
+time per round (what a request costs, apart from waiting for a core on a busy machine); and its resident
+memory, which stays far below the size of the inputs: pages read SQLite, not memory.
 """
 
 from __future__ import annotations
@@ -115,6 +116,12 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_s(pid: int) -> float:
+    """CPU time (user + system) the process has used: what a request costs, whatever the queue for a core."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=1_000_000)
@@ -178,6 +185,7 @@ def main() -> int:
         headers = {"X-CSRF-Token": token.group(1)}
         position = int(at.group(1))
         rss_start = rss_mb(process.pid)
+        cpu_start = cpu_s(process.pid)
         save_ms: list[float] = []
         next_ms: list[float] = []
         for round_number in range(args.labels):
@@ -194,6 +202,7 @@ def main() -> int:
             position = int(following.group(1))
             save_ms.append(1000 * (t1 - t0))
             next_ms.append(1000 * (t2 - t1))
+        cpu_per_round_ms = 1000 * (cpu_s(process.pid) - cpu_start) / args.labels
         rng = random.Random(1)
         random_ms: list[float] = []
         for _ in range(args.labels):
@@ -214,10 +223,12 @@ def main() -> int:
         "save_label": summary("save-label (POST)", save_ms),
         "next_sample": summary("next-sample (page)", next_ms),
         "random_sample": summary("random sample (page)", random_ms),
+        "server_cpu_per_save_and_page_ms": round(cpu_per_round_ms, 2),
         "server_rss_mb": {"start": round(rss_start), "end": round(rss_end)},
         "inputs_mb": round(input_mb),
         "load_average": os.getloadavg()[0],
     }
+    print(f"  server CPU time per save-label + next-sample page: {cpu_per_round_ms:.2f} ms")
     print(f"  server resident memory {rss_start:.0f} MB -> {rss_end:.0f} MB (inputs {input_mb:.0f} MB on disk)")
     print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if args.json:

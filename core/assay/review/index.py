@@ -629,6 +629,3 @@ class ReviewIndex:
                 params.append(filters.status)
             checks.append(sub + ")")
         return Plan(driver.source, driver.position, driver.where + checks, driver.params + params)
-
-    def statuses(self) -> list[str]:
-        return list(STATUSES)
