@@ -776,3 +776,15 @@ def test_weighted_rates_equal_the_plain_ones_when_every_sample_is_labelled(
         None if expected_fnr is None else pytest.approx(expected_fnr, abs=1e-6)
     )
     assert report["covered_share"] == 1.0
+
+
+def test_paths_with_quotes_and_uri_characters(tmp_path: Path) -> None:
+    folder = tmp_path / "it's a ?#% folder"
+    data = write_review_data(folder / "data", tasks=2, per_task=3)
+    labels, index = built(folder, data)
+    review = Review(index_path_for(labels), labels)
+    review.save("ann", 0, "wrong", "", browsed=False)
+    review.close()
+    assert index.total == 6
+    assert human_audit(labels, data[2], bootstrap=10)["labelled_samples"] == 1
+    assert export_labels(labels, data[1], folder / "out.jsonl").labelled == 1

@@ -37,6 +37,7 @@ from pydantic import ValidationError
 
 from assay.jsonl import InputError, InputFileError, open_text, read_models, validation_error
 from assay.models import STATUSES, Sample, Task, Verdict
+from assay.review.labels import readonly_uri
 
 #: Bump when the index's layout or the ordering rule changes: old indexes are rebuilt.
 INDEX_FORMAT = 2
@@ -219,7 +220,7 @@ def build_index(
 
 def _existing_fingerprint(path: Path) -> str | None:
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = sqlite3.connect(readonly_uri(path), uri=True)
         try:
             row = db.execute("SELECT value FROM meta WHERE key = 'fingerprint'").fetchone()
         finally:
@@ -511,7 +512,7 @@ class ReviewIndex:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         # check_same_thread=False: the server calls from its worker threads, one call at a time (a lock).
-        self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        self.db = sqlite3.connect(readonly_uri(self.path), uri=True, check_same_thread=False)
         self.db.execute("PRAGMA query_only=ON")
         meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
         self.fingerprint: str = meta["fingerprint"]

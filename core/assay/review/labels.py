@@ -79,12 +79,17 @@ class LabelRow:
     undoes: int | None
 
 
+def readonly_uri(path: str | Path) -> str:
+    """An SQLite URI that opens `path` read-only (percent-encoded: any character may be in a path)."""
+    return Path(path).resolve().as_uri() + "?mode=ro"
+
+
 def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     """Open (and create) a label database. Read-only opens never create or change anything."""
     if readonly:
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such label database")
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        db = sqlite3.connect(readonly_uri(path), uri=True, check_same_thread=False)
         _check_is_label_db(db, path)
         return db
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)

@@ -33,7 +33,7 @@ class Review:
         self.db = label_db.connect(labels_path)
         self.lock = threading.Lock()
         self.db.execute("PRAGMA temp_store=MEMORY")
-        self.db.execute(f"ATTACH DATABASE 'file:{Path(index_path).resolve()}?mode=ro' AS idx")
+        self.db.execute("ATTACH DATABASE ? AS idx", (label_db.readonly_uri(index_path),))
         label_db.record_design(self.db, self.design, self.index.options, self.index.inputs, self.index.populations)
         self.secret = label_db.secret(self.db)
         self._rebuild_state()
