@@ -22,13 +22,14 @@ COULD_NOT_RUN = 2
 STOPPED = 3
 INTERRUPTED = 130
 
-EXIT_STATUSES = f"""exit status:
+EXIT_STATUSES = f"""exit status (see also "When things go wrong" in the README):
   {ALL_JUDGED}    every input line was judged
   {SOME_LINES_REJECTED}    finished, but some input lines were rejected (each reported as FILE:LINE; the
        count is at the end); every good line has its verdict
   {COULD_NOT_RUN}    could not run (bad arguments, an unreadable input, an unusable output); nothing written
   {STOPPED}    stopped before the end: OUT could not be written (disk full) or more bad lines than
-       --max-bad-lines; what was written is kept, and the same command resumes the run
+       --max-bad-lines; what was written is kept, and once the cause is fixed the same command
+       resumes the run
   {INTERRUPTED}  interrupted (Ctrl-C); the same command resumes the run
 
 A broken verdict store never stops a run: it is reported once and the run goes on without it."""
