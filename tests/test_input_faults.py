@@ -156,7 +156,9 @@ def test_an_unusable_output_is_refused_before_anything_is_created(
         result = _assay("verify", tasks, samples, "-v", "echo", "-o", out, "--store", store, "--overwrite")
         assert result.returncode == 2, result.stderr
         assert expected in result.stderr and "Traceback" not in result.stderr
-    assert samples.read_bytes() == before
+    mistaken = _assay("verify", tasks, samples, "-v", "echo", "-o", tmp_path / "v.jsonl", "--store", samples)
+    assert mistaken.returncode == 2 and "the verdict store cannot be an input" in mistaken.stderr
+    assert samples.read_bytes() == before and not (tmp_path / "v.jsonl").exists()
     assert not store.parent.exists()
 
 

@@ -261,6 +261,13 @@ class _Output:
                 self._reader.close()
 
 
+def _check_store_is_not(store: Path, files: Iterable[TaskSource | SampleSource | None]) -> None:
+    """A damaged store is moved aside: never let that befall an input or the output given as `--store`."""
+    for file in files:
+        if isinstance(file, str | Path) and store.exists() and Path(file).exists() and os.path.samefile(store, file):
+            raise ValueError(f"{store}: the verdict store cannot be an input or the output of the run")
+
+
 def _complete_prefix(path: Path) -> int:
     """Byte length of the file's leading run of complete, parseable lines (a killed run may leave half a line)."""
     good = 0
@@ -310,6 +317,8 @@ class VerifyRun:
         self.out = Path(out) if out is not None else None
         if self.out is not None:
             _Output.check(self.out, (tasks, samples))
+        if use_store and not isinstance(store, VerdictStore):
+            _check_store_is_not(Path(store or default_store_path()), (tasks, samples, self.out))
         if max_bad_lines is not None and max_bad_lines < 0:
             raise ValueError(f"max_bad_lines must be 0 or more, not {max_bad_lines}")
         self.tasks = TaskTable.load(tasks)
