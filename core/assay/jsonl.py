@@ -112,17 +112,18 @@ def _raw_lines(handle: _LineSource, path: str) -> Iterator[tuple[int, bytes | In
     """(line number, raw bytes or InputError) for every line. A stream that breaks mid-file (truncated or
     corrupt gzip, an I/O error) ends with one InputError at the line where reading stopped."""
     number = 0
+    readline, limit = handle.readline, MAX_LINE_BYTES + 1
     try:
         while True:
-            raw = handle.readline(MAX_LINE_BYTES + 1)
+            raw = readline(limit)
             if not raw:
                 return
             number += 1
-            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-                while (rest := handle.readline(_SKIP_CHUNK)) and not rest.endswith(b"\n"):
+            if len(raw) == limit and not raw.endswith(b"\n"):
+                while (rest := readline(_SKIP_CHUNK)) and not rest.endswith(b"\n"):
                     pass
-                limit = f"{MAX_LINE_BYTES / 2**20:g} MiB"
-                yield number, InputError(path, number, None, f"line longer than {limit}; skipped")
+                longest = f"{MAX_LINE_BYTES / 2**20:g} MiB"
+                yield number, InputError(path, number, None, f"line longer than {longest}; skipped")
                 continue
             yield number, raw
     except (EOFError, OSError, zlib.error) as exc:
