@@ -338,3 +338,14 @@ def test_a_store_damaged_while_open_is_given_up_and_moved_aside(tmp_path: Path) 
     fresh = VerdictStore(path, warn=warnings.append)
     assert fresh.available and fresh.count() == 0 and len(warnings) == 1
     fresh.close()
+
+
+def test_a_store_path_that_is_a_directory_is_reported_once(tmp_path: Path) -> None:
+    warnings: list[str] = []
+    store = VerdictStore(tmp_path, warn=warnings.append)
+    assert store.get_many("v@1#0", [(b"t" * 16, b"s" * 16)]) == {}
+    store.put("v@1#0", b"t" * 16, b"s" * 16, {"status": "pass"})
+    store.commit()
+    store.close()
+    assert not store.available and tmp_path.is_dir()
+    assert len(warnings) == 1 and warnings[0].startswith(f"verdict store {tmp_path}: cannot open it (")
