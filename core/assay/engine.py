@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import orjson
 from pydantic import ValidationError
@@ -246,8 +246,8 @@ class _Output:
         except OSError as exc:
             self._fail(exc)
 
-    def _fail(self, exc: OSError) -> None:
-        self.failure = exc
+    def _fail(self, exc: OSError) -> NoReturn:
+        self.failure = exc  # kept, so that `records` can tell this failure from any other OSError
         raise exc
 
     def close(self) -> None:
