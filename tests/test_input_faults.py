@@ -9,8 +9,10 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -313,3 +315,25 @@ def test_the_python_api_stops_with_run_stopped_past_max_bad_lines(
     with pytest.raises(RunStopped, match=r"samples\.jsonl:3: more than 1 bad input lines"):
         list(run.records())
     assert json.dumps(run.summary.to_json())  # the summary is still there to print
+
+
+def test_ctrl_c_says_how_to_resume_and_the_same_command_does(echo_installed: Path, tmp_path: Path) -> None:
+    tasks = write_jsonl(tmp_path / "tasks.jsonl", [{"id": "t", "reference": {"answer": "!slow 0"}}])
+    rows = [{"task_id": "t", "index": n, "text": f"!slow {n}"} for n in range(400)]
+    samples = write_jsonl(tmp_path / "samples.jsonl", rows)
+    out = tmp_path / "verdicts.jsonl"
+    store = tmp_path / "s.sqlite"
+    command = [sys.executable, "-m", "assay", "verify", str(tasks), str(samples), "-v", "echo", "-o", str(out),
+               "--store", str(store), "-j", "0", "--set", "misbehave=true", "--set", "delay_s=0.01"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size == 0):
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be interrupted; make it slower"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in stderr
+    assert "interrupted; run the same command again to resume" in stderr
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [v["sample_index"] for v in load_jsonl(out)] == list(range(400))
