@@ -314,7 +314,8 @@ def test_the_python_api_stops_with_run_stopped_past_max_bad_lines(
                     on_input_error=lambda error: None)  # fmt: skip
     with pytest.raises(RunStopped, match=r"samples\.jsonl:3: more than 1 bad input lines"):
         list(run.records())
-    assert json.dumps(run.summary.to_json())  # the summary is still there to print
+    summary = json.loads(json.dumps(run.summary.to_json()))  # the summary is still there to print
+    assert summary["input_errors"] == 2 and "more than 1 bad input lines" in summary["stopped"]
 
 
 def test_ctrl_c_says_how_to_resume_and_the_same_command_does(echo_installed: Path, tmp_path: Path) -> None:

@@ -249,12 +249,13 @@ def test_a_full_output_disk_stops_resumably_and_the_same_command_finishes_the_jo
     store = tmp_path / "verdicts.sqlite"
     command = ["verify", tasks, samples, "-v", "echo", "-o", out, "--store", store, "-j", "2"]
 
-    stopped = _assay(*command)
+    stopped = _assay(*command, "--summary-json", tmp_path / "stopped.json")
 
     assert stopped.returncode == 3, stopped.stderr
     assert "Traceback" not in stopped.stderr
     assert f"cannot write {out} (No space left on device)" in stopped.stderr
     assert "run the same command again to resume" in stopped.stderr
+    assert "cannot write" in orjson.loads((tmp_path / "stopped.json").read_bytes())["stopped"]
     written = out.read_bytes()
     complete = written[: written.rfind(b"\n") + 1]
     assert 1000 < complete.count(b"\n") < 20_000
@@ -267,7 +268,7 @@ def test_a_full_output_disk_stops_resumably_and_the_same_command_finishes_the_jo
     assert resumed.returncode == 0, resumed.stderr
     assert _keys(out) == keys  # nothing lost, nothing repeated, in input order
     summary = orjson.loads((tmp_path / "s.json").read_bytes())
-    assert summary["resumed"] == complete.count(b"\n")
+    assert summary["resumed"] == complete.count(b"\n") and summary["stopped"] is None
     assert summary["cached"] > 0
 
 

@@ -56,6 +56,7 @@ class RunSummary:
     resumed: int = 0
     input_errors: int = 0
     elapsed_s: float = 0.0
+    stopped: str | None = None  # why the run ended before the end of its input, if it did
 
     @property
     def passed(self) -> int:
@@ -72,6 +73,7 @@ class RunSummary:
             "resumed": self.resumed,
             "input_errors": self.input_errors,
             "elapsed_s": round(self.elapsed_s, 3),
+            "stopped": self.stopped,
         }
 
     def render(self) -> str:
@@ -357,10 +359,11 @@ class VerifyRun:
             self.input_errors.append(error)
         self.on_input_error(error)
         if self.max_bad_lines is not None and self.summary.input_errors > self.max_bad_lines:
-            raise RunStopped(
+            self.summary.stopped = (
                 f"stopped at {error.path}:{error.line}: more than {self.max_bad_lines} bad input lines "
                 f"(max_bad_lines={self.max_bad_lines}); the verdicts written so far are kept"
             )
+            raise RunStopped(self.summary.stopped)
 
     def _open_store(self) -> tuple[VerdictStore, bool]:
         """The store and whether this run owns it (closes it)."""
@@ -411,7 +414,8 @@ class VerifyRun:
             bar.close()
             self.summary.elapsed_s = time.monotonic() - started
         if output is not None and output.failure is not None:
-            raise RunStopped(self._cannot_write(output, store))
+            self.summary.stopped = self._cannot_write(output, store)
+            raise RunStopped(self.summary.stopped)
 
     def _loop(
         self, executor: Executor, store: VerdictStore, output: _Output | None, bar: tqdm[Any]
