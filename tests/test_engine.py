@@ -96,7 +96,7 @@ def test_bad_lines_are_reported_with_file_line_and_field_and_the_rest_goes_on(ec
         f"{t}:2: field 'id': duplicate task id 'a'; the first is kept",
         f"{t}:3: field 'id': Field required",
         errors[2],  # the JSON parser's own words follow the location; checked below
-        f"{s}:3: field 'index': Input should be a valid integer, unable to parse string as an integer",
+        f"{s}:3: field 'index': Input should be a valid integer, got \"zero\"",
         f"{s}:4: field 'task_id': no task 'ghost' in {t}",
         f"{s}:5: expected a JSON object, got list",
         f"{s}:7: field 'text': Field required",

@@ -4,6 +4,10 @@ Samples are read one line at a time and verdicts are written in input order; at 
 in memory at once, whatever the size of the input. Identical (task, text) pairs are judged once. Every
 verdict is cached in SQLite (see `assay.store`); a run that is killed and started again with the same
 output file skips the verdicts already written, takes the ones committed to the cache, and judges the rest.
+
+What can go wrong outside the verifier is kept apart from the loop: every input is checked before anything
+is created; a bad input line is reported and skipped; the store gives up (and says so) rather than fail;
+an output that cannot be written stops the run with `RunStopped`, leaving it resumable.
 """
 
 from __future__ import annotations
@@ -12,10 +16,10 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import orjson
 from pydantic import ValidationError
@@ -23,7 +27,7 @@ from tqdm import tqdm
 
 from assay.executors.base import Executor, ExecutorFactory, VerifierSpec, WorkUnit, uses_batching
 from assay.executors.local import make_local_executor
-from assay.jsonl import InputError, InputFileError, dumps, read_lines, read_models, validation_error
+from assay.jsonl import InputError, InputFileError, check_input, dumps, read_lines, read_models, validation_error
 from assay.models import Sample, Task, Verdict
 from assay.plugins import get_registry
 from assay.store import VerdictStore, default_store_path, task_hash, text_hash, verifier_key
@@ -52,6 +56,7 @@ class RunSummary:
     resumed: int = 0
     input_errors: int = 0
     elapsed_s: float = 0.0
+    stopped: str | None = None  # why the run ended before the end of its input, if it did
 
     @property
     def passed(self) -> int:
@@ -68,6 +73,7 @@ class RunSummary:
             "resumed": self.resumed,
             "input_errors": self.input_errors,
             "elapsed_s": round(self.elapsed_s, 3),
+            "stopped": self.stopped,
         }
 
     def render(self) -> str:
@@ -119,7 +125,39 @@ class TaskTable:
         self.tasks[task.id] = (task, task_hash(task))
 
 
+class OutputFileError(ValueError):
+    """The output cannot be used at all (a directory, an input file, a folder that cannot be created)."""
+
+
+class RunStopped(RuntimeError):
+    """The run stopped before the end of its input: the output could not be written, or there were more
+    bad lines than allowed. What was written is kept; the message says how to go on."""
+
+
+class _SampleKeys:
+    """The (task_id, index) pairs read so far, in a bit per index for the usual runs of indexes (a set of
+    tuples would hold ~100 bytes a sample, and the engine must not grow with the input)."""
+
+    def __init__(self) -> None:
+        self._masks: dict[str, dict[int, int]] = {}  # task_id -> {index // 64: bit mask}
+
+    def add(self, task_id: str, index: int) -> bool:
+        """Record the pair; False when it was already there."""
+        masks = self._masks.get(task_id)
+        if masks is None:
+            masks = self._masks[task_id] = {}
+        block, bit = index >> 6, 1 << (index & 63)
+        mask = masks.get(block, 0)
+        if mask & bit:
+            return False
+        masks[block] = mask | bit
+        return True
+
+
 def _iter_samples(source: SampleSource) -> Iterator[tuple[str, int, Sample | InputError]]:
+    """Samples with their file and line; a line that is not a sample, or repeats an earlier line's
+    (task_id, index), is an InputError (a verdicts file never holds two verdicts for one key)."""
+    seen = _SampleKeys()
     if isinstance(source, str | Path):
         path = str(source)
         for line, obj in read_lines(source):
@@ -127,34 +165,63 @@ def _iter_samples(source: SampleSource) -> Iterator[tuple[str, int, Sample | Inp
                 yield path, line, obj
                 continue
             try:
-                yield path, line, Sample.model_validate(obj)
+                sample = Sample.model_validate(obj)
             except ValidationError as exc:
                 yield path, line, validation_error(path, line, exc)
+                continue
+            yield path, line, sample if seen.add(sample.task_id, sample.index) else _repeated(path, line, sample)
     else:
         for number, item in enumerate(source, start=1):
-            yield "<samples>", number, item if isinstance(item, Sample) else Sample.model_validate(item)
+            sample = item if isinstance(item, Sample) else Sample.model_validate(item)
+            ok = seen.add(sample.task_id, sample.index)
+            yield "<samples>", number, sample if ok else _repeated("<samples>", number, sample)
+
+
+def _repeated(path: str, line: int, sample: Sample) -> InputError:
+    message = f"task {sample.task_id!r} already has a sample with index {sample.index} above; the first is kept"
+    return InputError(path, line, "index", message)
 
 
 class _Output:
     """The verdicts file: appended to, and on resume checked line by line against the input."""
 
     def __init__(self, path: Path, resume: bool) -> None:
-        if path.suffix == ".gz":
-            raise ValueError(f"{path}: write verdicts as plain JSONL (a compressed file cannot be resumed)")
         self.path = path
         self.existing = 0
         self._reader: IO[bytes] | None = None
-        if resume and path.exists():
-            good = _complete_prefix(path)
-            with open(path, "r+b") as handle:
-                handle.truncate(good)
-            with open(path, "rb") as handle:
-                self.existing = sum(1 for _ in handle)
-            self._reader = open(path, "rb")  # noqa: SIM115 (lives as long as the run)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"")
-        self._writer = open(path, "ab")  # noqa: SIM115 (lives as long as the run)
+        try:
+            if resume and path.exists():
+                good = _complete_prefix(path)
+                with open(path, "r+b") as handle:
+                    handle.truncate(good)
+                with open(path, "rb") as handle:
+                    self.existing = sum(1 for _ in handle)
+                self._reader = open(path, "rb")  # noqa: SIM115 (lives as long as the run)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(b"")
+            self._writer = open(path, "ab")  # noqa: SIM115 (lives as long as the run)
+        except OSError as exc:
+            if self._reader is not None:
+                self._reader.close()
+            raise OutputFileError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        self.failure: OSError | None = None
+
+    @staticmethod
+    def check(path: Path, inputs: Iterable[TaskSource | SampleSource]) -> None:
+        """Everything about the output that can be known before a file is created."""
+        if path.suffix == ".gz":
+            raise OutputFileError(f"{path}: write verdicts as plain JSONL (a compressed file cannot be resumed)")
+        if path.is_dir():
+            raise OutputFileError(f"{path}: is a directory; give a file name for the verdicts")
+        for folder in path.parents:
+            if folder.exists():
+                if not folder.is_dir():
+                    raise OutputFileError(f"{path}: cannot write: {folder} is a file, not a folder")
+                break
+        for source in inputs:
+            if isinstance(source, str | Path) and path.exists() and os.path.samefile(path, source):
+                raise OutputFileError(f"{path}: is an input file of this run; write the verdicts elsewhere")
 
     def take_existing(self, sample: Sample, line: int, source: str) -> dict[str, Any]:
         """The verdict already written for this sample; the input must be the one the file was made from."""
@@ -170,15 +237,37 @@ class _Output:
         return verdict
 
     def write(self, verdict: dict[str, Any]) -> None:
-        self._writer.write(dumps(verdict))
+        try:
+            self._writer.write(dumps(verdict))
+        except OSError as exc:
+            self._fail(exc)
 
     def flush(self) -> None:
-        self._writer.flush()
+        try:
+            self._writer.flush()
+        except OSError as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: OSError) -> NoReturn:
+        self.failure = exc  # kept, so that `records` can tell this failure from any other OSError
+        raise exc
 
     def close(self) -> None:
-        self._writer.close()
-        if self._reader is not None:
-            self._reader.close()
+        """Close both ends; a failure to flush is kept in `failure` (the run is ending either way)."""
+        try:
+            self._writer.close()
+        except OSError as exc:
+            self.failure = self.failure or exc
+        finally:
+            if self._reader is not None:
+                self._reader.close()
+
+
+def _check_store_is_not(store: Path, files: Iterable[TaskSource | SampleSource | None]) -> None:
+    """A damaged store is moved aside: never let that befall an input or the output given as `--store`."""
+    for file in files:
+        if isinstance(file, str | Path) and store.exists() and Path(file).exists() and os.path.samefile(store, file):
+            raise ValueError(f"{store}: the verdict store cannot be an input or the output of the run")
 
 
 def _complete_prefix(path: Path) -> int:
@@ -210,26 +299,42 @@ class VerifyRun:
         out: str | Path | None = None,
         store: str | Path | VerdictStore | None = None,
         use_cache: bool = True,
+        use_store: bool = True,
         resume: bool = True,
         progress: bool | None = None,
         executor: ExecutorFactory | None = None,
         on_input_error: Callable[[InputError], None] | None = None,
+        on_warning: Callable[[str], None] | None = None,
+        max_bad_lines: int | None = None,
         window: int | None = None,
     ) -> None:
         cls = get_registry().verifier_class(verifier) if isinstance(verifier, str) else verifier
         self.spec = VerifierSpec(cls, dict(config or {}))
         # Validated here, so that a typo is reported once and not by every worker.
         self.config = cls.Config.model_validate(self.spec.config)
+        # Every input is checked before anything (output, store, workers) is created.
+        for source in (tasks, samples):
+            if isinstance(source, str | Path):
+                check_input(source)
+        self.out = Path(out) if out is not None else None
+        if self.out is not None:
+            _Output.check(self.out, (tasks, samples))
+        if use_store and not isinstance(store, VerdictStore):
+            _check_store_is_not(Path(store or default_store_path()), (tasks, samples, self.out))
+        if max_bad_lines is not None and max_bad_lines < 0:
+            raise ValueError(f"max_bad_lines must be 0 or more, not {max_bad_lines}")
         self.tasks = TaskTable.load(tasks)
         self.samples = samples
         self.jobs = (os.cpu_count() or 1) if jobs is None else jobs
-        self.out = Path(out) if out is not None else None
         self._store_arg = store
         self.use_cache = use_cache
+        self.use_store = use_store
         self.resume = resume
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.executor_factory: ExecutorFactory = executor or make_local_executor
         self.on_input_error = on_input_error or (lambda error: print(f"assay: {error}", file=sys.stderr))
+        self.on_warning = on_warning or (lambda message: print(f"assay: {message}", file=sys.stderr))
+        self.max_bad_lines = max_bad_lines
         self.window = window or max(4096, 512 * max(1, self.jobs))
         self.summary = RunSummary(verifier=f"{cls.name}@{cls.version}")
         self.input_errors: list[InputError] = []
@@ -253,8 +358,34 @@ class VerifyRun:
         if len(self.input_errors) < 1000:
             self.input_errors.append(error)
         self.on_input_error(error)
+        if self.max_bad_lines is not None and self.summary.input_errors > self.max_bad_lines:
+            self.summary.stopped = (
+                f"stopped at {error.path}:{error.line}: more than {self.max_bad_lines} bad input lines "
+                f"(max_bad_lines={self.max_bad_lines}); the verdicts written so far are kept"
+            )
+            raise RunStopped(self.summary.stopped)
 
-    def records(self) -> Iterator[dict[str, Any]]:
+    def _open_store(self) -> tuple[VerdictStore, bool]:
+        """The store and whether this run owns it (closes it)."""
+        if isinstance(self._store_arg, VerdictStore):
+            return self._store_arg, False
+        if not self.use_store:
+            return VerdictStore(None), True
+        return VerdictStore(self._store_arg or default_store_path(), warn=self.on_warning), True
+
+    def _cannot_write(self, output: _Output, store: VerdictStore) -> str:
+        failure = output.failure
+        reason = (failure.strerror or failure) if failure is not None else "unknown error"
+        if store.available:
+            kept = f"the verdicts judged since are kept in the verdict store {store.path}"
+        else:
+            kept = "the verdicts not yet written will be judged again (the verdict store is not in use)"
+        return (
+            f"cannot write {output.path} ({reason}); the run stopped. The verdicts written so far stay in it and "
+            f"{kept}: make room and run the same command again to resume"
+        )
+
+    def records(self) -> Generator[dict[str, Any], None, None]:
         """Verdicts as JSON-ready dicts, in input order (cheaper than `Verdict`s)."""
         if self._consumed:
             raise RuntimeError("a VerifyRun can be consumed once")
@@ -262,16 +393,16 @@ class VerifyRun:
         started = time.monotonic()
         for error in self.tasks.errors:
             self._report(error)
-        if isinstance(self._store_arg, VerdictStore):
-            store, own_store = self._store_arg, False
-        else:
-            store, own_store = VerdictStore(self._store_arg or default_store_path()), True
         output = _Output(self.out, self.resume) if self.out is not None else None
+        store, own_store = self._open_store()
         bar = tqdm(desc=self.spec.cls.name, unit=" samples", disable=not self.progress, file=sys.stderr)
         executor: Executor | None = None
         try:
             executor = self.executor_factory(self.spec, self.jobs)
             yield from self._loop(executor, store, output, bar)
+        except OSError as exc:
+            if output is None or exc is not output.failure:
+                raise
         finally:
             if executor is not None:
                 executor.close()
@@ -282,6 +413,9 @@ class VerifyRun:
                 output.close()
             bar.close()
             self.summary.elapsed_s = time.monotonic() - started
+        if output is not None and output.failure is not None:
+            self.summary.stopped = self._cannot_write(output, store)
+            raise RunStopped(self.summary.stopped)
 
     def _loop(
         self, executor: Executor, store: VerdictStore, output: _Output | None, bar: tqdm[Any]
@@ -442,7 +576,12 @@ def verify(
 
     `tasks` and `samples` are JSONL paths (`.gz` too) or iterables of models or dicts; `verifier` is a
     registered name or a Verifier class. Options: `config`, `jobs` (0 = in this process), `out` (a JSONL
-    file, resumed if it exists), `store` (the SQLite cache), `use_cache`, `resume`, `progress`.
+    file, resumed if it exists), `store` (the SQLite cache), `use_cache` (False: judge again, still record),
+    `use_store` (False: neither read nor write the store), `resume`, `progress`, `max_bad_lines` (raise
+    `RunStopped` after more bad input lines than this), `on_input_error`, `on_warning`.
+
+    Raises `InputFileError` or `OutputFileError` (nothing was created) when the run cannot start, and
+    `RunStopped` when it ends early; a bad input line is reported and skipped, never raised.
     """
     return VerifyRun(tasks, samples, verifier, **options)
 

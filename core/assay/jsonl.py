@@ -1,20 +1,35 @@
 """Reading and writing JSONL, streamed, with errors that name the file, the line and the field.
 
-Files ending in `.gz` are read and written compressed.
+Files ending in `.gz` are read and written compressed. Input is read as bytes and decoded line by line, so
+one damaged line (invalid UTF-8, broken JSON, a line too long to hold) is reported and the next is read.
 """
 
 from __future__ import annotations
 
 import gzip
+import os
+import stat
+import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+#: The longest input line that is parsed; a longer one is reported as bad and skipped without being held.
+MAX_LINE_BYTES = 64 * 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
+_GZIP_MAGIC = b"\x1f\x8b"
+_SKIP_CHUNK = 1024 * 1024
+
+
+class _LineSource(Protocol):
+    def readline(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -34,32 +49,114 @@ class InputError:
 
 
 class InputFileError(ValueError):
-    """A whole input file cannot be read (missing, not JSONL)."""
+    """A whole input file cannot be read (missing, a directory, not gzip although named `.gz`)."""
+
+
+def _is_gzip_name(path: Path) -> bool:
+    return path.suffix == ".gz"
+
+
+@contextmanager
+def _open_input(path: str | Path) -> Iterator[_LineSource]:
+    """Open an input file as bytes, decompressing `.gz`; raises InputFileError naming the file and why."""
+    path = Path(path)
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 (closed below, after the caller is done)
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot open: {exc.strerror or exc}") from None
+    with raw:
+        if not _is_gzip_name(path):
+            yield raw
+            return
+        try:
+            head = raw.peek(len(_GZIP_MAGIC))[: len(_GZIP_MAGIC)]  # peek: a pipe cannot be read twice
+        except OSError as exc:
+            raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        if head and head != _GZIP_MAGIC[: len(head)]:
+            raise InputFileError(f"{path}: not a gzip file (the name ends in .gz, the content is not compressed)")
+        with gzip.GzipFile(filename=str(path), mode="rb", fileobj=raw) as unpacked:
+            yield unpacked
+
+
+def check_input(path: str | Path) -> None:
+    """Raise InputFileError unless `path` opens as an input file: checked before anything is created."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot open: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise InputFileError(f"{path}: cannot open: it is a directory, not a JSONL file")
+    if stat.S_ISREG(mode):  # a pipe would lose what a check reads from it
+        with _open_input(path):
+            pass
 
 
 def open_text(path: str | Path) -> IO[str]:
     """Open a (possibly gzip-compressed) text file for reading."""
     path = Path(path)
-    if path.suffix == ".gz":
+    if _is_gzip_name(path):
         return gzip.open(path, "rt", encoding="utf-8")
     return open(path, encoding="utf-8")
 
 
-def read_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | InputError]]:
-    """Yield (line number, object or InputError) for every non-blank line; never raises for bad lines."""
-    path_str = str(path)
+def _stream_failure(exc: Exception) -> str:
+    if isinstance(exc, EOFError):
+        return "the gzip file is truncated (it ends before its end-of-stream marker)"
+    if isinstance(exc, gzip.BadGzipFile | zlib.error):
+        return f"the gzip data is corrupt or not gzip ({exc})"
+    assert isinstance(exc, OSError)
+    return f"read error ({exc.strerror or exc})"
+
+
+def _raw_lines(handle: _LineSource, path: str) -> Iterator[tuple[int, bytes | InputError]]:
+    """(line number, raw bytes or InputError) for every line. A stream that breaks mid-file (truncated or
+    corrupt gzip, an I/O error) ends with one InputError at the line where reading stopped."""
+    number = 0
+    readline, limit = handle.readline, MAX_LINE_BYTES + 1
     try:
-        handle = open_text(path)
-    except OSError as exc:
-        raise InputFileError(f"{path_str}: cannot open: {exc.strerror or exc}") from None
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
+        while True:
+            raw = readline(limit)
+            if not raw:
+                return
+            number += 1
+            if len(raw) == limit and not raw.endswith(b"\n"):
+                while (rest := readline(_SKIP_CHUNK)) and not rest.endswith(b"\n"):
+                    pass
+                longest = f"{MAX_LINE_BYTES / 2**20:g} MiB"
+                yield number, InputError(path, number, None, f"line longer than {longest}; skipped")
                 continue
+            yield number, raw
+    except (EOFError, OSError, zlib.error) as exc:
+        number += 1
+        yield number, InputError(path, number, None, f"{_stream_failure(exc)}; reading stopped at this line")
+
+
+def _json_problem(raw: bytes, exc: orjson.JSONDecodeError) -> str:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"not valid UTF-8 (byte {raw[bad.start]:#04x} at byte offset {bad.start})"
+    return f"not valid JSON ({exc})"
+
+
+def read_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | InputError]]:
+    """Yield (line number, object or InputError) for every non-blank line; never raises for bad lines.
+    A UTF-8 byte-order mark at the start of the file is skipped. Raises InputFileError when the file
+    cannot be opened at all."""
+    path_str = str(path)
+    with _open_input(path) as handle:
+        for number, raw in _raw_lines(handle, path_str):
+            if isinstance(raw, InputError):
+                yield number, raw
+                continue
+            if number == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]
             try:
                 obj = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
-                yield number, InputError(path_str, number, None, f"not valid JSON ({exc})")
+                if not raw.strip():
+                    continue
+                yield number, InputError(path_str, number, None, _json_problem(raw, exc))
                 continue
             if not isinstance(obj, dict):
                 yield number, InputError(path_str, number, None, f"expected a JSON object, got {type(obj).__name__}")
@@ -67,11 +164,23 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | InputEr
             yield number, obj
 
 
+def _shown(value: Any, width: int = 40) -> str:
+    """A value as JSON would write it, cut short: `true` and `"3"` read as what they are, not integers."""
+    if isinstance(value, str) and len(value) > width:
+        value = value[:width]
+    try:
+        shown = orjson.dumps(value, default=repr).decode()
+    except TypeError:  # an integer beyond 64 bits
+        shown = repr(value)
+    return shown if len(shown) <= width else shown[: width - 3] + "..."
+
+
 def validation_error(path: str, line: int, exc: ValidationError) -> InputError:
     first = exc.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or None
+    got = "" if first["type"] == "missing" else f", got {_shown(first['input'])}"
     extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return InputError(path, line, field, f"{first['msg']}{extra}")
+    return InputError(path, line, field, f"{first['msg']}{got}{extra}")
 
 
 def read_models(path: str | Path, model: type[ModelT]) -> Iterator[tuple[int, ModelT | InputError]]:

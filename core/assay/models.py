@@ -31,13 +31,15 @@ class Sample(BaseModel):
     """One model output for a task. `label` is the ground truth when it is known (used by audits only).
 
     Verifiers judge `text` against the task; `metadata` and `label` never change a verdict (the verdict
-    cache is keyed by the text alone).
+    cache is keyed by the text alone). `index` is an integer from 0 to 2**63 - 1 and nothing else: a
+    boolean, a string of digits or a float (even `3.0`) is rejected, not converted, so that one sample
+    has one key.
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     task_id: str = Field(min_length=1)
-    index: int = Field(ge=0)
+    index: int = Field(ge=0, le=2**63 - 1, strict=True)
     text: str
     label: bool | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)

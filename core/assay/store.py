@@ -3,6 +3,10 @@
 Key = (verifier `name@version` + hash of its config, hash of the task's content, hash of the sample's text).
 Task ids and sample indexes are not part of the key: the same text for the same task is judged once, in
 this run or any earlier one, and a killed run resumes from what was committed.
+
+The store is a cache and a resume log, never a reason to stop: a file that cannot be opened or written
+(not SQLite, truncated, a read-only or missing folder, a full disk) is reported once and the run goes on
+without it. A damaged file is moved aside (`verdicts.sqlite.corrupt-<time>`) and a fresh one started.
 """
 
 from __future__ import annotations
@@ -10,7 +14,10 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-from collections.abc import Iterable
+import sys
+import time
+from collections.abc import Callable, Iterable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -55,27 +62,140 @@ def default_store_path() -> Path:
     return Path(cache) / "assay" / "verdicts.sqlite"
 
 
-class VerdictStore:
-    """A SQLite verdict cache. One writer per process; concurrent runs share a file through WAL."""
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+_BUSY_TIMEOUT_MS = 30_000
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.execute(
+
+def _print_warning(message: str) -> None:
+    print(f"assay: {message}", file=sys.stderr)
+
+
+def _is_damage(exc: sqlite3.Error) -> bool:
+    """The file itself is broken (not a database, malformed), as opposed to unreachable or full."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    try:
+        # The timeout first: another run may hold the file while this one switches it to WAL.
+        db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(
             "CREATE TABLE IF NOT EXISTS verdicts ("
             " verifier TEXT NOT NULL, task BLOB NOT NULL, sample BLOB NOT NULL, verdict BLOB NOT NULL,"
             " PRIMARY KEY (verifier, task, sample)) WITHOUT ROWID"
         )
-        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        db.execute("SELECT 1 FROM verdicts LIMIT 1").fetchall()  # a damaged file fails here, not mid-run
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+class VerdictStore:
+    """A SQLite verdict cache. One writer per process; concurrent runs share a file through WAL.
+
+    It never raises for the file's sake: when the file cannot be opened or a read or write fails, `warn`
+    is called once with the file and the reason, and from then on the store keeps nothing (`available` is
+    False; lookups find nothing). A file SQLite reports as damaged is renamed to
+    `<name>.corrupt-<time>` (with its `-wal` and `-shm` files) and a fresh one is started in its place.
+    `VerdictStore(None)` keeps nothing from the start.
+    """
+
+    def __init__(self, path: str | Path | None, *, warn: Callable[[str], None] | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self._warn = warn or _print_warning
         self._pending: list[tuple[str, bytes, bytes, bytes]] = []
         # Verdicts put since the last commit, so that `get` sees them before they reach the file.
         self._recent: dict[tuple[str, bytes, bytes], dict[str, Any]] = {}
+        #: Why the store is not in use, once it is not.
+        self.problem: str | None = None
+        self._db: sqlite3.Connection | None = self._open() if self.path is not None else None
+
+    @property
+    def available(self) -> bool:
+        """Whether verdicts are being kept."""
+        return self._db is not None
+
+    # -- opening, and giving up ----------------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection | None:
+        assert self.path is not None
+        if str(self.path) != ":memory:":
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                self._give_up(f"cannot create its folder {self.path.parent} ({exc.strerror or exc})")
+                return None
+        try:
+            return _connect(self.path)
+        except sqlite3.Error as exc:
+            if not _is_damage(exc):
+                self._give_up(f"cannot open it ({exc})")
+                return None
+            damage = f"the file is damaged ({exc})"
+        moved = self._move_aside(damage)
+        if moved is None:
+            return None
+        try:
+            db = _connect(self.path)
+        except sqlite3.Error as exc:
+            self._give_up(f"{damage}; moved it to {moved}, but a fresh file cannot be opened either ({exc})")
+            return None
+        self._warn(f"verdict store {self.path}: {damage}; moved it to {moved} and started a fresh one")
+        return db
+
+    def _move_aside(self, damage: str) -> Path | None:
+        """Rename a damaged file (and its WAL files) out of the way; None (after saying why) if impossible."""
+        assert self.path is not None
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        suffix = 1
+        while target.exists():
+            suffix += 1
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{suffix}")
+        try:
+            os.rename(self.path, target)
+        except FileNotFoundError:
+            return target  # another run moved it first
+        except OSError as exc:
+            self._give_up(f"{damage} and cannot be moved aside ({exc.strerror or exc})")
+            return None
+        for companion in ("-wal", "-shm"):  # a stale WAL must not be replayed into a fresh file
+            with suppress(OSError):
+                os.rename(f"{self.path}{companion}", f"{target}{companion}")
+        return target
+
+    def _give_up(self, why: str) -> None:
+        self.problem = why
+        self._warn(
+            f"verdict store {self.path}: {why}; going on without it "
+            "(nothing is cached from here on; the verdicts still go to the output)"
+        )
+
+    def _lost(self, exc: sqlite3.Error, doing: str) -> None:
+        """A read or write failed mid-run (disk full, I/O error, damage): drop the store for the rest of it."""
+        db, self._db = self._db, None
+        self._pending.clear()
+        self._recent.clear()
+        if db is not None:
+            with suppress(sqlite3.Error):
+                db.close()
+        if not _is_damage(exc):
+            self._give_up(f"{doing} failed ({exc})")
+            return
+        damage = f"{doing} failed: the file is damaged ({exc})"
+        moved = self._move_aside(damage)
+        if moved is not None:
+            self._give_up(f"{damage}; moved it to {moved}, the next run starts a fresh one")
+
+    # -- the cache -------------------------------------------------------------------------------------------
 
     def get(self, verifier: str, task: bytes, sample: bytes) -> dict[str, Any] | None:
         """The cached verdict body (without task_id and sample_index), or None."""
@@ -106,13 +226,20 @@ class VerdictStore:
             for task, sample in chunk:
                 parameters += (task, sample)
             parameters.append(verifier)
-            for task, sample, body in self._db.execute(query, parameters):
+            if self._db is None:
+                break
+            try:
+                rows_found = self._db.execute(query, parameters).fetchall()
+            except sqlite3.Error as exc:
+                self._lost(exc, "reading cached verdicts")
+                break
+            for task, sample, body in rows_found:
                 found[(task, sample)] = orjson.loads(body)
         return found
 
     def put(self, verifier: str, task: bytes, sample: bytes, verdict: dict[str, Any]) -> None:
         """Queue a verdict for the next `commit()`; verdicts caused by the machine are not kept."""
-        if verdict.get("reason") in UNCACHED_REASONS:
+        if self._db is None or verdict.get("reason") in UNCACHED_REASONS:
             return
         body = {k: v for k, v in verdict.items() if k not in ("task_id", "sample_index")}
         self._recent[(verifier, task, sample)] = body
@@ -124,16 +251,25 @@ class VerdictStore:
         return len(self._pending)
 
     def commit(self) -> None:
-        if not self._pending:
+        """Write the queued verdicts in one transaction. A failure (disk full, I/O error) drops the store."""
+        if not self._pending or self._db is None:
             return
         self._pending.sort()  # in key order, the B-tree takes the rows page by page
-        self._db.execute("BEGIN")
-        self._db.executemany("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?)", self._pending)
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?)", self._pending)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            self._lost(exc, f"writing {len(self._pending)} verdicts")
+            return
         self._pending.clear()
         self._recent.clear()
 
     def count(self, verifier: str | None = None) -> int:
+        if self._db is None:
+            return 0
         if verifier is None:
             return int(self._db.execute("SELECT count(*) FROM verdicts").fetchone()[0])
         query = "SELECT count(*) FROM verdicts WHERE verifier=?"
@@ -141,16 +277,23 @@ class VerdictStore:
 
     def forget(self, verifier_prefix: str) -> int:
         """Drop every cached verdict of verifiers whose key starts with the prefix (e.g. `math@`)."""
+        if self._db is None:
+            return 0
         cursor = self._db.execute("DELETE FROM verdicts WHERE verifier LIKE ? || '%'", (verifier_prefix,))
         return cursor.rowcount
 
     def items(self) -> Iterable[tuple[str, bytes, bytes, dict[str, Any]]]:
+        if self._db is None:
+            return
         for verifier, task, sample, body in self._db.execute("SELECT * FROM verdicts"):
             yield verifier, task, sample, orjson.loads(body)
 
     def close(self) -> None:
         self.commit()
-        self._db.close()
+        if self._db is not None:
+            with suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
 
     def __enter__(self) -> VerdictStore:
         return self

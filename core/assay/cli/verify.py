@@ -5,14 +5,34 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import closing
 from typing import Any
 
 from pydantic import ValidationError
 
 from assay.cli import Command
-from assay.engine import VerifyRun
+from assay.engine import OutputFileError, RunStopped, VerifyRun
 from assay.jsonl import InputFileError, dumps
 from assay.plugins import UnknownComponent
+
+#: Exit statuses of `assay verify`, for scripts; shown by `assay verify --help`.
+ALL_JUDGED = 0
+SOME_LINES_REJECTED = 1
+COULD_NOT_RUN = 2
+STOPPED = 3
+INTERRUPTED = 130
+
+EXIT_STATUSES = f"""exit status (see also "When things go wrong" in the README):
+  {ALL_JUDGED}    every input line was judged
+  {SOME_LINES_REJECTED}    finished, but some input lines were rejected (each reported as FILE:LINE; the
+       count is at the end); every good line has its verdict
+  {COULD_NOT_RUN}    could not run (bad arguments, an unreadable input, an unusable output); nothing written
+  {STOPPED}    stopped before the end: OUT could not be written (disk full) or more bad lines than
+       --max-bad-lines; what was written is kept, and once the cause is fixed the same command
+       resumes the run
+  {INTERRUPTED}  interrupted (Ctrl-C); the same command resumes the run
+
+A broken verdict store never stops a run: it is reported once and the run goes on without it."""
 
 
 def parse_settings(pairs: list[str]) -> dict[str, Any]:
@@ -56,12 +76,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store", help="SQLite verdict cache (default: $ASSAY_STORE or ~/.cache/assay/verdicts.sqlite)"
     )
-    parser.add_argument("--no-cache", action="store_true", help="judge every sample again (still records verdicts)")
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="judge every sample again, ignoring cached verdicts; the new verdicts replace them in the store",
+    )
+    parser.add_argument(
+        "--no-store", action="store_true", help="do not open the verdict store at all (neither read nor write)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="start OUT afresh instead of resuming it")
+    parser.add_argument(
+        "--max-bad-lines",
+        type=int,
+        metavar="N",
+        help="stop (exit status 3) once more than N input lines are rejected (default: never; 0: at the first)",
+    )
     parser.add_argument("--executor", default="local", help="where to run: local (default) or ray")
     parser.add_argument("--address", help="Ray cluster address for --executor ray (default: start a local one)")
     parser.add_argument("--summary-json", help="also write the run summary as JSON to this file")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
+    parser.epilog = EXIT_STATUSES
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def _fail(message: object) -> None:
+    print(f"assay verify: {message}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,36 +120,68 @@ def run(args: argparse.Namespace) -> int:
             out=args.out,
             store=args.store,
             use_cache=not args.no_cache,
+            use_store=not args.no_store,
             resume=not args.overwrite,
             progress=False if args.quiet else None,
             executor=executor,
+            max_bad_lines=args.max_bad_lines,
         )
-    except (UnknownComponent, InputFileError, ValueError) as exc:
+    except (UnknownComponent, InputFileError, OutputFileError, ValueError) as exc:
         message = str(exc)
         if isinstance(exc, ValidationError):
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
             message = f"--set {field}: {first['msg']}"
-        print(f"assay verify: {message}", file=sys.stderr)
-        return 2
+        _fail(message)
+        return COULD_NOT_RUN
+    status = ALL_JUDGED
     try:
         if args.out is None:
-            stdout = sys.stdout.buffer
-            for verdict in verify_run.records():
-                stdout.write(dumps(verdict))
-            stdout.flush()
+            _write_to_stdout(verify_run)
         else:
             verify_run.run()
-    except InputFileError as exc:
-        print(f"assay verify: {exc}", file=sys.stderr)
-        return 2
+    except (InputFileError, OutputFileError) as exc:
+        _fail(exc)
+        return COULD_NOT_RUN
+    except RunStopped as exc:
+        _fail(exc)
+        status = STOPPED
+    except KeyboardInterrupt:
+        _fail("interrupted; run the same command again to resume" if args.out else "interrupted")
+        return INTERRUPTED
     summary = verify_run.summary
     if args.summary_json:
-        with open(args.summary_json, "w", encoding="utf-8") as handle:
-            json.dump(summary.to_json(), handle, indent=2)
+        try:
+            with open(args.summary_json, "w", encoding="utf-8") as handle:
+                json.dump(summary.to_json(), handle, indent=2)
+        except OSError as exc:
+            _fail(f"cannot write the summary to {args.summary_json}: {exc.strerror or exc}")
+            status = STOPPED
     if not args.quiet:
         print(summary.render(), file=sys.stderr)
-    return 1 if summary.input_errors else 0
+    if status == ALL_JUDGED and summary.input_errors:
+        if not args.quiet:
+            _fail(f"{summary.input_errors} input lines rejected (reported above); every other line has its verdict")
+        status = SOME_LINES_REJECTED
+    return status
+
+
+def _write_to_stdout(verify_run: VerifyRun) -> None:
+    """Stream verdicts to standard output; a failure to write stops the run like a full OUT would."""
+    stdout = sys.stdout.buffer
+    with closing(verify_run.records()) as records:  # closing commits the store even when a write fails
+        try:
+            for verdict in records:
+                stdout.write(dumps(verdict))
+            stdout.flush()
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): not a failure of this run
+        except OSError as exc:
+            raise RunStopped(
+                f"cannot write the verdicts to standard output ({exc.strerror or exc}); the run stopped. "
+                "The verdicts judged so far are kept in the verdict store: run again (with -o OUT to resume "
+                "a file) and they are taken from it"
+            ) from None
 
 
 COMMAND = Command("verify", "Judge every sample with a verifier; write verdicts as JSONL.", configure, run)
