@@ -37,9 +37,9 @@ _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _CALCULATOR = re.compile(r"<<[^<>\n]{0,300}>>")
 # a model sampled with a few-shot prompt often goes on to write the next question: its answers are not ours
 _NEXT_QUESTION = re.compile(r"\n[ \t]*(?:Q|Question|Problem)[ \t]*[:：]", re.IGNORECASE)
-# 'A: 694' on a line of its own (the few-shot 'Q: ... A: ...' format); only a short answer counts, since 'A:' also
-# opens a whole worked solution or the first line of a list of options
-_SHORT_ANSWER_LINE = re.compile(r"(?m)^[ \t>*]*A[ \t]*[:：][ \t*]*(?=\S)([^\n]{1,80})$")
+# 'A: 694' on a line of its own (the few-shot 'Q: ... A: ...' format), and a program's 'Output: 13.66'; only a short
+# answer counts, since 'A:' also opens a whole worked solution or the first line of a list of options
+_SHORT_ANSWER_LINE = re.compile(r"(?m)^[ \t>*]*(?:A|[Oo]utput|Out\[\d+\])[ \t]*[:：][ \t*]*(?=\S)([^\n]{1,80})$")
 _OPTION_LIST_NEXT = re.compile(r"\n[ \t>*]*B[ \t]*[:)]")
 _BOLD = re.compile(r"\*\*([^*\n]{1,80})\*\*")
 _DOLLAR_AMOUNT = re.compile(r"\$(?=\s?\d)")
@@ -103,9 +103,9 @@ def visible(text: str) -> str:
     chat = _CHAT_TOKEN.search(text)
     if chat and chat.start() > 0:
         text = text[: chat.start()]
-    answered = _MARKER.search(text)
+    answered = [m.end() for m in (_MARKER.search(text), _SHORT_ANSWER_LINE.search(text)) if m]
     if answered:
-        follow_on = _NEXT_QUESTION.search(text, answered.end())
+        follow_on = _NEXT_QUESTION.search(text, min(answered))
         if follow_on:
             text = text[: follow_on.start()]
     return text
@@ -368,33 +368,23 @@ _CHOICE_MARKER = re.compile(
     r"(?:[a-z]+\s+){0,3}?\(?([A-Z])\)?(?![A-Za-z])",
     re.IGNORECASE,
 )
-_LEADING_CHOICE = re.compile(r"^\s*\(?([A-Z])\)?(?=$|[\s.:)。,，]|[^\x00-\x7f])")
-_LONE_LETTER = re.compile(r"(?<![A-Za-z\\])\(?([A-Z])\)?(?![A-Za-z])")
 _OPTION = re.compile(r"^\s*\(?([A-Z])\)?(?:[.):]\s*|\s+)[A-Za-z]{2}")
 _DECORATION = re.compile(r"\\(?:text|textbf|mathrm|mathbf)\s*\{|[{}$*]|\\[()\[\]]")
 
 
-def choice_letter(text: str, *, reference: bool = False) -> str | None:
-    """The option letter a text answers with (for a reference: 'C', '(C) Cecile', 'C Cecile', '...answer is (C)')."""
+def choice_letter(text: str, *, reference: bool = True) -> str | None:
+    """The option letter a reference answer names: 'C', '(C) Cecile', 'C Cecile', '...answer is (C)'.
+    (A response's letter is read by `assay_math.choices.marked_letter`, which needs a mark.)"""
     text = prepare(text, 20_000)
     found = boxes(text)
     if found:
         inner = _DECORATION.sub("", found[-1][2]).strip().strip("().").strip()
         return inner if len(inner) == 1 and inner.isupper() else None
     plain = unicode_to_ascii_math(_DECORATION.sub(" ", text)).strip()
-    if reference:
-        if (len(plain) == 1 and plain.isupper()) or re.fullmatch(r"\(([A-Z])\)", plain):
-            return plain.strip("()")
-        markers = list(_CHOICE_MARKER.finditer(plain))
-        if markers:
-            return markers[-1].group(1).upper() if markers[-1].group(1).isupper() else None
-        option = _OPTION.match(plain)
-        return option.group(1) if option else None
-    markers = [m for m in _CHOICE_MARKER.finditer(plain) if m.group(1).isupper()]
+    if (len(plain) == 1 and plain.isupper()) or re.fullmatch(r"\(([A-Z])\)", plain):
+        return plain.strip("()")
+    markers = list(_CHOICE_MARKER.finditer(plain))
     if markers:
-        return markers[-1].group(1)
-    leading = _LEADING_CHOICE.match(plain)
-    if leading:
-        return leading.group(1)
-    letters = [m.group(1) for m in _LONE_LETTER.finditer(plain) if m.group(1) != "I"]
-    return letters[-1] if letters else None
+        return markers[-1].group(1).upper() if markers[-1].group(1).isupper() else None
+    option = _OPTION.match(plain)
+    return option.group(1) if option else None

@@ -139,6 +139,7 @@ def test_full_training_set_in_every_output_format(shared_data: Path) -> None:
         ("18", "She earns **$18** a day, 126 dollars a week.", False),
         # a next few-shot question the model went on to write is not part of its answer
         ("5", "2 + 3 = 5. The answer is 5.\n\nQ: Tom has 5 apples and eats 2. A: The answer is 3.", True),
+        ("694", "204+160+330 = $<<204+160+330=694>>694\nA: 694\n\nQ: Tom has 5 apples and eats 2.\nA: 3", True),
     ],
 )
 def test_chain_of_thought_rules(math: MathVerifier, reference: str, text: str, expected: bool) -> None:

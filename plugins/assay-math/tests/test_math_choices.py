@@ -1,0 +1,349 @@
+"""Multiple choice: options in the reference, a letter only where something marks it, values matched to options."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from assay import Sample, Task, Verdict
+from assay_math import MathVerifier
+
+AQUA = Path(__file__).parent / "data" / "aqua-rat-test.jsonl"
+PROBLEMS: list[dict[str, Any]] = [json.loads(line) for line in AQUA.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def math() -> MathVerifier:
+    return MathVerifier()
+
+
+def verdict(verifier: MathVerifier, reference: dict[str, Any], text: str) -> Verdict:
+    return verifier.verify(Task(id="t", reference=reference), Sample(task_id="t", index=0, text=text))
+
+
+LISTED = ["A)5(√3 + 1)", "B)6(√3 + √2)", "C)7(√3 – 1)", "D)8(√3 – 2)", "E)None of these"]
+
+
+# -- a letter is an answer only where something marks it -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "D = Symbol('D')\nM = Symbol('M')\nans = simplify(D/(M-3) - D/M)",
+        "```python\nA = 5\nB = 7\nD = A * B\nans = D\nprint(ans)\n```",
+        "Let D be the midpoint of BC, so AD is a median and BD = DC.",
+        "We compare the options:\nA) 12\nB) 15\nC) 18\nD) 21",
+        "The options are (A) 12 (B) 15 (C) 18 (D) 21",
+        "From the figure, triangle ABD is isosceles; hence angle D equals angle B.",
+        "Answer: D/(M-3) - D/M",
+        "The answer is D + 2.",
+        "Let's go through each answer choice: (A) can never be true. (B) doesn't have to be true.",
+        "Answer D is wrong, since 5 is odd.",
+        "def f(D):\n    return D * 2\nprint(f(3))",
+    ],
+)
+def test_stray_capitals_code_and_variables_are_no_answer(math: MathVerifier, text: str) -> None:
+    for reference in ({"answer": "D"}, {"answer": "D", "options": ["A) 12", "B) 15", "C) 18", "D) 21", "E) 24"]}):
+        result = verdict(math, reference, text)
+        assert result.passed is False and result.answer is None, (text, result.details)
+        assert result.reason == "no_answer"
+
+
+@pytest.mark.parametrize(
+    ("text", "letter", "how"),
+    [
+        ("So the result is $\\boxed{C}$.", "C", "boxed"),
+        ("\\boxed{\\text{(C)}}", "C", "boxed"),
+        ("\\boxed{(C) 13.66}", "C", "boxed"),
+        ("Working... the answer is (C).", "C", "phrase"),
+        ("Answer: C", "C", "phrase"),
+        ("ANSWER:D", "D", "phrase"),
+        ("The answer is for sure D, it can't be A or B", "D", "phrase"),
+        ("Hence ( A ) is correct answer .", "A", "phrase"),
+        ("D is the correct choice", "D", "phrase"),
+        ("It's not A because it doesn't make sense, therefore I think it's B", "B", "phrase"),
+        ("Answer = E", "E", "phrase"),
+        ("réponse est C non A", "C", "phrase"),
+        ("Some reasoning.\nC. 13.66", "C", "final_line"),
+        ("Some reasoning.\n(C)", "C", "final_line"),
+        ("Some reasoning.\nOption B", "B", "final_line"),
+        ("B。 不是 A", "B", "final_line"),
+        ("So it takes 36 minutes, C) 36 minutes", "C", "restated_option"),
+        ("A. Because B is not valid", "A", "final_line"),
+        # the last mark wins
+        ("The answer is (B).\nWait, I made an error: 13 + 4 = 17.\nThe answer is (C).", "C", "phrase"),
+        # a program's statements are no marks, what it says in prose is one
+        ("```python\nD = Symbol('D')\nans = solve(D - 3)\nprint(ans)\n```\nThe answer is (C).", "C", "phrase"),
+    ],
+)
+def test_marked_letters(math: MathVerifier, text: str, letter: str, how: str) -> None:
+    options = ["A) 12", "B) 15", "C) 36 minutes", "D) 21", "E) 24"]
+    result = verdict(math, {"answer": letter, "options": options}, text)
+    assert result.passed is True, result.details
+    assert result.answer == letter and result.details["choice_by"] == how
+    other = "A" if letter != "A" else "B"
+    assert verdict(math, {"answer": other, "options": options}, text).passed is False
+
+
+def test_an_answer_letter_assigned_in_the_text_is_a_variable(math: MathVerifier) -> None:
+    assert verdict(math, {"answer": "D"}, "D = 5\nanswer = D").answer is None
+    assert verdict(math, {"answer": "D"}, "x = 200\nAnswer = D").passed is True
+
+
+def test_the_lone_letter_fallback_is_off_unless_asked_for() -> None:
+    text = "Looking at the figure I pick the last one: E"
+    assert verdict(MathVerifier(), {"answer": "E"}, text).passed is False
+    assert verdict(MathVerifier({"choice_lone_letter": True}), {"answer": "E"}, text).passed is True
+
+
+# -- options in the reference ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        LISTED,
+        ["5(√3 + 1)", "6(√3 + √2)", "7(√3 – 1)", "8(√3 – 2)", "None of these"],
+        {"A": "5(√3 + 1)", "B": "6(√3 + √2)", "C": "7(√3 – 1)", "D": "8(√3 – 2)", "E": "None of these"},
+    ],
+    ids=["labelled", "texts", "mapping"],
+)
+def test_options_in_every_shape_match_values_texts_and_letters(math: MathVerifier, options: Any) -> None:
+    gold = {"answer": "A", "options": options}
+    for text, how in [
+        ("The answer is 13.66", "value"),
+        ("So it takes $\\boxed{5(\\sqrt{3}+1)}$ minutes.", "value"),
+        ("The answer is 5(1 + √3).", "value"),
+        ("Answer: A", "phrase"),
+    ]:
+        result = verdict(math, gold, text)
+        assert result.passed is True and result.answer == "A", (text, result.details)
+        assert result.details["choice_by"] == how
+    wrong = verdict(math, gold, "The answer is 6(\\sqrt3+\\sqrt2).")
+    assert wrong.passed is False and wrong.answer == "B" and wrong.reason == "wrong_answer"
+    nothing = verdict(math, gold, "The answer is 42.")
+    assert nothing.passed is False and nothing.answer is None and nothing.reason == "no_answer"
+
+
+def test_none_of_these_passes_only_when_chosen(math: MathVerifier) -> None:
+    gold = {"answer": "E", "options": LISTED}
+    # a value that matches no other option is not thereby 'none of these'
+    assert verdict(math, gold, "The answer is 42.").passed is False
+    assert verdict(math, gold, "The answer is (E).").passed is True
+    assert verdict(math, gold, "It is none of these.").passed is True
+    assert verdict(math, gold, "The answer is 13.66").answer == "A"
+
+
+def test_a_rounded_option_matches_within_the_tolerance_and_never_two(math: MathVerifier) -> None:
+    gold = {"answer": "A", "options": ["A) 230", "B) 240", "C) 250", "D) 260", "E) 280"]}
+    near = verdict(math, gold, "The answer is 234.29")
+    assert near.passed is True and near.details["choice_by"] == "rounded_value"
+    assert near.details["distance"] == pytest.approx(4.29 / 230, abs=1e-6)
+    # halfway between two options: it matches neither
+    assert verdict(math, gold, "The answer is 235").answer is None
+    assert verdict(math, gold, "The answer is 300").answer is None  # 7 % from the nearest
+    assert verdict(MathVerifier({"choice_tolerance": 0}), gold, "The answer is 234.29").answer is None
+    assert verdict(MathVerifier({"choice_tolerance": 0.01}), gold, "The answer is 234.29").answer is None
+
+
+@pytest.mark.parametrize(
+    ("reference", "field"),
+    [
+        ({"answer": "F", "options": LISTED}, "reference.answer"),
+        ({"answer": "A", "options": []}, "reference.options"),
+        ({"answer": "A", "options": {"AB": "x"}}, "reference.options"),
+        ({"answer": "A", "options": "A) 1 B) 2"}, "reference.options"),
+        ({"answer": "A", "options": [["nested"]]}, "reference.options"),
+    ],
+)
+def test_bad_options_are_an_error_verdict_naming_the_field(
+    math: MathVerifier, reference: dict[str, Any], field: str
+) -> None:
+    result = verdict(math, reference, "The answer is (A).")
+    assert result.status == "error" and result.reason == "bad_reference"
+    assert result.details["field"] == field
+
+
+def test_votes_count_the_option_whichever_way_it_was_given(math: MathVerifier) -> None:
+    task = Task(id="t", reference={"answer": "A", "options": LISTED})
+    texts = ["The answer is 13.66", "Answer: A", "\\boxed{5(\\sqrt3+1)}", "(A) 5(√3 + 1)"]
+    keys = {math.answer_key(task, Sample(task_id="t", index=i, text=t)) for i, t in enumerate(texts)}
+    assert keys == {"A"}
+    verdict_keys = {math.verify(task, Sample(task_id="t", index=i, text=t)).answer for i, t in enumerate(texts)}
+    assert verdict_keys == {"A"}
+    assert math.answer_key(task, Sample(task_id="t", index=9, text="The answer is 42")) is None
+
+
+# -- real multiple-choice outputs: AQuA-RAT's rationales ------------------------------------------------------------
+
+
+def test_aqua_rationales_choose_their_own_option_and_never_another(math: MathVerifier) -> None:
+    chosen = wrong_passes = 0
+    for problem in PROBLEMS:
+        for letter in "ABCDE":
+            result = verdict(math, {"answer": letter, "options": problem["options"]}, problem["rationale"])
+            if letter == problem["correct"]:
+                assert result.answer in (letter, None), (problem["rationale"][-200:], result.details)
+                chosen += result.passed is True
+            else:
+                wrong_passes += result.passed is True
+    assert wrong_passes == 0
+    # the rest name no option (they end on a number in the prose)
+    assert chosen >= 0.9 * len(PROBLEMS)
+
+
+def _option_number(text: str) -> float | None:
+    """The plain number of an option ('$ 67.40', '4,000', '36 minutes', '15.38 %'), independently of the verifier."""
+    match = re.fullmatch(r"\s*(?:Rs\.?|\$)?\s*(-?\d[\d,]*(?:\.\d+)?)\s*(?:%|[A-Za-z. ]*)\s*", text)
+    return float(match.group(1).replace(",", "")) if match else None
+
+
+def _numeric_problems() -> list[tuple[dict[str, str], dict[str, float]]]:
+    out = []
+    for problem in PROBLEMS:
+        options = {item[0]: item[2:] for item in problem["options"]}
+        numbers = {letter: _option_number(text) for letter, text in options.items()}
+        if all(n is not None and n != 0 for n in numbers.values()) and len(set(numbers.values())) == len(numbers):
+            out.append((options, {k: v for k, v in numbers.items() if v is not None}))
+    return out
+
+
+def _nearest_within(value: float, numbers: dict[str, float], tolerance: float) -> str | None:
+    ranked = sorted(numbers.items(), key=lambda item: abs(item[1] - value))
+    best, second = ranked[0], ranked[1]
+    if abs(second[1] - value) == abs(best[1] - value):
+        return None
+    return best[0] if abs(best[1] - value) <= tolerance * abs(best[1]) else None
+
+
+VALUE_SHAPES = [
+    "The answer is {v}.",
+    "Answer: {v}",
+    "Therefore, the answer is $\\boxed{{{v}}}$.",
+    "So the total comes to **{v}**.",
+    "{v}",
+    "Final Answer: The final answer is ${v}$. I hope it is correct.",
+]
+
+
+def test_values_map_to_the_nearest_option_as_labelled(math: MathVerifier) -> None:
+    """Labels: each value's nearest option within 5 %, or none."""
+    rng = random.Random(7)
+    agree = total = 0
+    misses = []
+    for options, numbers in _numeric_problems():
+        gold = next(iter(options))
+        for _ in range(6):
+            base = numbers[rng.choice(list(numbers))]
+            value = round(
+                base * (1 + rng.choice([0, 0, 0.001, 0.01, 0.03, 0.045, 0.06, 0.12, 0.4]) * rng.choice([-1, 1])), 2
+            )
+            label = _nearest_within(value, numbers, 0.05)
+            text = rng.choice(VALUE_SHAPES).format(v=f"{value:g}" if value == int(value) else f"{value}")
+            result = verdict(math, {"answer": gold, "options": [f"{k}){t}" for k, t in options.items()]}, text)
+            total += 1
+            agree += result.answer == label
+            if result.answer != label:
+                misses.append((text, options, label, result.answer, result.details))
+    assert total >= 900
+    assert agree / total >= 0.95, misses[:10]
+
+
+# -- program-of-thought outputs with stray capitals -------------------------------------------------------------
+
+PROGRAMS = [
+    "from sympy import Symbol, simplify\n{L} = Symbol('{L}')\nM = Symbol('M')\nans = simplify({L}/(M-3) - {L}/M)",
+    "```python\n{L} = {n}\nB = {m}\nC = {L} * B\nans = C\nprint(ans)\n```",
+    "# Let {L} be the midpoint of AB\nAB = {n}\nA{L} = AB / 2\nprint(A{L})",
+    "def solution():\n    {L} = {n}\n    E = {m}\n    return {L} + E\n\nprint(solution())",
+    "options = {{'A': {n}, 'B': {m}, 'C': {n}+{m}, 'D': 2*{m}, 'E': 3*{n}}}\nvalue = {n} * 1.05\n"
+    "ans = min(options, key=lambda k: abs(options[k] - value))\nprint(ans)",
+    "import math\n{L} = math.sqrt({n})\nr = {L} / 2\nprint(round(r, 2))  # the radius, point {L} on the circle",
+    "Let {L} be the point where the lines meet; then A{L} = {n} and {L}B = {m}.\n"
+    "```python\n{L} = {n} + {m}\nprint({L})\n```",
+]
+
+
+def test_program_outputs_with_stray_capitals_almost_never_pass(math: MathVerifier) -> None:
+    rng = random.Random(11)
+    wrong_passes = wrong = 0
+    for problem in PROBLEMS:
+        for template in PROGRAMS:
+            text = template.format(L=rng.choice("ABCDE"), n=rng.randint(2, 99), m=rng.randint(2, 99))
+            for letter in "ABCDE":
+                result = verdict(math, {"answer": letter, "options": problem["options"]}, text)
+                if letter != problem["correct"]:
+                    wrong += 1
+                    wrong_passes += result.passed is True
+                assert result.answer is None, (text, result.details)
+    assert wrong >= 5000
+    assert wrong_passes <= wrong / 1000
+
+
+def test_a_program_with_its_output_chooses_by_value(math: MathVerifier) -> None:
+    text = "```python\nD = Symbol('D')\nans = 5 * (sqrt(3) + 1)\nprint(round(ans, 2))\n```\nOutput: 13.66"
+    assert verdict(math, {"answer": "A", "options": LISTED}, text).passed is True
+    assert verdict(math, {"answer": "D", "options": LISTED}, text).passed is False
+
+
+# -- properties over option lists and answer forms ------------------------------------------------------------------
+
+NAMES = ["Cecile", "Alina", "Peter", "Marcus", "Ingrid", "Tomasz", "Yuki", "Olu"]
+LETTER_FORMS = [
+    "The answer is ({L}).",
+    "Answer: {L}",
+    "$\\boxed{{{L}}}$",
+    "Reasoning done.\n{L}. {T}",
+    "Reasoning done.\n({L}) {T}",
+    "Final answer: {L}",
+    "So, after all that, I think it's {L}",
+    "{L} is the correct answer.",
+]
+VALUE_FORMS = ["The answer is {T}.", "Answer: {T}", "\\boxed{{{T}}}"]
+STRAY = [
+    "Let D be the midpoint of AB. ",
+    "We set A = 5 and B = 7, so A + B = 12. ",
+    "Point C lies on the circle. ",
+    "",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=st.data(),
+    size=st.integers(2, 7),
+    numeric=st.booleans(),
+    shape=st.sampled_from(["labelled", "texts", "mapping"]),
+    stray=st.sampled_from(STRAY),
+)
+def test_any_option_list_and_answer_form(
+    math: MathVerifier, data: st.DataObject, size: int, numeric: bool, shape: str, stray: str
+) -> None:
+    if numeric:
+        values = data.draw(st.lists(st.integers(-(10**6), 10**6), min_size=size, max_size=size, unique=True))
+        texts = [str(v) for v in values]
+    else:
+        texts = data.draw(st.lists(st.sampled_from(NAMES), min_size=size, max_size=size, unique=True))
+    letters = "ABCDEFG"[: len(texts)]
+    options: Any = {
+        "labelled": [f"{k}) {t}" for k, t in zip(letters, texts, strict=False)],
+        "texts": texts,
+        "mapping": dict(zip(letters, texts, strict=False)),
+    }[shape]
+    gold = data.draw(st.sampled_from(letters))
+    chosen = data.draw(st.sampled_from(letters))
+    form = data.draw(st.sampled_from(LETTER_FORMS + VALUE_FORMS))
+    text = stray + form.format(L=chosen, T=texts[letters.index(chosen)])
+    task = Task(id="t", reference={"answer": gold, "options": options})
+    result = math.verify(task, Sample(task_id="t", index=0, text=text))
+    assert result.answer == chosen, (text, options, result.details)
+    assert result.passed is (chosen == gold)
+    assert math.answer_key(task, Sample(task_id="t", index=0, text=text)) == chosen
