@@ -121,7 +121,7 @@ _COPULA = (
 )
 _FILLER = (
     r"(?:(?:for\s+sure|definitely|clearly|certainly|probably|likely|then|therefore|thus|indeed|option|choice|"
-    r"letter|answer)\s*[:：]?\s*)*"
+    r"letter|answer)\s*[:：]?\s*){0,3}"
 )
 _PHRASES = [
     # 'The answer is (C)', 'Answer: C', 'ANSWER:D', 'Answer D', 'the correct answer is C', 'réponse est C'
@@ -225,12 +225,35 @@ def _lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
+#: Letters are searched in this tail of a response (where answers are; it bounds the work on a hostile one).
+LETTER_SEARCH_CHARS = 50_000
+
+
+def choose(
+    response: str,
+    options: Options | None,
+    reader: Any,
+    budget: Any,
+    *,
+    lone_letter: bool,
+    tolerance: float,
+    modes: list[str],
+) -> Found:
+    """The option a response chooses: a marked letter, else (options known) the option its final answer gives."""
+    shown = visible(response)
+    if runaway_box(shown):  # nothing is extracted from a box that never closes, and nothing stands in for it
+        return Found(None, "none", details={"runaway_box": True})
+    tail = prepare(shown, LETTER_SEARCH_CHARS, shown=True)
+    found = marked_letter(tail, options.letters if options else LETTERS, options, lone_letter=lone_letter)
+    if found is not None or options is None:
+        return found or Found(None, "none")
+    return option_by_value(tail, options, reader, budget, tolerance=tolerance, modes=modes)
+
+
 def marked_letter(text: str, letters: str, options: Options | None, *, lone_letter: bool = False) -> Found | None:
-    """The last letter that something marks as the answer (the last mark wins), or None."""
-    shown = visible(text)
-    if runaway_box(shown):
-        return None
-    prose = prose_only(prepare(shown, 50_000))
+    """The last letter that something marks as the answer in a prepared response (the last mark wins), or None."""
+    shown = text
+    prose = prose_only(text)
     candidates: list[tuple[int, str, str]] = []
     found_boxes = boxes(prose)
     if found_boxes:
@@ -326,10 +349,10 @@ def option_by_value(
     tolerance: float,
     modes: list[str],
 ) -> Found:
-    """The option whose content the response's final answer equals, restates, or (a number) rounds to."""
+    """The option whose content a prepared response's final answer equals, restates, or (a number) rounds to."""
     from assay_math.answers import ParseError
 
-    prose = prose_only(visible(response))
+    prose = prose_only(response)
     # the last number of the prose is not a final answer to a question with options: five candidates make a stray
     # number match one far too often
     answer = extract(prose, modes=[m for m in modes if m != "number"], max_chars=reader.config.max_response_chars)

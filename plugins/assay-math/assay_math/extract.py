@@ -95,7 +95,7 @@ _FUNCTION_WORDS = {
 
 
 def visible(text: str) -> str:
-    """The response without its hidden reasoning, chat scaffolding, or a next few-shot question it went on to."""
+    """The response without its hidden reasoning and chat scaffolding."""
     ends = [m.end() for m in _THINK_END.finditer(text)]
     if ends:
         text = text[ends[-1] :]
@@ -103,19 +103,22 @@ def visible(text: str) -> str:
     chat = _CHAT_TOKEN.search(text)
     if chat and chat.start() > 0:
         text = text[: chat.start()]
-    answered = [m.end() for m in (_MARKER.search(text), _SHORT_ANSWER_LINE.search(text)) if m]
-    if answered:
-        follow_on = _NEXT_QUESTION.search(text, min(answered))
-        if follow_on:
-            text = text[: follow_on.start()]
     return text
 
 
-def prepare(text: str, max_chars: int) -> str:
-    """Strip reasoning and chat scaffolding; keep the tail, where answers are."""
-    text = visible(text)
+def prepare(text: str, max_chars: int, *, shown: bool = False) -> str:
+    """Strip reasoning and chat scaffolding (unless `shown` says it is done); keep the tail, where answers are,
+    without a next few-shot question the model went on to write after answering."""
+    if not shown:
+        text = visible(text)
     if len(text) > max_chars:
         text = text[-max_chars:]
+    follow_on = _NEXT_QUESTION.search(text)
+    if follow_on:
+        answered = [m.end() for m in (_MARKER.search(text), _SHORT_ANSWER_LINE.search(text)) if m]
+        follow_on = _NEXT_QUESTION.search(text, min(answered)) if answered else None
+        if follow_on:
+            text = text[: follow_on.start()]
     if "<<" in text:
         text = _CALCULATOR.sub("", text)
     return _DOUBLE_ESCAPED.sub(r"\\", text)
@@ -314,7 +317,7 @@ def extract(text: str, *, modes: list[str], join_boxed: bool = True, max_chars: 
     text = visible(text)
     if "boxed" in modes and runaway_box(text):
         return None
-    text = prepare(text, max_chars)
+    text = prepare(text, max_chars, shown=True)
     candidates: list[tuple[int, Extracted]] = []
     if "boxed" in modes:
         found = boxes(text)

@@ -183,20 +183,14 @@ class MathVerifier(Verifier):
         return (letter, None) if letter is not None else None
 
     def _choose(self, text: str, options: Any, budget: Any) -> Any:
-        """The option a response chooses: a marked letter, else (options known) its final answer's option."""
-        from assay_math.choices import LETTERS, Found, marked_letter, option_by_value
+        from assay_math.choices import choose
 
-        letters = options.letters if options is not None else LETTERS
-        found = marked_letter(text, letters, options, lone_letter=self.config.choice_lone_letter)
-        if found is not None:
-            return found
-        if options is None:
-            return Found(None, "none")
-        return option_by_value(
+        return choose(
             text,
             options,
             self.reader,
             budget,
+            lone_letter=self.config.choice_lone_letter,
             tolerance=self.config.choice_tolerance,
             modes=list(self.config.extraction),
         )
