@@ -337,6 +337,23 @@ def _tokens(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", unicode_to_ascii_math(text).casefold())
 
 
+_CURRENCY_PREFIX = re.compile(r"^\s*(?:Rs\.?|INR|USD|US\$|\$|₹|€|£|¥)\s*(?=[-+−.\d])")
+_NUMBER_AND_UNIT = re.compile(r"^\s*([-+−]?\s*(?:\d[\d,]*(?:\.\d+)?|\.\d+))\s*([A-Za-z][A-Za-z./]*(?:\^?\d)?)\s*$")
+_CONSTANTS = {"pi", "e", "i"}
+
+
+def option_value_texts(options: Options) -> dict[str, str]:
+    """The options as values: without a currency ('Rs. 697.50', '$ 61'), and without a unit that every numeric
+    option carries ('60 m' ... '64 m', '2.6m' ... '4.4m'). A suffix that some options lack ('1000p' beside '30000')
+    or a constant ('750pi') is part of the value."""
+    texts = {letter: _CURRENCY_PREFIX.sub("", text) for letter, text in options.texts.items()}
+    suffixed = {letter: _NUMBER_AND_UNIT.match(text) for letter, text in texts.items()}
+    units = {m.group(2).lower() for m in suffixed.values() if m}
+    if len(units) == 1 and all(suffixed.values()) and not units & _CONSTANTS:
+        return {letter: m.group(1) for letter, m in suffixed.items() if m}
+    return texts
+
+
 # -- values and texts against the options ------------------------------------------------------------------------
 
 
@@ -364,7 +381,7 @@ def option_by_value(
         except ParseError:
             value = None
     option_values: dict[str, Any] = {}
-    for letter, option in options.texts.items():
+    for letter, option in option_value_texts(options).items():
         try:
             option_values[letter] = reader.value(Extracted(option, True, "bare"), budget, is_gold=True)
         except ParseError:

@@ -52,6 +52,11 @@ _MARKER = re.compile(
     re.IGNORECASE,
 )
 _SPAN_END = re.compile(r"\n|\bI hope\b|(?<=[^\d\s])\.\s+(?=[A-Z])|\.\s*$")
+_FILLER_WORDS = re.compile(
+    r"^(?:(?:therefore|thus|then|hence|so|simply|just|clearly|exactly|indeed|now|finally|actually|approximately|"
+    r"about|roughly|around)\b[\s,:]*){1,3}",
+    re.IGNORECASE,
+)
 _COPULA = re.compile(r"\s(?:is|are|was|equals|est|es|ist)\s|是|为", re.IGNORECASE)
 _PROSE_NUMBER = re.compile(
     r"(?<![A-Za-z0-9_.^])-?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?|\.\d+)(?:\s*/\s*\d+(?:\.\d+)?)?(?:\s*%)?"
@@ -240,6 +245,7 @@ def _last_run(
 def _span_answer(span: str) -> Extracted | None:
     """The answer inside the text that follows an answer phrase."""
     span = span.strip().lstrip(":：").strip().strip('"*').strip()
+    span = _FILLER_WORDS.sub("", span)  # 'The answer is therefore 3.'
     inner_boxes = boxes(span)
     if inner_boxes:
         return Extracted(_last_run(span, inner_boxes, True)[2], False, "marker")

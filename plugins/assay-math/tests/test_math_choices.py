@@ -155,6 +155,32 @@ def test_a_rounded_option_matches_within_the_tolerance_and_never_two(math: MathV
 
 
 @pytest.mark.parametrize(
+    ("options", "text", "letter"),
+    [
+        (["A)Rs. 697.50", "B)Rs. 712.50", "C)Rs. 787.50", "D)Rs. 750", "E)Rs. 780"], "The answer is 750.", "D"),
+        (["A)60 m", "B)61 m", "C)62 m", "D)63 m", "E)64 m"], "The answer is 62", "C"),
+        (["A)2.6m", "B)3.9m", "C)4m", "D)4.2m", "E)4.4m"], "\\boxed{3.9}", "B"),
+        (["A)$ 61", "B)$ 65", "C)$ 67.40", "D)$ 70", "E)$ 78.20"], "Answer: $78.20", "E"),
+        (["A)36 minutes", "B)32 minutes", "C)24 minutes", "D)64 minutes", "E)72 minutes"], "**36**", "A"),
+    ],
+)
+def test_options_with_currency_and_units_are_values(
+    math: MathVerifier, options: list[str], text: str, letter: str
+) -> None:
+    assert verdict(math, {"answer": letter, "options": options}, text).passed is True
+
+
+def test_a_suffix_that_is_a_variable_or_a_constant_stays(math: MathVerifier) -> None:
+    # p is a variable here (one option lacks it), pi a constant: 2500 is not '2500p', 7500 not '7500pi'
+    variable = {"answer": "D", "options": ["A)1000p", "B)1500p", "C)2000p", "D)2500p", "E)30000"]}
+    assert verdict(math, variable, "The answer is 2500.").answer is None
+    assert verdict(math, variable, "The answer is 2500p.").passed is True
+    constant = {"answer": "E", "options": ["A)750pi", "B)1500pi", "C)1875pi", "D)3000pi", "E)7500pi"]}
+    assert verdict(math, constant, "The answer is 7500.").passed is False
+    assert verdict(math, constant, "The answer is $7500\\pi$.").passed is True
+
+
+@pytest.mark.parametrize(
     ("reference", "field"),
     [
         ({"answer": "F", "options": LISTED}, "reference.answer"),
@@ -201,9 +227,19 @@ def test_aqua_rationales_choose_their_own_option_and_never_another(math: MathVer
 
 
 def _option_number(text: str) -> float | None:
-    """The plain number of an option ('$ 67.40', '4,000', '36 minutes', '15.38 %'), independently of the verifier."""
-    match = re.fullmatch(r"\s*(?:Rs\.?|\$)?\s*(-?\d[\d,]*(?:\.\d+)?)\s*(?:%|[A-Za-z. ]*)\s*", text)
-    return float(match.group(1).replace(",", "")) if match else None
+    """The plain number of an option ('$ 67.40', 'Rs. 697.50', '4,000', '36 minutes', '60 m', '15.38 %'),
+    independently of the verifier; None for anything else ('750pi', '10,8', '1000p' beside '30000' is skipped
+    by the caller)."""
+    match = re.fullmatch(
+        r"\s*(?:Rs\.?|\$)?\s*(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)\s*(%|[A-Za-z][A-Za-z. /]*)?\s*", text
+    )
+    if not match or (match.group(2) or "").strip().lower() in ("pi", "e", "i"):
+        return None
+    return float(match.group(1).replace(",", ""))
+
+
+def _units(text: str) -> str:
+    return re.sub(r"[\d\s.,$%-]|Rs", "", text).lower()
 
 
 def _numeric_problems() -> list[tuple[dict[str, str], dict[str, float]]]:
@@ -211,6 +247,9 @@ def _numeric_problems() -> list[tuple[dict[str, str], dict[str, float]]]:
     for problem in PROBLEMS:
         options = {item[0]: item[2:] for item in problem["options"]}
         numbers = {letter: _option_number(text) for letter, text in options.items()}
+        one_letter_units = {_units(text) for text in options.values() if len(_units(text)) == 1}
+        if one_letter_units and len({_units(text) for text in options.values()}) > 1:
+            continue  # '1000p' beside '30000': p is a variable, not a unit
         if all(n is not None and n != 0 for n in numbers.values()) and len(set(numbers.values())) == len(numbers):
             out.append((options, {k: v for k, v in numbers.items() if v is not None}))
     return out
@@ -347,3 +386,35 @@ def test_any_option_list_and_answer_form(
     assert result.answer == chosen, (text, options, result.details)
     assert result.passed is (chosen == gold)
     assert math.answer_key(task, Sample(task_id="t", index=0, text=text)) == chosen
+
+
+# -- end to end: `assay verify` and `assay audit` --------------------------------------------------------------------
+
+
+def test_audit_takes_the_majority_over_option_letters(tmp_path: Path) -> None:
+    from assay.cli import main
+    from assay.jsonl import write_jsonl
+
+    options = {"A": "226", "B": "230", "C": "240", "D": "260", "E": "280"}
+    tasks = write_jsonl(tmp_path / "tasks.jsonl", [{"id": "profit", "reference": {"answer": "B", "options": options}}])
+    texts = [
+        ("x = 234.29, about 230.\nThe answer is 234.29", True),
+        ("Answer: B", True),
+        ("Let D be the midpoint. The price is (B) 230", True),
+        ("x - 110 = 116, so x = 226\n\n**226**", False),
+        ("x - 110 = 116, so x = 226\n\n**226**", False),
+    ]
+    rows = [{"task_id": "profit", "index": i, "text": text, "label": label} for i, (text, label) in enumerate(texts)]
+    samples = write_jsonl(tmp_path / "samples.jsonl", rows)
+    verdicts, store = tmp_path / "verdicts.jsonl", tmp_path / "store.sqlite"
+    verify = ["verify", str(tasks), str(samples), "--verifier", "math", "-o", str(verdicts), "--store", str(store)]
+    assert main([*verify, "--jobs", "0", "-q"]) == 0
+    answers = [json.loads(line)["answer"] for line in verdicts.read_text().splitlines()]
+    assert sorted(answers) == ["A", "A", "B", "B", "B"]
+    report_dir = tmp_path / "report"
+    args = ["audit", str(tasks), str(samples), "--verdicts", str(verdicts), "-o", str(report_dir)]
+    assert main([*args, "--k", "5", "--no-html", "--bootstrap", "20", "--quiet"]) == 0
+    report = json.loads((report_dir / "report.json").read_text())
+    (majority,) = [curve for curve in report["curves"] if curve["name"] == "majority"]
+    # by text, the two identical wrong answers would be the largest group; by letter, B has three votes
+    assert majority["value"] == [1.0]

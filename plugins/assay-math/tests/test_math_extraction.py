@@ -125,6 +125,8 @@ def test_full_training_set_in_every_output_format(shared_data: Path) -> None:
         ("72", "Answer: 72\n\nExplanation: 48 in April and 24 in May, 12 more than 60.", True),
         ("72", "Answer: She sold 48 + 24 = 72 clips.", True),
         ("72", "The answer is 48 + 24 = 72.", True),
+        ("3", "Since 3>2, Adrian purchases choice B.\nThe answer is therefore 3.", True),
+        ("3", "The answer is simply, 3 apples", True),
         ("1350", "The answer is: 1,350", True),
         ("1350", "The answer is $1,350.00.", True),
         ("2125", "#### 2,125", True),
