@@ -101,9 +101,11 @@ _CODE_LINE = re.compile(
     re.MULTILINE,
 )
 # a letter standing for an option: '(C)', '( C )', '[C]', 'C', 'C)'; never part of a word, a formula or a call
+# 'A, B or C', '(A) or (B)', 'A/B': a hedge over several letters chooses none of them
+_LIST_FOLLOWS = r"[ \t]*\)?[ \t]*(?:,|/|&|\bor\b|\band\b)[ \t]*\(?[ \t]*(?-i:[A-Z])[ \t]*\)?(?![A-Za-z0-9_])"
 _LETTER = (
     r"(?:\(\s*(?P<{n}p>[A-Za-z])\s*\)|\[(?P<{n}b>[A-Z])\]|(?<![A-Za-z0-9_\\'’$])(?P<{n}l>[A-Z])\)?)"
-    r"(?![A-Za-z0-9_'’(\[{{]|[ \t]*[=+\-*/^<>_]|"
+    r"(?![A-Za-z0-9_'’(\[{{]|[ \t]*[=+\-*/^<>_]|" + _LIST_FOLLOWS.replace("{", "{{").replace("}", "}}") + "|"
     r"[ \t]*\)?[ \t]*(?:is|was|seems|would[ \t]+be|can|could|does|do|has|must)?[ \t]*"
     r"(?:not\b|n't|never\b|cannot\b|wrong|incorrect|false|invalid|impossible|eliminated|out\b))"
 )
@@ -157,7 +159,7 @@ _PROGRAM = re.compile(
 )
 _LINE_LETTER = re.compile(
     r"^(?:(?i:(?:the\s+)?(?:correct\s+)?(?:answer(?:\s+choice)?|option|choice|ans))\s*[:：.\-–—]?\s*)?"
-    r"(?:\(\s*(?P<u>[A-Z])\s*\)|(?P<l>[A-Z])(?=[.):：。、,，]|\s*$|[^\x00-\x7f]))"
+    r"(?:\(\s*(?P<u>[A-Z])\s*\)|(?P<l>[A-Z])(?=[.):：。、,，]|\s*$|[^\x00-\x7f]))(?!" + _LIST_FOLLOWS + ")"
 )
 _OPTION_LINE = re.compile(r"^\s*[*#>\s]*(?:\(\s*[A-Za-z]\s*\)|[A-Z]\s*[.):])")
 _OPTION_LABEL = re.compile(r"\(\s*[A-Za-z]\s*\)|(?<![A-Za-z0-9_])[A-Z]\)")

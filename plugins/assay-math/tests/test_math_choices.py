@@ -48,6 +48,11 @@ LISTED = ["A)5(√3 + 1)", "B)6(√3 + √2)", "C)7(√3 – 1)", "D)8(√3 – 
         "Let's go through each answer choice: (A) can never be true. (B) doesn't have to be true.",
         "Answer D is wrong, since 5 is odd.",
         "def f(D):\n    return D * 2\nprint(f(3))",
+        # a hedge over several letters chooses none of them
+        "The answer is A, B, C, D or E.",
+        "Answer: (C) or (D)",
+        "Reasoning.\nD/E",
+        "Reasoning.\nB, D",
     ],
 )
 def test_stray_capitals_code_and_variables_are_no_answer(math: MathVerifier, text: str) -> None:
@@ -78,6 +83,8 @@ def test_stray_capitals_code_and_variables_are_no_answer(math: MathVerifier, tex
         ("B。 不是 A", "B", "final_line"),
         ("So it takes 36 minutes, C) 36 minutes", "C", "restated_option"),
         ("A. Because B is not valid", "A", "final_line"),
+        ("The answer is C, a prime number.", "C", "phrase"),
+        ("The answer is (D), it can't be A or B", "D", "phrase"),
         # the last mark wins
         ("The answer is (B).\nWait, I made an error: 13 + 4 = 17.\nThe answer is (C).", "C", "phrase"),
         # a program's statements are no marks, what it says in prose is one
