@@ -118,8 +118,9 @@ _ANSWER_WORD = (
     r"(?:\banswer(?!\s+choices?\b(?!\s+is\b))|\bans\b|\bréponse|\brespuesta|\bantwort|答案|"
     r"\b(?:correct|right|best|final)\s+(?:option|choice|letter))"
 )
-_COPULA = (
-    r"(?:s?\s*(?:(?:is|would\s+be|should\s+be|must\s+be|will\s+be|est|es|ist)\b|是|为|(?P<eq>=)))?\s*[:：,\-–—]?\s*"
+_COPULA = (  # also JSON's '"answer": "C"'
+    r"[\"”]?(?:s?\s*(?:(?:is|would\s+be|should\s+be|must\s+be|will\s+be|est|es|ist)\b|是|为|(?P<eq>=)))?"
+    r"\s*[:：,\-–—]?\s*[\"“]?"
 )
 _FILLER = (
     r"(?:(?:for\s+sure|definitely|clearly|certainly|probably|likely|then|therefore|thus|indeed|option|choice|"

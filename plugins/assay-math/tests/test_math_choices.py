@@ -84,6 +84,9 @@ def test_stray_capitals_code_and_variables_are_no_answer(math: MathVerifier, tex
         ("So it takes 36 minutes, C) 36 minutes", "C", "restated_option"),
         ("A. Because B is not valid", "A", "final_line"),
         ("The answer is C, a prime number.", "C", "phrase"),
+        ('{"reasoning": "12 + 24 = 36", "answer": "C"}', "C", "phrase"),
+        ("**Answer: C**", "C", "phrase"),
+        ("The answer is $\\text{(C)}$.\n\nI hope this helps!", "C", "phrase"),
         ("The answer is (D), it can't be A or B", "D", "phrase"),
         # the last mark wins
         ("The answer is (B).\nWait, I made an error: 13 + 4 = 17.\nThe answer is (C).", "C", "phrase"),
