@@ -390,7 +390,7 @@ def option_by_value(
         except ParseError:
             continue
     if value is not None:
-        equal = [letter for letter, option in option_values.items() if reader.equal(option, value, budget)]
+        equal = [letter for letter, option in option_values.items() if _equal(reader, option, value, budget)]
         if len(equal) == 1:
             return Found(equal[0], "value", said)
         if len(equal) > 1:
@@ -402,6 +402,14 @@ def option_by_value(
     if value is None or tolerance <= 0:
         return Found(None, "none", said)
     return _nearest_option(value, option_values, tolerance, budget, said)
+
+
+def _equal(reader: Any, option: Any, value: Any, budget: Any) -> bool:
+    """Equality with one option; a comparison the rules cannot make (a matrix against a name) is a no."""
+    try:
+        return bool(reader.equal(option, value, budget))
+    except (TypeError, ValueError, AttributeError, ArithmeticError, RecursionError, NotImplementedError):
+        return False
 
 
 def _nearest_option(

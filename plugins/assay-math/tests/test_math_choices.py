@@ -428,3 +428,42 @@ def test_audit_takes_the_majority_over_option_letters(tmp_path: Path) -> None:
     (majority,) = [curve for curve in report["curves"] if curve["name"] == "majority"]
     # by text, the two identical wrong answers would be the largest group; by letter, B has three votes
     assert majority["value"] == [1.0]
+
+
+FRAGMENTS = [
+    "Let {L} be the midpoint of {L}{M}.",
+    "{L} = {n}",
+    "{L} = Symbol('{L}')",
+    "ans = simplify({L}/({M}-3) - {L}/{M})",
+    "({L}+{M})/2",
+    "print({L})",
+    "angle {L}{M}{L} is {n} degrees",
+    "f({L}) = {L}^2",
+    "{L}'s share",
+    "vertex {L} and point {M}",
+    "\\boxed{{x+{L}}}",
+    "# {L} = {M} * 2",
+    "{L}{M} = {n} cm",
+    "the area of {L}",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    pieces=st.lists(
+        st.tuples(st.sampled_from(FRAGMENTS), st.sampled_from("ABCDE"), st.sampled_from("ABCDEM"), st.integers(0, 99)),
+        min_size=1,
+        max_size=8,
+    ),
+    separators=st.lists(st.sampled_from([" ", "\n", "\n\n", ". "]), min_size=8, max_size=8),
+)
+def test_text_full_of_stray_capitals_chooses_nothing(
+    math: MathVerifier, pieces: list[tuple[str, str, str, int]], separators: list[str]
+) -> None:
+    text = "".join(
+        fragment.format(L=first, M=second, n=n) + separators[i] for i, (fragment, first, second, n) in enumerate(pieces)
+    )
+    options = ["A) Cecile", "B) Alina", "C) Peter", "D) Marcus", "E) Ingrid"]
+    for reference in ({"answer": "D", "options": options}, {"answer": "D"}):
+        result = verdict(math, reference, text)
+        assert result.status == "fail" and result.answer is None, (text, result.details)
