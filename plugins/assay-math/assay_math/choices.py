@@ -255,7 +255,6 @@ def choose(
 
 def marked_letter(text: str, letters: str, options: Options | None, *, lone_letter: bool = False) -> Found | None:
     """The last letter that something marks as the answer in a prepared response (the last mark wins), or None."""
-    shown = text
     prose = prose_only(text)
     candidates: list[tuple[int, str, str]] = []
     found_boxes = boxes(prose)
@@ -268,7 +267,7 @@ def marked_letter(text: str, letters: str, options: Options | None, *, lone_lett
     for pattern in _PHRASES:
         for match in pattern.finditer(plain):
             letter = _letter_of(match, letters)
-            if letter and not (match.groupdict().get("eq") and _assigned(letter, shown)):
+            if letter and not (match.groupdict().get("eq") and _assigned(letter, text)):
                 candidates.append((match.start(), letter, "phrase"))
     lines = _lines(plain)
     if lines:
@@ -288,8 +287,8 @@ def marked_letter(text: str, letters: str, options: Options | None, *, lone_lett
             if len(restated) == 1:
                 candidates.append((start + restated[0][0], restated[0][1], "restated_option"))
     if candidates:
-        position, letter, how = max(candidates, key=lambda c: c[0])
-        return Found(letter, how, details={"position": position})
+        _, letter, how = max(candidates, key=lambda c: c[0])
+        return Found(letter, how)
     if lone_letter:
         lone = [m.group(1) for m in _LONE_LETTER.finditer(plain) if m.group(1) != "I" and m.group(1) in letters]
         if lone:
