@@ -37,6 +37,7 @@ class Options:
 
 # 'A)5(√3 + 1)' (AQuA), 'A ) 5', '(A) Cecile', 'A. 12', 'A: 12'
 _LABELLED_OPTION = re.compile(r"^\s*\(?\s*([A-Z])\s*[).:]\s*(.*)$", re.DOTALL)
+_LABELLED_REFERENCE_OPTION = re.compile(r"^\s*\(?\s*([A-Za-z])\s*[).:]\s*(.*)$", re.DOTALL)  # 'a) 12' too
 
 
 def read_options(raw: object) -> Options:
@@ -63,14 +64,19 @@ def read_options(raw: object) -> Options:
         if not isinstance(item, str | int | float) or isinstance(item, bool):
             raise OptionsError(f"option {index}: expected text, got {type(item).__name__}")
     items = [str(item) for item in raw]
-    labelled = [_LABELLED_OPTION.match(item) for item in items]
-    if all(labelled) and [m.group(1) for m in labelled if m] == list(LETTERS[: len(items)]):
-        return Options({m.group(1): m.group(2).strip() for m in labelled if m})
+    labelled = [_LABELLED_REFERENCE_OPTION.match(item) for item in items]
+    if all(labelled) and [m.group(1).upper() for m in labelled if m] == list(LETTERS[: len(items)]):
+        return Options({m.group(1).upper(): m.group(2).strip() for m in labelled if m})
     return Options({LETTERS[index]: item.strip() for index, item in enumerate(items)})
 
 
-def reference_letter(answer: str, options: Options) -> str:
-    """The gold letter: 'C', '(C)', 'C) text', or the text of exactly one option."""
+def reference_letter(answer: str | int | float, options: Options) -> str:
+    """The gold letter: 'C', '(C)', 'C) text', or the text of exactly one option. A JSON number is refused: it
+    could be an index (MMLU's `answer: 2`) as well as an option's value."""
+    if not isinstance(answer, str):
+        raise OptionsError(
+            f"answer {answer!r} is a number: give the option letter (e.g. 'C' for the third option) or its text"
+        )
     text = answer.strip()
     bare = text.strip("()[] .").upper()
     if len(bare) == 1 and bare in options.texts:

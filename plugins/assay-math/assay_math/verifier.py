@@ -173,7 +173,7 @@ class MathVerifier(Verifier):
             except OptionsError as exc:
                 raise BadReference(f"task {task.id!r}: reference.options: {exc}", field="reference.options") from None
             try:
-                return reference_letter(gold_text, options), options
+                return reference_letter(reference.answer, options), options
             except OptionsError as exc:
                 raise BadReference(f"task {task.id!r}: reference.answer: {exc}", field="reference.answer") from None
         if self.config.multiple_choice == "always":

@@ -143,6 +143,14 @@ def test_options_in_every_shape_match_values_texts_and_letters(math: MathVerifie
     assert nothing.passed is False and nothing.answer is None and nothing.reason == "no_answer"
 
 
+def test_lowercase_labels_and_an_answer_given_as_the_option_text(math: MathVerifier) -> None:
+    lowercase = {"answer": "b", "options": ["a) Cecile", "b) Alina", "c) Peter"]}
+    assert verdict(math, lowercase, "The answer is (b).").answer == "B"
+    assert verdict(math, lowercase, "The answer is Alina.").passed is True
+    by_text = {"answer": "Peter", "options": ["Cecile", "Alina", "Peter"]}
+    assert verdict(math, by_text, "Answer: C").passed is True
+
+
 def test_none_of_these_passes_only_when_chosen(math: MathVerifier) -> None:
     gold = {"answer": "E", "options": LISTED}
     # a value that matches no other option is not thereby 'none of these'
@@ -198,6 +206,7 @@ def test_a_suffix_that_is_a_variable_or_a_constant_stays(math: MathVerifier) -> 
         ({"answer": "A", "options": {"AB": "x"}}, "reference.options"),
         ({"answer": "A", "options": "A) 1 B) 2"}, "reference.options"),
         ({"answer": "A", "options": [["nested"]]}, "reference.options"),
+        ({"answer": 2, "options": ["1", "2", "3"]}, "reference.answer"),
     ],
 )
 def test_bad_options_are_an_error_verdict_naming_the_field(
