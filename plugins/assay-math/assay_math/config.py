@@ -45,6 +45,20 @@ class MathConfig(VerifierConfig):
         description="Grade letters: 'auto' when the reference answer is a single capital letter or an option "
         "like '(C) text'.",
     )
+    # -- multiple choice (see the README's section on it) ----------------------------------------------------------
+    choice_tolerance: float = Field(
+        default=0.05,
+        ge=0,
+        lt=1,
+        description="With options in the reference, a number matches the option nearest to it when within this "
+        "relative distance (an option stated with rounding: 234.29 for '230'); a value never matches two options. "
+        "0 turns rounded matches off.",
+    )
+    choice_lone_letter: bool = Field(
+        default=False,
+        description="Read the last lone capital letter of a response as its choice when nothing marks one. Only for "
+        "outputs known to be a bare letter: in reasoning and programs such letters are variables and points.",
+    )
     ordered_tuples: bool = Field(
         default=True, description="A parenthesised tuple in the reference is ordered; bare lists and sets never are."
     )

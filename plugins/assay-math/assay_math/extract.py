@@ -1,9 +1,11 @@
 """Find the final answer in a model response (no sympy here: plain string work, linear in the text).
 
 Order: the last `\\boxed{}`/`\\fbox{}` (with the boxes just before it when only connectors such as 'and' or ','
-stand between them) or the last answer phrase ('The answer is', 'Final Answer:', 'Answer:', '####', ...),
-whichever comes later; then the last math span ($...$, $$...$$, \\(...\\), \\[...\\]) unless a number follows
-it in the prose; then the whole text when it is a short bare answer; then the last number in the prose.
+stand between them) or the last answer phrase ('The answer is', 'Final Answer:', 'Answer:', '####', 'A: 42', ...),
+whichever comes later; then the last math span ($...$, $$...$$, \\(...\\), \\[...\\]) or bold number (**42**)
+unless a number follows it in the prose; then the whole text when it is a short bare answer; then the last number
+in the prose. A box that never closes within `RUNAWAY_BOX_CHARS` is an answer that cannot be read: nothing is
+extracted, and no other number stands in for it.
 """
 
 from __future__ import annotations
@@ -18,20 +20,43 @@ from assay_math.normalize import unicode_to_ascii_math
 class Extracted:
     text: str
     plain: bool  # read from prose, not from a math span (allows the decimal comma)
-    how: str  # boxed | marker | math | bare | number
+    how: str  # boxed | marker | math | bold | bare | number
+
+
+#: An unclosed \\boxed{ whose content runs on for longer than this is not an answer (a truncated output ends its box
+#: within a few tokens; a megabyte of braces is hostile). Nothing is extracted then: falling back to some other
+#: number in the text would grade an answer the response never gave.
+RUNAWAY_BOX_CHARS = 10_000
 
 
 _THINK_END = re.compile(r"</think>", re.IGNORECASE)
 _CHAT_TOKEN = re.compile(r"<\|(?:im_start|im_end|endoftext|eot_id|end|user|assistant)\|>")
 _DOUBLE_ESCAPED = re.compile(r"(?<!\\)\\\\(?=[a-zA-Z]{2})")
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
+# GSM8K-style calculator annotations: `$<<204+160=364>>364` shows the result right after the annotation
+_CALCULATOR = re.compile(r"<<[^<>\n]{0,300}>>")
+# a model sampled with a few-shot prompt often goes on to write the next question: its answers are not ours
+_NEXT_QUESTION = re.compile(r"\n[ \t]*(?:Q|Question|Problem)[ \t]*[:：]", re.IGNORECASE)
+# 'A: 694' on a line of its own (the few-shot 'Q: ... A: ...' format), and a program's 'Output: 13.66'; only a short
+# answer counts, since 'A:' also opens a whole worked solution or the first line of a list of options
+_SHORT_ANSWER_LINE = re.compile(r"(?m)^[ \t>*]*(?:A|[Oo]utput|Out\[\d+\])[ \t]*[:：][ \t*]*(?=\S)([^\n]{1,80})$")
+_OPTION_LIST_NEXT = re.compile(r"\n[ \t>*]*B[ \t]*[:)]")
+_BOLD = re.compile(r"\*\*([^*\n]{1,80})\*\*")
+_DOLLAR_AMOUNT = re.compile(r"\$(?=\s?\d)")
+_LEADS_WITH_VALUE = re.compile(r"[-+−]?[€£¥₹]?\s?\(?\d")  # '**Step 1**' is a heading, '**25 apples**' an answer
 _MARKER = re.compile(
     r"(?:\bfinal\s+answer\b[^.\n$]{0,40}?\b(?:is|are|was)\b|\bfinal\s+answer\s*[:：]|\bthe\s+answers?\s+(?:is|are)\b|"
     r"\banswer\s*[:：]|\banswer\s+is\b|####|\bréponse\s*(?:est\b|[:：])|\brespuesta\s*(?:es\b|[:：])|"
-    r"\bantwort\s*(?:ist\b|[:：])|答案\s*(?:是|为|[:：])|الإجابة\s*(?:هي|[:：])|उत्तर\s*(?:है|[:：]))",
+    r"\bantwort\s*(?:ist\b|[:：])|答案\s*(?:是|为|[:：])|الإجابة\s*(?:هي|[:：])|उत्तर\s*(?:है|[:：])|"
+    r"(?m:^[ \t]*#{1,6}[ \t]*(?:final[ \t]+)?answers?[ \t]*[:：]?[ \t]*$))",
     re.IGNORECASE,
 )
 _SPAN_END = re.compile(r"\n|\bI hope\b|(?<=[^\d\s])\.\s+(?=[A-Z])|\.\s*$")
+_FILLER_WORDS = re.compile(
+    r"^(?:(?:therefore|thus|then|hence|so|simply|just|clearly|exactly|indeed|now|finally|actually|approximately|"
+    r"about|roughly|around)\b[\s,:]*){1,3}",
+    re.IGNORECASE,
+)
 _COPULA = re.compile(r"\s(?:is|are|was|equals|est|es|ist)\s|是|为", re.IGNORECASE)
 _PROSE_NUMBER = re.compile(
     r"(?<![A-Za-z0-9_.^])-?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?|\.\d+)(?:\s*/\s*\d+(?:\.\d+)?)?(?:\s*%)?"
@@ -74,8 +99,8 @@ _FUNCTION_WORDS = {
 }
 
 
-def prepare(text: str, max_chars: int) -> str:
-    """Strip reasoning and chat scaffolding; keep the tail, where answers are."""
+def visible(text: str) -> str:
+    """The response without its hidden reasoning and chat scaffolding."""
     ends = [m.end() for m in _THINK_END.finditer(text)]
     if ends:
         text = text[ends[-1] :]
@@ -83,9 +108,51 @@ def prepare(text: str, max_chars: int) -> str:
     chat = _CHAT_TOKEN.search(text)
     if chat and chat.start() > 0:
         text = text[: chat.start()]
+    return text
+
+
+def prepare(text: str, max_chars: int, *, shown: bool = False) -> str:
+    """Strip reasoning and chat scaffolding (unless `shown` says it is done); keep the tail, where answers are,
+    without a next few-shot question the model went on to write after answering."""
+    if not shown:
+        text = visible(text)
     if len(text) > max_chars:
         text = text[-max_chars:]
+    follow_on = _NEXT_QUESTION.search(text)
+    if follow_on:
+        answered = [m.end() for m in (_MARKER.search(text), _SHORT_ANSWER_LINE.search(text)) if m]
+        follow_on = _NEXT_QUESTION.search(text, min(answered)) if answered else None
+        if follow_on:
+            text = text[: follow_on.start()]
+    if "<<" in text:
+        text = _CALCULATOR.sub("", text)
     return _DOUBLE_ESCAPED.sub(r"\\", text)
+
+
+def runaway_box(text: str) -> bool:
+    """Whether the response's last \\boxed{ never closes within RUNAWAY_BOX_CHARS (searched in the whole text, so
+    that cutting a response to its tail cannot hide the box it ends in)."""
+    last = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    if last < 0:
+        return False
+    opener = _BOX.match(text, last)
+    if opener is None:
+        return False
+    depth, pos = 1, opener.end()
+    stop = min(len(text), pos + RUNAWAY_BOX_CHARS)
+    while pos < stop:
+        ch = text[pos]
+        if ch == "\\":
+            pos += 2
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return False
+        pos += 1
+    return stop < len(text)
 
 
 def boxes(text: str) -> list[tuple[int, int, str]]:
@@ -138,8 +205,8 @@ def math_spans(text: str) -> list[tuple[int, int, str]]:
             pos = start
             continue
         content = text[start:end]
-        if opener == "$" and _CURRENCY.match(content):
-            pos = start  # '$10 and $20': dollars, not math
+        if opener == "$" and (_CURRENCY.match(content) or text[end + 1 : end + 2].isdigit()):
+            pos = start  # '$10 and $20', '$80-$12': dollars, not math (no closing '$' is followed by a digit)
             continue
         if opener in ("$", "\\(") and "\n" in content:
             pos = start if opener == "\\(" else end
@@ -177,7 +244,8 @@ def _last_run(
 
 def _span_answer(span: str) -> Extracted | None:
     """The answer inside the text that follows an answer phrase."""
-    span = span.strip().strip('"').strip()
+    span = span.strip().lstrip(":：").strip().strip('"*').strip()
+    span = _FILLER_WORDS.sub("", span)  # 'The answer is therefore 3.'
     inner_boxes = boxes(span)
     if inner_boxes:
         return Extracted(_last_run(span, inner_boxes, True)[2], False, "marker")
@@ -200,10 +268,38 @@ def _span_answer(span: str) -> Extracted | None:
     candidate = span.rstrip(".").strip()
     if candidate and bare_enough(candidate):
         return Extracted(candidate, True, "marker")
-    number = _PROSE_NUMBER.search(span)
+    equals = span.rfind("=")
+    # 'Answer: she sold 48 + 24 = 72 clips': a worked line answers with what its last '=' gives
+    number = _PROSE_NUMBER.search(span, equals + 1 if equals >= 0 else 0) or _PROSE_NUMBER.search(span)
     if number:
         return Extracted(number.group(0), True, "marker")
     return None
+
+
+def _short_answer_lines(text: str) -> list[tuple[int, Extracted]]:
+    """'A: 694' lines whose whole rest is a short answer (a number, with its unit or currency)."""
+    found = []
+    for match in _SHORT_ANSWER_LINE.finditer(text):
+        rest = match.group(1).strip().rstrip(".").strip("*").strip()
+        if not any(ch.isdigit() for ch in rest) or _OPTION_LIST_NEXT.match(text, match.end()):
+            continue
+        answer = _span_answer(rest)
+        if answer is not None and bare_enough(rest.replace("$", " ")):
+            found.append((match.start(), answer))
+    return found
+
+
+def _bold_answers(text: str, taken: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """**42**, **$1,350**, **25%**: a bold short number outside math spans, read like a math span."""
+    found = []
+    for match in _BOLD.finditer(text):
+        content = _DOLLAR_AMOUNT.sub("", match.group(1)).strip().rstrip(".").strip()
+        if not _LEADS_WITH_VALUE.match(content) or not bare_enough(content) or content.endswith(":"):
+            continue
+        if any(s <= match.start() < e for s, e, _ in taken):
+            continue
+        found.append((match.start(), match.end(), content))
+    return found
 
 
 def last_number(text: str) -> str | None:
@@ -224,7 +320,10 @@ def bare_enough(text: str) -> bool:
 
 
 def extract(text: str, *, modes: list[str], join_boxed: bool = True, max_chars: int = 200_000) -> Extracted | None:
-    text = prepare(text, max_chars)
+    text = visible(text)
+    if "boxed" in modes and runaway_box(text):
+        return None
+    text = prepare(text, max_chars, shown=True)
     candidates: list[tuple[int, Extracted]] = []
     if "boxed" in modes:
         found = boxes(text)
@@ -242,9 +341,18 @@ def extract(text: str, *, modes: list[str], join_boxed: bool = True, max_chars: 
             if answer is not None:
                 candidates.append((marker.start(), answer))
                 break
+        candidates.extend(_short_answer_lines(text)[-1:])
     if candidates:
         return max(candidates, key=lambda c: c[0])[1]
     spans = math_spans(text) if "math" in modes else []
+    bold = _bold_answers(text, spans) if "math" in modes else []
+    if bold and (not spans or bold[-1][0] > spans[-1][0]):
+        start, end, content = bold[-1]
+        if "number" in modes:
+            later = [m for m in _PROSE_NUMBER.finditer(text, end)]
+            if later and not bare_enough(text[end:].strip()):
+                return Extracted(later[-1].group(0), True, "number")
+        return Extracted(content, True, "bold")
     if spans:
         start, end, content = _last_run(text, spans, True, strict=True)
         if "number" in modes:
@@ -269,33 +377,23 @@ _CHOICE_MARKER = re.compile(
     r"(?:[a-z]+\s+){0,3}?\(?([A-Z])\)?(?![A-Za-z])",
     re.IGNORECASE,
 )
-_LEADING_CHOICE = re.compile(r"^\s*\(?([A-Z])\)?(?=$|[\s.:)。,，]|[^\x00-\x7f])")
-_LONE_LETTER = re.compile(r"(?<![A-Za-z\\])\(?([A-Z])\)?(?![A-Za-z])")
 _OPTION = re.compile(r"^\s*\(?([A-Z])\)?(?:[.):]\s*|\s+)[A-Za-z]{2}")
 _DECORATION = re.compile(r"\\(?:text|textbf|mathrm|mathbf)\s*\{|[{}$*]|\\[()\[\]]")
 
 
-def choice_letter(text: str, *, reference: bool = False) -> str | None:
-    """The option letter a text answers with (for a reference: 'C', '(C) Cecile', 'C Cecile', '...answer is (C)')."""
+def choice_letter(text: str, *, reference: bool = True) -> str | None:
+    """The option letter a reference answer names: 'C', '(C) Cecile', 'C Cecile', '...answer is (C)'.
+    (A response's letter is read by `assay_math.choices.marked_letter`, which needs a mark.)"""
     text = prepare(text, 20_000)
     found = boxes(text)
     if found:
         inner = _DECORATION.sub("", found[-1][2]).strip().strip("().").strip()
         return inner if len(inner) == 1 and inner.isupper() else None
     plain = unicode_to_ascii_math(_DECORATION.sub(" ", text)).strip()
-    if reference:
-        if (len(plain) == 1 and plain.isupper()) or re.fullmatch(r"\(([A-Z])\)", plain):
-            return plain.strip("()")
-        markers = list(_CHOICE_MARKER.finditer(plain))
-        if markers:
-            return markers[-1].group(1).upper() if markers[-1].group(1).isupper() else None
-        option = _OPTION.match(plain)
-        return option.group(1) if option else None
-    markers = [m for m in _CHOICE_MARKER.finditer(plain) if m.group(1).isupper()]
+    if (len(plain) == 1 and plain.isupper()) or re.fullmatch(r"\(([A-Z])\)", plain):
+        return plain.strip("()")
+    markers = list(_CHOICE_MARKER.finditer(plain))
     if markers:
-        return markers[-1].group(1)
-    leading = _LEADING_CHOICE.match(plain)
-    if leading:
-        return leading.group(1)
-    letters = [m.group(1) for m in _LONE_LETTER.finditer(plain) if m.group(1) != "I"]
-    return letters[-1] if letters else None
+        return markers[-1].group(1).upper() if markers[-1].group(1).isupper() else None
+    option = _OPTION.match(plain)
+    return option.group(1) if option else None

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.models import Sample, Task, Verdict
-from assay.verifier import Verifier, VerifierKind
+from assay.verifier import BadReference, Verifier, VerifierKind
 from assay_math.config import MathConfig
 
 
@@ -20,6 +20,12 @@ class MathReference(BaseModel):
 
     answer: str | int | float = Field(description="The reference answer: '\\frac{1}{2}', '51.0', 51, '(1, 2]', 'C'.")
     percent_as_fraction: bool = Field(default=False, description="For answer_key: '50%' votes with 1/2 (else with 50).")
+    # read by assay_math.choices.read_options, whose errors name the option at fault
+    options: Any = Field(
+        default=None,
+        description="Multiple choice: ['A) text', ...], a list of texts (A, B, ... in order) or {letter: text}; "
+        "`answer` is then the gold letter (or its option's text).",
+    )
 
 
 class MathVerifier(Verifier):
@@ -51,7 +57,7 @@ class MathVerifier(Verifier):
     def verify(self, task: Task, sample: Sample) -> Verdict:
         from assay_math.answers import DeadlineExceeded, ParseError, choice_value
         from assay_math.deadline import Budget
-        from assay_math.extract import Extracted, choice_letter, last_number
+        from assay_math.extract import Extracted, last_number
 
         reference = self.parse_reference(task, MathReference)
         started = time.perf_counter()
@@ -60,26 +66,9 @@ class MathVerifier(Verifier):
         gold_text = _reference_text(reference.answer)
         details: dict[str, Any] = {}
         try:
-            letter = reader.reference_choice(gold_text) if self.config.multiple_choice != "always" else None
-            if self.config.multiple_choice == "always":
-                letter = choice_letter(gold_text, reference=True)
-            if letter is not None:
-                picked = choice_letter(sample.text)
-                if picked is None:
-                    return self.verdict(
-                        task, sample, "fail", reason="no_answer", elapsed_s=time.perf_counter() - started
-                    )
-                passed = picked == letter
-                return self.verdict(
-                    task,
-                    sample,
-                    "pass" if passed else "fail",
-                    score=float(passed),
-                    answer=picked,
-                    reason=None if passed else "wrong_answer",
-                    details={"reference": letter, "extracted_by": "choice"},
-                    elapsed_s=time.perf_counter() - started,
-                )
+            choice = self._gold_choice(task, reference, gold_text)
+            if choice is not None:
+                return self._choice_verdict(task, sample, choice, budget, started)
             gold_answer = reader.extract(gold_text) if not isinstance(reference.answer, int | float) else None
             if gold_answer is None:
                 gold_answer = Extracted(gold_text.strip(), True, "bare")
@@ -173,6 +162,70 @@ class MathVerifier(Verifier):
             elapsed_s=time.perf_counter() - started,
         )
 
+    def _gold_choice(self, task: Task, reference: MathReference, gold_text: str) -> tuple[str, Any] | None:
+        """(gold letter, options or None) for a multiple-choice task, None for any other."""
+        from assay_math.choices import OptionsError, read_options, reference_letter
+        from assay_math.extract import choice_letter
+
+        if reference.options is not None:
+            try:
+                options = read_options(reference.options)
+            except OptionsError as exc:
+                raise BadReference(f"task {task.id!r}: reference.options: {exc}", field="reference.options") from None
+            try:
+                return reference_letter(reference.answer, options), options
+            except OptionsError as exc:
+                raise BadReference(f"task {task.id!r}: reference.answer: {exc}", field="reference.answer") from None
+        if self.config.multiple_choice == "always":
+            letter = choice_letter(gold_text, reference=True)
+        else:
+            letter = self.reader.reference_choice(gold_text)
+        return (letter, None) if letter is not None else None
+
+    def _choose(self, text: str, options: Any, budget: Any) -> Any:
+        from assay_math.choices import choose
+
+        return choose(
+            text,
+            options,
+            self.reader,
+            budget,
+            lone_letter=self.config.choice_lone_letter,
+            tolerance=self.config.choice_tolerance,
+            modes=list(self.config.extraction),
+        )
+
+    def _choice_verdict(
+        self, task: Task, sample: Sample, choice: tuple[str, Any], budget: Any, started: float
+    ) -> Verdict:
+        gold, options = choice
+        found = self._choose(sample.text, options, budget)
+        details: dict[str, Any] = {"reference": gold, "extracted_by": "choice", "choice_by": found.how, **found.details}
+        if found.extracted is not None:
+            details["extracted"] = found.extracted
+        if found.letter is None:
+            # an answer that is no option is no vote for one
+            return self.verdict(
+                task,
+                sample,
+                "fail",
+                score=0.0,
+                reason="no_answer",
+                details=details,
+                elapsed_s=time.perf_counter() - started,
+            )
+        passed = found.letter == gold
+        return self.verdict(
+            task,
+            sample,
+            "pass" if passed else "fail",
+            score=float(passed),
+            answer=found.letter,
+            reason=None if passed else "wrong_answer",
+            details=details,
+            elapsed_s=time.perf_counter() - started,
+        )
+
     def _key(self, value: Any, text: str, percent_as_fraction: bool, budget: Any) -> str | None:
         """`answer_key` of an answer already read: its canonical form, or its text when that is out of reach."""
         from assay_math.answers import DeadlineExceeded, answer_key_of
@@ -204,19 +257,26 @@ class MathVerifier(Verifier):
     def answer_key(self, task: Task, sample: Sample) -> str | None:
         from assay_math.answers import DeadlineExceeded
         from assay_math.deadline import Budget
-        from assay_math.extract import choice_letter
 
         percent_as_fraction = (
             bool(task.reference.get("percent_as_fraction", False)) if isinstance(task.reference, dict) else False
         )
         reader = self.reader
-        answer = task.reference.get("answer") if isinstance(task.reference, dict) else None
-        if isinstance(answer, str) and reader.reference_choice(answer) is not None:
-            return choice_letter(sample.text)
+        budget = Budget(self.config.time_limit_s)
+        try:
+            reference = self.parse_reference(task, MathReference)
+            choice = self._gold_choice(task, reference, _reference_text(reference.answer))
+        except BadReference:
+            choice = None
+        if choice is not None:  # votes count options, whichever way a response gave its one
+            try:
+                letter: str | None = self._choose(sample.text, choice[1], budget).letter
+            except DeadlineExceeded:
+                letter = None
+            return letter
         extracted = reader.extract(sample.text)
         if extracted is None:
             return None
-        budget = Budget(self.config.time_limit_s)
         try:
             value = reader.value(extracted, budget, is_gold=False)
         except (DeadlineExceeded, Exception):  # a key is best effort: an unreadable answer votes as its text
