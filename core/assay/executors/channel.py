@@ -11,6 +11,7 @@ from __future__ import annotations
 import pickle
 import socket
 import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -37,6 +38,8 @@ class EngineEnd:
         self._out: deque[memoryview] = deque()
         self._in = bytearray()
         self.closed = False
+        #: When the socket last took bytes of a message: a worker that reads is not stalled.
+        self.accepted_at = time.monotonic()
 
     def fileno(self) -> int:
         return self._sock.fileno()
@@ -63,6 +66,8 @@ class EngineEnd:
             except OSError:  # the worker closed its end (or died)
                 self._close_quietly()
                 return
+            if written:
+                self.accepted_at = time.monotonic()
             if written == len(head):
                 self._out.popleft()
             else:

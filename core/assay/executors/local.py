@@ -50,6 +50,8 @@ _BATCH = -2.0  # progress marker: a whole unit is inside verify_batch
 _MARKER, _STARTED, _TAKEN = 0, 1, 2
 _FIELDS = 3
 _TASK_CACHE_SIZE = 4096
+# poll(2) where there is one: no descriptor of its own to create and close on every wait.
+_Selector: type[selectors.BaseSelector] = getattr(selectors, "PollSelector", selectors.SelectSelector)
 
 
 def _context() -> Any:
@@ -368,7 +370,7 @@ class ProcessExecutor(Executor):
 
     def _wait(self, timeout: float) -> None:
         """Until a worker answers, dies, can take more of a pending message, or `timeout` passes."""
-        with selectors.DefaultSelector() as selector:
+        with _Selector() as selector:
             for worker in self._workers:
                 events = selectors.EVENT_READ | (selectors.EVENT_WRITE if worker.channel.unsent else 0)
                 if not worker.channel.closed:
@@ -404,7 +406,9 @@ class ProcessExecutor(Executor):
             worker.seen = (taken, started)
             worker.quiet_since = time.monotonic()
         if marker == _IDLE:
-            return worker.quiet_since + self.supervisor.stall_s
+            # Bytes the socket took count too: a worker still reading a large unit is not stalled, even
+            # when the engine itself was slow to write it (a consumer that paused the run).
+            return max(worker.quiet_since, worker.channel.accepted_at) + self.supervisor.stall_s
         return started + self.supervisor.time_allowed(worker.units[0], whole_unit=marker == _BATCH)
 
     def _time_to_next_deadline(self) -> float:

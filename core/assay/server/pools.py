@@ -4,9 +4,9 @@ A pool wraps the engine's own executor (`assay.executors.local`), so a request's
 treatment as a batch run's, under the same supervision policy (`assay.executors.supervision`): warm
 verifiers, a sample that hangs a worker gets the worker killed and a `timeout` verdict, a sample whose
 worker dies is tried again on a fresh worker (`worker_crashed` after a second death), and a worker that
-dies while idle is replaced before anything is sent to it, so it costs no request. The executor is not thread-safe, so each pool
-has one dispatcher thread that owns it; request handlers hand it jobs through a queue and wait on a
-future. The server does not cache verdicts: the SQLite cache belongs to batch runs (`assay verify`).
+dies while idle is replaced before anything is sent to it, so it costs no request. The executor is not
+thread-safe, so each pool has one dispatcher thread that owns it; request handlers hand it jobs through a
+queue and wait on a future. The server does not cache verdicts: the SQLite cache belongs to batch runs (`assay verify`).
 """
 
 from __future__ import annotations
