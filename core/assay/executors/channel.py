@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 _HEADER = 8  # bytes of little-endian length before each pickled message
@@ -126,9 +127,12 @@ class WorkerEnd:
     def __setstate__(self, sock: socket.socket) -> None:
         self.__init__(sock)  # type: ignore[misc]
 
-    def recv(self) -> Any:
-        """The next message; EOFError when the engine's end is gone."""
+    def recv(self, on_arrival: Callable[[], None] | None = None) -> Any:
+        """The next message; EOFError when the engine's end is gone. `on_arrival` is called once the
+        message has begun to arrive, before the (possibly large) rest of it is read and unpickled."""
         size = int.from_bytes(self._read_exactly(_HEADER), "little")
+        if on_arrival is not None:
+            on_arrival()
         return pickle.loads(self._read_exactly(size))
 
     def _read_exactly(self, size: int) -> bytearray:

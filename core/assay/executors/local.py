@@ -128,11 +128,12 @@ def _worker_main(spec: VerifierSpec, conn: WorkerEnd, progress: Any, slot: int, 
     tasks: dict[bytes, Task] = {}
     try:
         while True:
-            message = conn.recv()
+            # A unit is the worker's from its first byte: one so large that reading it kills the worker
+            # is then blamed on its samples, not on the worker.
+            message = conn.recv(on_arrival=clock.took_unit)
             if message[0] == "stop":
                 break
             _, unit_id, cache_key, task_json, forget, items, alone = message
-            clock.took_unit()
             # The parent mirrors this cache, so it alone decides when the cache is emptied.
             if forget:
                 tasks.clear()

@@ -6,7 +6,8 @@ verifiers, a sample that hangs a worker gets the worker killed and a `timeout` v
 worker dies is tried again on a fresh worker (`worker_crashed` after a second death), and a worker that
 dies while idle is replaced before anything is sent to it, so it costs no request. The executor is not
 thread-safe, so each pool has one dispatcher thread that owns it; request handlers hand it jobs through a
-queue and wait on a future. The server does not cache verdicts: the SQLite cache belongs to batch runs (`assay verify`).
+queue and wait on a future. The server does not cache verdicts: the SQLite cache belongs to batch runs
+(`assay verify`).
 """
 
 from __future__ import annotations
