@@ -65,7 +65,11 @@ def prepare_ray_environment(address: str | None) -> None:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
-def _check_cluster_access(address: str | None) -> None:
+class ClusterRefused(ValueError):
+    """The Ray cluster refused this machine's credentials: a setting to fix, not a failure to retry."""
+
+
+def check_cluster_access(address: str | None) -> None:
     """Fail at once, with what to do, when the cluster at `address` refuses this machine's credentials:
     `ray.init` would retry for its whole connect timeout (20 s and more) and then report only that it
     could not connect. Probed only when the address answers on TCP, so an unreachable one is left to Ray."""
@@ -85,7 +89,7 @@ def _check_cluster_access(address: str | None) -> None:
         InnerGcsClient.standalone(address, None, 5000)
     except AuthenticationError:
         mode = repr(os.environ["RAY_AUTH_MODE"]) if "RAY_AUTH_MODE" in os.environ else "not set"
-        raise RuntimeError(
+        raise ClusterRefused(
             f"the Ray cluster at {address} refused this machine's token (RAY_AUTH_MODE is {mode}). "
             "Ray 2.5x clusters require token authentication by default: where you run assay, set "
             "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN to the cluster's token (or RAY_AUTH_TOKEN_PATH to a "
@@ -178,7 +182,7 @@ class RayExecutor(Executor):
         self.keep_warm = keep_warm
         self._started_ray = False
         if not ray.is_initialized():
-            _check_cluster_access(address or os.environ.get("RAY_ADDRESS"))
+            check_cluster_access(address or os.environ.get("RAY_ADDRESS"))
             options: dict[str, Any] = {
                 "address": address,
                 "include_dashboard": False,
@@ -402,7 +406,12 @@ def ray_executor(
     init_options: dict[str, Any] | None = None,
 ) -> ExecutorFactory:
     """An executor factory for `assay.verify(..., executor=...)`: Ray actors at `address` (None: the
-    `RAY_ADDRESS` environment variable, else a Ray started for this run on this machine)."""
+    `RAY_ADDRESS` environment variable, else a Ray started for this run on this machine). A cluster that
+    refuses this machine's token raises `ClusterRefused` here, before any work."""
+    target = address or os.environ.get("RAY_ADDRESS")
+    if target:
+        prepare_ray_environment(address)  # before Ray is first imported
+        check_cluster_access(target)
 
     def make(spec: VerifierSpec, jobs: int) -> Executor:
         return RayExecutor(
