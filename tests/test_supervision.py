@@ -236,7 +236,13 @@ def test_the_policy_gives_every_sample_one_verdict_in_a_bounded_number_of_tries(
             seq, kind = trouble
             flaked.add(seq)
             state = WorkerState(begun=1, sample=seq if knows_the_sample else None)
-            supervisor.lost([unit], state, Loss.TIMEOUT if kind == "hang" else Loss.DIED, "test")
+            try:
+                supervisor.lost([unit], state, Loss.TIMEOUT if kind == "hang" else Loss.DIED, "test")
+            except WorkersKeepDying:
+                # Only a verifier that never judged anything, under which many samples killed workers.
+                assert "pass" not in verdicts.values()
+                assert list(verdicts.values()).count("error") >= 2 * supervisor.CRASHED_SAMPLES_PER_SLOT
+                return
         for seq, verdict in supervisor.take_verdicts():
             assert seq not in verdicts
             verdicts[seq] = verdict["status"]
@@ -266,6 +272,20 @@ class _DiesAtStart(Verifier):
 
     def verify(self, task: Task, sample: Sample) -> Verdict:
         raise AssertionError("never built")
+
+
+class _DiesOnEverySample(_Deaf):
+    name = "dies-on-every-sample"
+
+    def verify(self, task: Task, sample: Sample) -> Verdict:
+        os._exit(4)
+
+
+def test_a_verifier_that_kills_its_worker_on_every_sample_stops_the_run(tmp_path: Path) -> None:
+    tasks = [Task(id=f"t{i}", reference={}) for i in range(40)]
+    samples = [Sample(task_id=f"t{i}", index=0, text=str(i)) for i in range(40)]
+    with pytest.raises(WorkersKeepDying, match="none was judged"):
+        list(assay.verify(tasks, samples, _DiesOnEverySample, jobs=2, store=tmp_path / "s.sqlite", progress=False))
 
 
 def test_a_verifier_whose_workers_always_die_stops_the_run_with_a_clear_error(tmp_path: Path) -> None:

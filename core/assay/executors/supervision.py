@@ -20,12 +20,13 @@ The rules:
 - **Verdicts.** A known sample past its time gets `timeout` (`time_limit`) at once. A known sample whose
   worker died or stalled is tried again: a first death may come from outside (the OOM killer choosing
   that worker); a sample under which `CRASHES_PER_SAMPLE` workers die gets `error` (`worker_crashed`).
-- **Giving up.** Deaths blamed on a sample can never stop a run: each sample is tried a bounded number
-  of times, so the run always ends. A death with nothing to blame (the worker was starting, idle, or had
-  not taken up its units) says the verifier or the machine is broken, not a sample: after
-  `UNEXPLAINED_DEATHS_PER_SLOT` such deaths per worker slot in a row, with no verdict from any worker in
-  between, the executor raises `WorkersKeepDying` (one idle worker killed by the OOM killer, and its
-  replacement killed again, still costs nothing).
+- **Giving up.** Each sample is tried a bounded number of times, so a run always ends. It stops early,
+  with `WorkersKeepDying`, only when the verifier itself cannot run here: after
+  `UNEXPLAINED_DEATHS_PER_SLOT` deaths per worker slot in a row with nothing to blame (the worker was
+  starting, idle, or had not taken up its units) and no verdict from any worker in between; or when more
+  than `CRASHED_SAMPLES_PER_SLOT` samples per worker slot got `worker_crashed` before the verifier judged
+  a single sample. One idle worker killed by the OOM killer, and its replacement killed again, costs
+  nothing; samples that kill their worker among samples that do not cost only themselves.
 
 With these rules a run's wall time is bounded whatever its samples do: N samples on J workers take at most
 about N x `backstop_s` / J plus start-up (twice that for a verifier that judges whole units, whose timed-out
@@ -73,8 +74,10 @@ class Supervisor:
 
     #: Workers that may die under one sample before it gets `worker_crashed`.
     CRASHES_PER_SAMPLE = 2
-    #: Deaths with nothing to blame, per worker slot, in a row, before the executor gives up.
+    #: Deaths with nothing to blame, per worker slot, in a row, that show the verifier cannot run here.
     UNEXPLAINED_DEATHS_PER_SLOT = 2
+    #: Samples per worker slot that may get `worker_crashed` before the verifier has judged any sample.
+    CRASHED_SAMPLES_PER_SLOT = 8
 
     def __init__(self, spec: VerifierSpec, slots: int, worker_name: str = "worker") -> None:
         self.spec = spec
@@ -86,6 +89,8 @@ class Supervisor:
         self._done: list[ItemResult] = []
         self._crashes: dict[int, int] = {}
         self._unexplained_deaths = 0
+        self._judged_any = False
+        self._crashed_samples = 0
 
     # -- limits ----------------------------------------------------------------------------------------
 
@@ -103,6 +108,7 @@ class Supervisor:
     def answered(self, results: Iterable[ItemResult]) -> None:
         """Verdicts a worker produced: the verifier runs, so earlier unexplained deaths are forgiven."""
         self._unexplained_deaths = 0
+        self._judged_any = True
         self._done.extend(results)
 
     def take_verdicts(self) -> list[ItemResult]:
@@ -156,6 +162,12 @@ class Supervisor:
             message = f"the {self.worker_name} stopped answering after taking up this sample ({detail})"
         else:
             message = f"the {self.worker_name} died while verifying this sample ({detail})"
+        self._crashed_samples += 1
+        if not self._judged_any and self._crashed_samples > self.CRASHED_SAMPLES_PER_SLOT * self.slots:
+            raise WorkersKeepDying(
+                f"verifier {self.spec.cls.name!r}: {self._crashed_samples} samples in a row killed their "
+                f"{self.worker_name}s and none was judged ({detail})"
+            )
         return self._give_up(unit, culprit, "error", "worker_crashed", message)
 
     def _give_up(
