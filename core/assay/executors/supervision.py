@@ -29,8 +29,9 @@ The rules:
   nothing; samples that kill their worker among samples that do not cost only themselves.
 
 With these rules a run's wall time is bounded whatever its samples do: N samples on J workers take at most
-about N x `backstop_s` / J plus start-up (twice that for a verifier that judges whole units, whose timed-out
-units are judged again sample by sample), plus the stall time of each worker that stops answering.
+about N x `backstop_s` / J plus start-up (twice that where whole units are on the clock, a verifier that
+judges whole units or any verifier on Ray, since a unit that runs out its time is judged again sample by
+sample), plus the stall time of each worker that stops answering.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from assay.executors.base import ItemResult, VerifierSpec, WorkUnit, engine_verd
 
 
 class WorkersKeepDying(RuntimeError):
-    """Workers die with no sample to blame: the verifier cannot run here (see the module's rules)."""
+    """Workers keep dying in a way no sample explains: the verifier cannot run here (see the module's rules)."""
 
 
 class Loss(Enum):
