@@ -162,6 +162,43 @@ def test_hung_and_crashing_samples_on_ray_get_the_local_executors_verdicts(
     ]  # fmt: skip
 
 
+def test_samples_blocking_in_c_on_every_actor_at_once_time_out_while_large_units_queue(
+    ray_head: str, tmp_path: Path
+) -> None:
+    # One task per blocking sample, so that each is its own unit and both actors block at once.
+    tasks = [{"id": name, "reference": {"answer": "1"}} for name in ("h0", "h1", "ok")]
+    big = "2" * 800_000
+    samples = [{"task_id": f"h{i}", "index": 0, "text": "!block"} for i in range(2)]
+    samples += [{"task_id": "ok", "index": j, "text": big if j % 3 == 0 else "1"} for j in range(24)]
+    config = {"misbehave": True, "time_limit_s": 0.3}
+    started = time.monotonic()
+    verdicts = list(
+        assay.verify(tasks, samples, EchoVerifier, config=config, jobs=2, store=":memory:", progress=False,
+                     executor=by_name("ray", address=ray_head))
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert [(v.status, v.reason) for v in verdicts[:2]] == [("timeout", "time_limit")] * 2
+    assert [v.status for v in verdicts[2:]] == ["fail" if j % 3 == 0 else "pass" for j in range(24)]
+    # Each blocked actor is killed at its deadline and replaced (a Ray actor's start-up is seconds on a
+    # loaded machine); nothing waits on the blocked ones.
+    backstop = EchoVerifier.Config.model_validate(config).time_limit_s + 2.0
+    assert elapsed < 2 * backstop + 45, elapsed
+
+
+def test_a_driver_without_the_clusters_token_fails_at_once_and_says_what_to_set(
+    ray_head: str, echo_installed: Path, echo_data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    tasks, samples = echo_data
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    started = time.monotonic()
+    ran = _verify([str(tasks), str(samples), "-v", "echo", "--executor", "ray", "--address", ray_head,
+                   "--jobs", "1", "--store", str(tmp_path / "s.sqlite")], env)  # fmt: skip
+    assert ran.returncode == 2, ran.stderr[-2000:]  # could not run at all
+    assert "RAY_AUTH_MODE=token" in ran.stderr and ray_head in ran.stderr
+    assert "Traceback" not in ran.stderr
+    assert time.monotonic() - started < 15  # Ray alone retries for 20 s and more before it says anything
+
+
 def test_keep_warm_reuses_the_same_actors_for_the_next_run(ray_head: str, tmp_path: Path) -> None:
     import ray
 

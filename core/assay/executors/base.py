@@ -91,6 +91,31 @@ def units_at_once(cls: type[Verifier]) -> int:
     return max(1, cls.concurrent_units) if uses_batching(cls) else 1
 
 
+#: A sample as it travels to a worker: the fields a verifier reads (`label` never reaches it).
+WireItem = tuple[int, dict[str, Any]]
+
+
+def to_wire(unit: WorkUnit) -> list[WireItem]:
+    """A unit's samples in the form every executor sends them (plain data: pickles cheaply, and the
+    label, which must never sway a verdict, stays behind)."""
+    return [
+        (seq, {"task_id": s.task_id, "index": s.index, "text": s.text, "metadata": s.metadata})
+        for seq, s in unit.items
+    ]
+
+
+def from_wire(fields: dict[str, Any]) -> Sample:
+    """A sample back from its wire form (already validated where it was read)."""
+    return Sample.model_construct(label=None, **fields)
+
+
+def judge_wire(verifier: Verifier, task: Task, items: Sequence[WireItem]) -> list[ItemResult]:
+    """Judge samples in their wire form, in a worker; one JSON-ready verdict per item, in order."""
+    samples = [from_wire(fields) for _, fields in items]
+    verdicts = run_unit(verifier, task, samples)
+    return [(seq, v.model_dump(mode="json")) for (seq, _), v in zip(items, verdicts, strict=True)]
+
+
 def run_unit(verifier: Verifier, task: Task, samples: Sequence[Sample]) -> list[Verdict]:
     """Verify a unit in this process, turning a raising `verify_batch` into error verdicts."""
     if not uses_batching(type(verifier)):

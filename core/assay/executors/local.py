@@ -1,20 +1,20 @@
 """Local executors: worker processes on this machine (the default), or inline in this process.
 
 Each worker process builds its verifier once and keeps it warm (fork-servers, REPL pools, loaded models)
-for every unit it gets. The parent watches a shared clock per worker: a sample that holds a worker past
-the backstop gets the worker's whole process group killed, a `timeout` verdict, and a fresh worker;
-the unit's other samples are sent again. A worker that dies on its own gives its current sample an
-`error` verdict (`worker_crashed`) and the rest are sent again.
+for every unit it gets. The engine talks to a worker over a socket pair whose engine end never blocks
+(`assay.executors.channel`), and watches a shared clock per worker (what it is judging, since when, how
+many units it has taken up), so that every deadline is enforced whatever a worker does. What happens to
+a worker that hangs, stalls or dies, and to its units, is the shared policy in
+`assay.executors.supervision`: this module only moves units and verdicts.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import multiprocessing
-import multiprocessing.connection
 import os
 import queue
+import selectors
 import signal
 import sys
 import threading
@@ -23,26 +23,35 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from typing import Any
 
 from assay.executors.base import (
     Executor,
     ItemResult,
     VerifierSpec,
+    WireItem,
     WorkUnit,
-    engine_verdict,
+    from_wire,
+    judge_wire,
     run_unit,
+    to_wire,
     units_at_once,
     uses_batching,
 )
-from assay.models import Sample, Task
+from assay.executors.channel import EngineEnd, WorkerEnd, channel_pair
+from assay.executors.supervision import Loss, Supervisor, WorkersKeepDying, WorkerState
+from assay.models import Task
 from assay.verifier import Verifier
 
 _IDLE = -1.0
 _BATCH = -2.0  # progress marker: a whole unit is inside verify_batch
+# The shared clock, per worker slot: what it is judging (a sample's seq, _BATCH or _IDLE), since when
+# (time.monotonic), and how many units it has taken up since it started.
+_MARKER, _STARTED, _TAKEN = 0, 1, 2
+_FIELDS = 3
 _TASK_CACHE_SIZE = 4096
-_MAX_CRASHES_PER_SAMPLE = 2
+# poll(2) where there is one: no descriptor of its own to create and close on every wait.
+_Selector: type[selectors.BaseSelector] = getattr(selectors, "PollSelector", selectors.SelectSelector)
 
 
 def _context() -> Any:
@@ -80,12 +89,33 @@ class InlineExecutor(Executor):
 # -- the worker side ------------------------------------------------------------------------------------
 
 
-def _worker_main(spec: VerifierSpec, conn: Connection, progress: Any, slot: int) -> None:
+class _Clock:
+    """A worker's view of its slot in the shared clock."""
+
+    def __init__(self, progress: Any, slot: int) -> None:
+        self._progress = progress
+        self._base = _FIELDS * slot
+
+    def running(self, marker: float, since: float) -> None:
+        self._progress[self._base + _STARTED] = since
+        self._progress[self._base + _MARKER] = marker
+
+    def idle(self) -> None:
+        self._progress[self._base + _MARKER] = _IDLE
+
+    def took_unit(self) -> None:
+        self._progress[self._base + _TAKEN] += 1
+
+
+def _worker_main(spec: VerifierSpec, conn: WorkerEnd, progress: Any, slot: int, inherited: list[int]) -> None:
     # Own process group, so that the parent can kill the worker with everything it started; and die with
     # the parent, so that a killed run leaves no worker behind (a hung one would never notice on its own).
     os.setsid()
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for fd in inherited:  # the engine's ends of the channels, copied by fork: not ours to hold open
+        with contextlib.suppress(OSError):
+            os.close(fd)
     try:
         verifier = spec.build()
     except Exception as exc:
@@ -93,11 +123,14 @@ def _worker_main(spec: VerifierSpec, conn: Connection, progress: Any, slot: int)
         return
     batching = uses_batching(spec.cls)
     at_once = units_at_once(spec.cls)
-    lanes = _Lanes(conn, progress, slot, at_once) if at_once > 1 else None
+    clock = _Clock(progress, slot)
+    lanes = _Lanes(conn, clock, at_once) if at_once > 1 else None
     tasks: dict[bytes, Task] = {}
     try:
         while True:
-            message = conn.recv()
+            # A unit is the worker's from its first byte: one so large that reading it kills the worker
+            # is then blamed on its samples, not on the worker.
+            message = conn.recv(on_arrival=clock.took_unit)
             if message[0] == "stop":
                 break
             _, unit_id, cache_key, task_json, forget, items, alone = message
@@ -107,35 +140,26 @@ def _worker_main(spec: VerifierSpec, conn: Connection, progress: Any, slot: int)
             if task_json is not None:
                 tasks[cache_key] = Task.model_validate(task_json)
             task = tasks[cache_key]
-            samples = [Sample.model_construct(**fields) for _, fields in items]
             if lanes is not None:
                 if not alone:
-                    lanes.start(unit_id, verifier, task, items, samples)
+                    lanes.start(unit_id, verifier, task, items)
                     continue
                 lanes.drain()
             results: list[ItemResult] = []
             if batching:
-                progress[2 * slot] = _BATCH
-                progress[2 * slot + 1] = time.monotonic()
-                results = _unit_results(verifier, task, items, samples)
+                clock.running(_BATCH, time.monotonic())
+                results = judge_wire(verifier, task, items)
             else:
-                for (seq, _), sample in zip(items, samples, strict=True):
-                    progress[2 * slot] = float(seq)
-                    progress[2 * slot + 1] = time.monotonic()
-                    results.append((seq, verifier.verify(task, sample).model_dump(mode="json")))
-            progress[2 * slot] = _IDLE
+                for seq, fields in items:
+                    clock.running(float(seq), time.monotonic())
+                    results.append((seq, verifier.verify(task, from_wire(fields)).model_dump(mode="json")))
+            # Answer before showing idle: a parent that sees the clock idle finds the answer in the pipe.
             conn.send(("done", unit_id, results))
+            clock.idle()
     except (EOFError, OSError, KeyboardInterrupt):
         pass  # the parent is gone or stopping us
     finally:
         verifier.close()
-
-
-def _unit_results(
-    verifier: Verifier, task: Task, items: list[tuple[int, Any]], samples: list[Sample]
-) -> list[ItemResult]:
-    verdicts = run_unit(verifier, task, samples)
-    return [(seq, v.model_dump(mode="json")) for (seq, _), v in zip(items, verdicts, strict=True)]
 
 
 @dataclass
@@ -151,10 +175,9 @@ class _Lanes:
     the worker's clock shows when the oldest unit began: the parent's deadlines read as they do for a
     worker that judges one unit at a time."""
 
-    def __init__(self, conn: Connection, progress: Any, slot: int, count: int) -> None:
+    def __init__(self, conn: WorkerEnd, clock: _Clock, count: int) -> None:
         self._conn = conn
-        self._progress = progress
-        self._slot = slot
+        self._clock = clock
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._order: deque[_Pending] = deque()
@@ -163,13 +186,11 @@ class _Lanes:
             # Daemon threads: a unit that hangs must not keep a stopping worker alive (the parent kills it).
             threading.Thread(target=self._lane, name=f"assay-unit-{number}", daemon=True).start()
 
-    def start(
-        self, unit_id: int, verifier: Verifier, task: Task, items: list[tuple[int, Any]], samples: list[Sample]
-    ) -> None:
+    def start(self, unit_id: int, verifier: Verifier, task: Task, items: list[WireItem]) -> None:
         pending = _Pending(unit_id)
         with self._lock:
             self._order.append(pending)
-        self._queue.put((pending, lambda: _unit_results(verifier, task, items, samples)))
+        self._queue.put((pending, lambda: judge_wire(verifier, task, items)))
 
     def drain(self) -> None:
         """Wait until every unit started here has been answered."""
@@ -201,10 +222,9 @@ class _Lanes:
     def _show_clock(self) -> None:
         started = [p.started for p in self._order if p.started is not None]
         if started:
-            self._progress[2 * self._slot + 1] = min(started)
-            self._progress[2 * self._slot] = _BATCH
+            self._clock.running(_BATCH, min(started))
         else:
-            self._progress[2 * self._slot] = _IDLE
+            self._clock.idle()
 
 
 def _die_with_parent() -> None:
@@ -229,15 +249,23 @@ def _die_with_parent() -> None:
 class _Worker:
     slot: int
     process: Any
-    conn: Connection
+    channel: EngineEnd
     task_keys: set[bytes] = field(default_factory=set)
+    #: Units sent (or being sent) to this worker and not answered yet, oldest first.
     units: deque[WorkUnit] = field(default_factory=deque)
+    #: Units answered since it started (its clock counts the units it took up: the difference is what
+    #: it holds in progress).
+    answered: int = 0
+    #: When it last showed progress (took up a unit, started a sample, answered) while holding units.
+    quiet_since: float = 0.0
+    seen: tuple[float, float] = (0.0, 0.0)
 
 
 class ProcessExecutor(Executor):
     """`jobs` worker processes, each holding one warm verifier."""
 
-    #: Units queued per worker, so that a worker never waits for the parent between units.
+    #: Units queued per worker, so that a worker never waits for the parent between units; more wait in
+    #: the supervisor's backlog, where a worker that hangs cannot take them.
     PREFETCH = 2
 
     def __init__(self, spec: VerifierSpec, jobs: int) -> None:
@@ -246,29 +274,67 @@ class ProcessExecutor(Executor):
         self.spec = spec
         self.jobs = jobs
         self.capacity = jobs * self.PREFETCH
-        self.backstop_s = spec.backstop_s
-        self._overlapping = units_at_once(spec.cls) > 1
+        self.supervisor = Supervisor(spec, jobs)
         self._ctx = _context()
-        self._progress = self._ctx.Array("d", [_IDLE, 0.0] * jobs, lock=False)
-        self._workers: list[_Worker] = [self._spawn(slot) for slot in range(jobs)]
-        self._done: list[ItemResult] = []
-        self._retry: deque[WorkUnit] = deque()
-        self._crashes: dict[int, int] = {}
-        self._total_crashes = 0
+        self._progress = self._ctx.Array("d", [_IDLE, 0.0, 0.0] * jobs, lock=False)
+        self._workers: list[_Worker] = []
+        for slot in range(jobs):
+            self._workers.append(self._spawn(slot))
+
+    @property
+    def backstop_s(self) -> float:
+        return self.supervisor.backstop_s
 
     def _spawn(self, slot: int) -> _Worker:
-        parent_end, child_end = self._ctx.Pipe(duplex=True)
-        self._progress[2 * slot] = _IDLE
-        process = self._ctx.Process(target=_worker_main, args=(self.spec, child_end, self._progress, slot), daemon=True)
+        engine_end, worker_end = channel_pair()
+        base = _FIELDS * slot
+        self._progress[base + _MARKER] = _IDLE
+        self._progress[base + _TAKEN] = 0.0
+        inherited: list[int] = []
+        if self._ctx.get_start_method() == "fork":
+            ends = [w.channel for w in self._workers if w.slot != slot] + [engine_end]
+            inherited = [fd for fd in (end.fileno() for end in ends) if fd >= 0]
+        process = self._ctx.Process(
+            target=_worker_main, args=(self.spec, worker_end, self._progress, slot, inherited), daemon=True
+        )
         process.start()
-        child_end.close()
-        return _Worker(slot=slot, process=process, conn=parent_end)
+        worker_end.close()
+        return _Worker(slot=slot, process=process, channel=engine_end, quiet_since=time.monotonic())
+
+    def _clock(self, worker: _Worker) -> tuple[float, float, float]:
+        base = _FIELDS * worker.slot
+        progress = self._progress
+        return progress[base + _MARKER], progress[base + _STARTED], progress[base + _TAKEN]
 
     # -- submitting ----------------------------------------------------------------------------------------
 
     def submit(self, unit: WorkUnit) -> None:
-        worker = min(self._workers, key=lambda w: len(w.units))
-        self._send(worker, unit)
+        self.supervisor.backlog.append(unit)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        backlog = self.supervisor.backlog
+        while backlog:
+            worker = self._worker_with_room()
+            if worker is None:
+                return
+            self._send(worker, backlog.popleft())
+
+    def _worker_with_room(self) -> _Worker | None:
+        """The least loaded worker that is alive, has room, and is not past a deadline."""
+        now = time.monotonic()
+        best: _Worker | None = None
+        for worker in self._workers:
+            if len(worker.units) >= self.PREFETCH or (best is not None and len(worker.units) >= len(best.units)):
+                continue
+            if worker.units and self._deadline(worker) <= now:
+                continue  # never more work for a worker that is about to be killed
+            best = worker
+        if best is not None and not best.units and (best.channel.closed or not best.process.is_alive()):
+            # It died while idle (the OOM killer, an operator): replace it before anything is sent to it.
+            self._lost(best, Loss.DIED)
+            return self._worker_with_room()
+        return best
 
     def _send(self, worker: _Worker, unit: WorkUnit) -> None:
         # Tasks of equal content may have different ids, and a verdict carries its task's id: cache by both.
@@ -281,169 +347,114 @@ class ProcessExecutor(Executor):
                 worker.task_keys.clear()
                 forget = True
             worker.task_keys.add(cache_key)
-        items = [
-            (seq, {"task_id": s.task_id, "index": s.index, "text": s.text, "metadata": s.metadata, "label": None})
-            for seq, s in unit.items
-        ]
+        if not worker.units:
+            worker.quiet_since = time.monotonic()
         worker.units.append(unit)
-        worker.conn.send(("unit", unit.unit_id, cache_key, task_json, forget, items, unit.alone))
+        worker.channel.send(("unit", unit.unit_id, cache_key, task_json, forget, to_wire(unit), unit.alone))
 
     def in_flight(self) -> int:
-        return sum(len(w.units) for w in self._workers) + len(self._retry)
+        return sum(len(w.units) for w in self._workers) + len(self.supervisor.backlog)
 
     # -- collecting ----------------------------------------------------------------------------------------
 
     def poll(self, timeout: float) -> list[ItemResult]:
-        self._resend_retries()
-        if not self._done:
-            wait_for = min(timeout, self._time_to_next_deadline())
-            by_handle: dict[Any, _Worker] = {}
-            for w in self._workers:
-                if w.units:
-                    by_handle[w.conn] = w
-                    by_handle[w.process.sentinel] = w
-            if by_handle:
-                ready = multiprocessing.connection.wait(list(by_handle), timeout=max(0.0, wait_for))
-                for handle in ready:
-                    worker = by_handle[handle]
-                    if handle is worker.conn:
-                        self._receive(worker)
-                for handle in ready:
-                    worker = by_handle[handle]
-                    if handle is not worker.conn and not worker.process.is_alive():
-                        self._on_crash(worker)
-            self._enforce_deadlines()
-        done, self._done = self._done, []
-        return done
+        try:
+            self._dispatch()
+            if not self.supervisor.has_verdicts():
+                self._wait(min(timeout, self._time_to_next_deadline()))
+                self._check_workers()
+                self._dispatch()
+        except WorkersKeepDying:
+            self.close()
+            raise
+        return self.supervisor.take_verdicts()
+
+    def _wait(self, timeout: float) -> None:
+        """Until a worker answers, dies, can take more of a pending message, or `timeout` passes."""
+        with _Selector() as selector:
+            for worker in self._workers:
+                events = selectors.EVENT_READ | (selectors.EVENT_WRITE if worker.channel.unsent else 0)
+                if not worker.channel.closed:
+                    selector.register(worker.channel, events)
+                selector.register(worker.process.sentinel, selectors.EVENT_READ)
+            selector.select(max(0.0, timeout))
+
+    def _check_workers(self) -> None:
+        for worker in list(self._workers):
+            self._receive(worker)
+            worker.channel.flush()
+            if worker.channel.closed or not worker.process.is_alive():
+                self._lost(worker, Loss.DIED)
+            else:
+                self._enforce_deadline(worker)
 
     def _receive(self, worker: _Worker) -> None:
-        while worker.conn.poll():
-            try:
-                message = worker.conn.recv()
-            except (EOFError, OSError):
-                return
+        for message in worker.channel.receive():
             if message[0] == "fatal":
                 self.close()
                 raise RuntimeError(f"verifier {self.spec.cls.name!r} failed to start in a worker: {message[1]}")
             _, unit_id, results = message
             unit = worker.units.popleft()
             assert unit.unit_id == unit_id, "worker answered out of order"
-            self._done.extend(results)
+            worker.answered += 1
+            worker.quiet_since = time.monotonic()
+            self.supervisor.answered(results)
+
+    def _deadline(self, worker: _Worker) -> float:
+        """When the worker, holding units, must next show that it is alive and within its time."""
+        marker, started, taken = self._clock(worker)
+        if (taken, started) != worker.seen:  # it took up a unit or started a sample: progress
+            worker.seen = (taken, started)
+            worker.quiet_since = time.monotonic()
+        if marker == _IDLE:
+            # Bytes the socket took count too: a worker still reading a large unit is not stalled, even
+            # when the engine itself was slow to write it (a consumer that paused the run).
+            return max(worker.quiet_since, worker.channel.accepted_at) + self.supervisor.stall_s
+        return started + self.supervisor.time_allowed(worker.units[0], whole_unit=marker == _BATCH)
 
     def _time_to_next_deadline(self) -> float:
         now = time.monotonic()
-        wait = 3600.0
-        for w in self._workers:
-            marker, started = self._progress[2 * w.slot], self._progress[2 * w.slot + 1]
-            if marker == _IDLE or not w.units:
-                continue
-            wait = min(wait, started + self._limit_for(w, marker) - now)
-        return max(wait, 0.01)
+        deadlines = [self._deadline(w) for w in self._workers if w.units]
+        return max(0.0, min(deadlines, default=now + 3600.0) - now)
 
-    def _limit_for(self, worker: _Worker, marker: float) -> float:
-        if marker == _BATCH and worker.units:
-            return self.backstop_s * len(worker.units[0].items)
-        return self.backstop_s
+    def _enforce_deadline(self, worker: _Worker) -> None:
+        if worker.units and self._deadline(worker) < time.monotonic():
+            marker = self._clock(worker)[0]
+            self._lost(worker, Loss.STALLED if marker == _IDLE else Loss.TIMEOUT)
 
-    def _enforce_deadlines(self) -> None:
-        now = time.monotonic()
-        for w in list(self._workers):
-            marker, started = self._progress[2 * w.slot], self._progress[2 * w.slot + 1]
-            if marker == _IDLE or not w.units:
-                continue
-            if now - started > self._limit_for(w, marker):
-                self._on_timeout(w, marker, now - started)
-
-    def _replace(self, worker: _Worker) -> list[WorkUnit]:
-        """Kill a worker (and its process group), start a fresh one in its slot; returns its lost units."""
-        _kill_group(worker.process)
-        worker.conn.close()
-        lost = list(worker.units)
-        fresh = self._spawn(worker.slot)
-        self._workers[worker.slot] = fresh
-        return lost
-
-    def _on_timeout(self, worker: _Worker, marker: float, elapsed: float) -> None:
-        # The worker may have finished just now: take what it sent, and look at its clock again.
-        self._receive(worker)
-        marker, started = self._progress[2 * worker.slot], self._progress[2 * worker.slot + 1]
-        elapsed = time.monotonic() - started
-        if marker == _IDLE or not worker.units or elapsed <= self._limit_for(worker, marker):
-            return
-        lost = self._replace(worker)
-        head, rest = lost[0], lost[1:]
-        if marker == _BATCH and len(head.items) > 1:
-            # The batch as a whole hung: judge its samples one at a time so that only the culprit times out.
-            self._retry.extend(dataclasses.replace(head, items=[item]) for item in head.items)
-        else:
-            # A worker sends a unit's verdicts together, so the ones it finished before hanging are lost too.
-            culprit = int(marker) if marker >= 0 else head.items[0][0]
-            message = f"sample held a worker for {elapsed:.1f}s (limit {self.backstop_s:.1f}s); killed"
-            self._give_up(head, culprit, "timeout", "time_limit", message, elapsed)
-        self._retry.extend(rest)
-
-    def _on_crash(self, worker: _Worker) -> None:
-        self._receive(worker)
-        marker = self._progress[2 * worker.slot]
+    def _lost(self, worker: _Worker, loss: Loss) -> None:
+        """Kill the worker (with its process group), start a fresh one in its slot, and hand its units to the
+        supervisor with what the worker was doing."""
+        marker, started, taken = self._clock(worker)
+        state = WorkerState(
+            begun=min(len(worker.units), max(0, int(taken) - worker.answered)),
+            sample=int(marker) if marker >= 0 else None,
+            elapsed_s=time.monotonic() - started if marker != _IDLE else 0.0,
+        )
         exitcode = worker.process.exitcode
-        lost = self._replace(worker)
-        self._total_crashes += 1
-        if self._total_crashes > _MAX_CRASHES_PER_SAMPLE * (len(self._workers) + 8):
-            self.close()
-            raise RuntimeError(f"verifier {self.spec.cls.name!r}: workers keep dying (last exit code {exitcode})")
-        if not lost:
-            return
-        if self._overlapping and len(lost) > 1 and not lost[0].alone:
-            # Units ran side by side, so which one killed the worker is unknown: judge each alone.
-            self._retry.extend(dataclasses.replace(unit, alone=True) for unit in lost)
-            return
-        head, rest = lost[0], lost[1:]
-        culprit: int | None = None
-        if marker >= 0:
-            culprit = int(marker)
-        elif marker == _BATCH and len(head.items) == 1:
-            culprit = head.items[0][0]
-        if culprit is None and marker == _BATCH:
-            # Something in the batch kills the worker: judge its samples one at a time to find it.
-            self._retry.extend(dataclasses.replace(head, items=[item]) for item in head.items)
-        elif culprit is not None and self._crashes.get(culprit, 0) + 1 >= _MAX_CRASHES_PER_SAMPLE:
-            message = f"the worker died while verifying this sample (exit code {exitcode})"
-            self._give_up(head, culprit, "error", "worker_crashed", message)
+        if exitcode is not None:
+            detail = f"exit code {exitcode}"
+        elif worker.channel.closed:
+            detail = "it closed its end of the pipe"
         else:
-            # A first crash may come from outside (the OOM killer choosing us): try the unit once more.
-            if culprit is not None:
-                self._crashes[culprit] = self._crashes.get(culprit, 0) + 1
-            self._retry.append(head)
-        self._retry.extend(rest)
-
-    def _give_up(
-        self, unit: WorkUnit, culprit: int, status: str, reason: str, message: str, elapsed: float = 0.0
-    ) -> None:
-        """Write the engine's own verdict for the culprit and send the unit's other samples again."""
-        remaining = []
-        for seq, sample in unit.items:
-            if seq == culprit:
-                self._done.append((seq, engine_verdict(self.spec, sample, status, reason, message, elapsed)))
-            else:
-                remaining.append((seq, sample))
-        if remaining:
-            self._retry.append(WorkUnit(unit.unit_id, unit.task_key, unit.task, remaining))
-
-    def _resend_retries(self) -> None:
-        while self._retry:
-            unit = self._retry.popleft()
-            self.submit(unit)
+            detail = f"no progress for {self.supervisor.stall_s:.1f}s" if loss is Loss.STALLED else "killed"
+        _kill_group(worker.process)
+        worker.channel.close()
+        lost = list(worker.units)
+        self._workers[worker.slot] = self._spawn(worker.slot)
+        self.supervisor.lost(lost, state, loss, detail)
 
     def close(self) -> None:
         for w in self._workers:
-            with contextlib.suppress(OSError, BrokenPipeError):
-                w.conn.send(("stop",))
+            w.channel.send(("stop",))
         deadline = time.monotonic() + 5.0
         for w in self._workers:
-            w.process.join(max(0.0, deadline - time.monotonic()))
+            while w.process.is_alive() and time.monotonic() < deadline:
+                w.channel.flush()
+                w.process.join(0.05)
             if w.process.is_alive():
                 _kill_group(w.process)
-            w.conn.close()
+            w.channel.close()
         self._workers = []
 
 

@@ -6,10 +6,10 @@ of the same verifier configuration in this process (a training loop that verifie
 is unchanged: it still reads, deduplicates, caches into the same SQLite store and writes in order; only
 the units travel.
 
-Time limits and crashes follow the local executor's rules. A unit that holds an actor past the backstop
-(`time_limit_s` + grace, per sample) gets the actor killed; a one-sample unit then gets a `timeout`
-verdict, a larger one is split into one-sample units to find the culprit. An actor that dies gets its
-unit retried once, split the same way, and a sample that kills two actors gets `worker_crashed`.
+Time limits and crashes follow the same supervision policy as the local executor
+(`assay.executors.supervision`); this module only moves units and verdicts. The driver cannot see which
+sample of a unit an actor is on, so the whole unit is on the clock (`time_limit_s` + grace per sample) and
+a unit that runs out its time, or whose actor dies, is split into one-sample units to find the culprit.
 
 Every node needs assay and the plugins installed (the verifier class travels by reference), e.g. the
 same virtual environment, or a Ray `runtime_env`.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import threading
 import time
 from collections import deque
@@ -31,14 +32,15 @@ from assay.executors.base import (
     ExecutorFactory,
     ItemResult,
     VerifierSpec,
+    WireItem,
     WorkUnit,
-    engine_verdict,
-    run_unit,
+    judge_wire,
+    to_wire,
 )
-from assay.models import Sample, Task
+from assay.executors.supervision import Loss, Supervisor, WorkersKeepDying, WorkerState
+from assay.models import Task
 from assay.store import verifier_key
 
-_MAX_CRASHES_PER_SAMPLE = 2
 #: How long a replacement actor may take to start (a cluster may have to find room for it).
 _START_TIMEOUT_S = 300.0
 
@@ -63,6 +65,40 @@ def prepare_ray_environment(address: str | None) -> None:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
+class ClusterRefused(ValueError):
+    """The Ray cluster refused this machine's credentials: a setting to fix, not a failure to retry."""
+
+
+def check_cluster_access(address: str | None) -> None:
+    """Fail at once, with what to do, when the cluster at `address` refuses this machine's credentials:
+    `ray.init` would retry for its whole connect timeout (20 s and more) and then report only that it
+    could not connect. Probed only when the address answers on TCP, so an unreachable one is left to Ray."""
+    if not address or "://" in address or address in ("auto", "local"):
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=2.0).close()
+    except OSError:
+        return
+    from ray._raylet import InnerGcsClient  # type: ignore[attr-defined]
+    from ray.exceptions import AuthenticationError
+
+    try:
+        InnerGcsClient.standalone(address, None, 5000)
+    except AuthenticationError:
+        mode = repr(os.environ["RAY_AUTH_MODE"]) if "RAY_AUTH_MODE" in os.environ else "not set"
+        raise ClusterRefused(
+            f"the Ray cluster at {address} refused this machine's token (RAY_AUTH_MODE is {mode}). "
+            "Ray 2.5x clusters require token authentication by default: where you run assay, set "
+            "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN to the cluster's token (or RAY_AUTH_TOKEN_PATH to a "
+            "file holding it), as on every node; see docs/ray.md"
+        ) from None
+    except Exception:  # anything else (a version mismatch, a slow head): ray.init reports it in its words
+        return
+
+
 class VerifierActor:
     """What runs inside each Ray actor: one warm verifier."""
 
@@ -72,11 +108,8 @@ class VerifierActor:
     def ready(self) -> bool:
         return True
 
-    def run(self, task_json: dict[str, Any], items: list[tuple[int, dict[str, Any]]]) -> list[ItemResult]:
-        task = Task.model_validate(task_json)
-        samples = [Sample.model_construct(**fields) for _, fields in items]
-        verdicts = run_unit(self.verifier, task, samples)
-        return [(seq, v.model_dump(mode="json")) for (seq, _), v in zip(items, verdicts, strict=True)]
+    def run(self, task_json: dict[str, Any], items: list[WireItem]) -> list[ItemResult]:
+        return judge_wire(self.verifier, Task.model_validate(task_json), items)
 
     def close(self) -> None:
         self.verifier.close()
@@ -146,10 +179,10 @@ class RayExecutor(Executor):
         import ray
 
         self.spec = spec
-        self.backstop_s = spec.backstop_s
         self.keep_warm = keep_warm
         self._started_ray = False
         if not ray.is_initialized():
+            check_cluster_access(address or os.environ.get("RAY_ADDRESS"))
             options: dict[str, Any] = {
                 "address": address,
                 "include_dashboard": False,
@@ -183,10 +216,7 @@ class RayExecutor(Executor):
         self._slots = [_Slot(handle) for handle in handles]
         self.capacity = len(self._slots) * self.PREFETCH
         self._by_ref: dict[Any, _Slot] = {}
-        self._done: list[ItemResult] = []
-        self._retry: deque[WorkUnit] = deque()
-        self._crashes: dict[int, int] = {}
-        self._total_crashes = 0
+        self.supervisor = Supervisor(spec, len(self._slots), worker_name="Ray actor")
 
     def _new_actor(self) -> Any:
         return _actor_class().options(**self._options).remote(self.spec)
@@ -194,49 +224,55 @@ class RayExecutor(Executor):
     # -- submitting ----------------------------------------------------------------------------------------
 
     def submit(self, unit: WorkUnit) -> None:
-        slot = min(self._slots, key=lambda s: len(s.queue))
-        self._send(slot, unit)
+        self.supervisor.backlog.append(unit)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        backlog = self.supervisor.backlog
+        now = time.monotonic()
+        while backlog:
+            # The least loaded actor with room that is not past a deadline (it is about to be replaced).
+            open_slots = [
+                slot
+                for slot in self._slots
+                if len(slot.queue) < self.PREFETCH
+                and not (slot.queue and slot.starting is None and self._deadline(slot) <= now)
+            ]
+            if not open_slots:
+                return
+            self._send(min(open_slots, key=lambda s: len(s.queue)), backlog.popleft())
 
     def _send(self, slot: _Slot, unit: WorkUnit) -> None:
-        items = [
-            (
-                seq,
-                {
-                    "task_id": s.task_id,
-                    "index": s.index,
-                    "text": s.text,
-                    "metadata": s.metadata,
-                    "label": None,
-                },
-            )
-            for seq, s in unit.items
-        ]
-        ref = slot.handle.run.remote(unit.task.model_dump(), items)
+        ref = slot.handle.run.remote(unit.task.model_dump(), to_wire(unit))
         if not slot.queue:
             slot.head_since = time.monotonic()
         slot.queue.append((ref, unit))
         self._by_ref[ref] = slot
 
     def in_flight(self) -> int:
-        return sum(len(slot.queue) for slot in self._slots) + len(self._retry)
+        return sum(len(slot.queue) for slot in self._slots) + len(self.supervisor.backlog)
 
     # -- collecting ----------------------------------------------------------------------------------------
 
     def poll(self, timeout: float) -> list[ItemResult]:
         import ray
 
-        while self._retry:
-            self.submit(self._retry.popleft())
-        if not self._done and self._by_ref:
-            wait_for = max(0.0, min(timeout, self._time_to_next_deadline()))
-            ready, _ = ray.wait(list(self._by_ref), num_returns=1, timeout=wait_for)
-            if ready:
-                ready, _ = ray.wait(list(self._by_ref), num_returns=len(self._by_ref), timeout=0)
-            for ref in ready:
-                self._collect(ref)
-            self._enforce_deadlines()
-        done, self._done = self._done, []
-        return done
+        try:
+            self._dispatch()
+            if not self.supervisor.has_verdicts() and self._by_ref:
+                wait_for = max(0.0, min(timeout, self._time_to_next_deadline()))
+                ready, _ = ray.wait(list(self._by_ref), num_returns=1, timeout=wait_for)
+                if ready:
+                    ready, _ = ray.wait(list(self._by_ref), num_returns=len(self._by_ref), timeout=0)
+                for ref in ready:
+                    self._collect(ref)
+                self._enforce_deadlines()
+                self._dispatch()
+        except WorkersKeepDying:
+            self.close()
+            raise
+        verdicts: list[ItemResult] = self.supervisor.take_verdicts()
+        return verdicts
 
     def _collect(self, ref: Any) -> None:
         import ray
@@ -248,7 +284,8 @@ class RayExecutor(Executor):
         try:
             results = ray.get(ref)
         except RayActorError as exc:
-            self._on_crash(slot, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            # An actor runs its units in order: the one at the head of its queue was running.
+            self._lost(slot, Loss.DIED, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             return
         del self._by_ref[ref]
         # An actor runs its units in order, so a finished unit is the head of its queue (or, while results
@@ -258,10 +295,12 @@ class RayExecutor(Executor):
                 del slot.queue[position]
                 break
         slot.head_since = time.monotonic()
-        self._done.extend((int(seq), verdict) for seq, verdict in results)
+        self.supervisor.answered((int(seq), verdict) for seq, verdict in results)
 
-    def _limit_for(self, unit: WorkUnit) -> float:
-        return self.backstop_s * len(unit.items)
+    def _deadline(self, slot: _Slot) -> float:
+        # The driver cannot see which sample of a unit an actor is on: the whole unit is on the clock.
+        head: WorkUnit = slot.queue[0][1]
+        return slot.head_since + self.supervisor.time_allowed(head, whole_unit=True)
 
     def _time_to_next_deadline(self) -> float:
         now = time.monotonic()
@@ -270,11 +309,12 @@ class RayExecutor(Executor):
             if slot.starting is not None:
                 wait = min(wait, 0.2)  # look again soon: its units' clocks start when it is up
             elif slot.queue:
-                wait = min(wait, slot.head_since + self._limit_for(slot.queue[0][1]) - now)
+                wait = min(wait, self._deadline(slot) - now)
         return max(wait, 0.01)
 
     def _still_starting(self, slot: _Slot) -> bool:
-        """True while a replacement actor is starting; a failed or endless start counts as a crash."""
+        """True while a replacement actor is starting; a failed or endless start counts as a death that
+        blames no unit."""
         import ray
 
         if slot.starting is None:
@@ -285,13 +325,13 @@ class RayExecutor(Executor):
             try:
                 ray.get(ready[0])
             except Exception as exc:
-                self._on_crash(slot, f"a replacement actor failed to start: {exc}")
+                self._lost(slot, Loss.DIED, f"a replacement actor failed to start: {exc}", begun=0)
                 return True
             slot.head_since = time.monotonic()
             return False
         if time.monotonic() - slot.started_at > _START_TIMEOUT_S:
             slot.starting = None
-            self._on_crash(slot, f"a replacement actor did not start within {_START_TIMEOUT_S:g}s")
+            self._lost(slot, Loss.DIED, f"a replacement actor did not start within {_START_TIMEOUT_S:g}s", begun=0)
             return True
         return True
 
@@ -299,37 +339,22 @@ class RayExecutor(Executor):
         import ray
 
         for slot in list(self._slots):
-            if self._still_starting(slot):
+            if self._still_starting(slot) or not slot.queue:
                 continue
-            now = time.monotonic()
-            if not slot.queue:
-                continue
-            ref, head = slot.queue[0]
-            elapsed = now - slot.head_since
-            if elapsed <= self._limit_for(head):
+            ref, _ = slot.queue[0]
+            if self._deadline(slot) >= time.monotonic():
                 continue
             ready, _ = ray.wait([ref], timeout=0)  # it may have finished just now
             if ready:
                 self._collect(ref)
                 continue
-            lost = self._replace(slot)
-            first, rest = lost[0], lost[1:]
-            if len(first.items) == 1:
-                seq, sample = first.items[0]
-                message = f"sample held a Ray actor for {elapsed:.1f}s (limit {self.backstop_s:.1f}s); killed"
-                self._done.append(
-                    (seq, engine_verdict(self.spec, sample, "timeout", "time_limit", message, elapsed))
-                )
-            else:
-                self._retry.extend(
-                    WorkUnit(first.unit_id, first.task_key, first.task, [item]) for item in first.items
-                )
-            self._retry.extend(rest)
+            self._lost(slot, Loss.TIMEOUT, "killed")
 
-    def _replace(self, slot: _Slot) -> list[WorkUnit]:
-        """Kill an actor and put a fresh one in its place; returns the units it had."""
+    def _lost(self, slot: _Slot, loss: Loss, detail: str, begun: int = 1) -> None:
+        """Kill an actor, put a fresh one in its place, and hand its units to the supervisor."""
         import ray
 
+        state = WorkerState(begun=min(begun, len(slot.queue)), elapsed_s=time.monotonic() - slot.head_since)
         with contextlib.suppress(Exception):
             ray.kill(slot.handle, no_restart=True)
         lost = [unit for _, unit in slot.queue]
@@ -339,31 +364,7 @@ class RayExecutor(Executor):
         slot.handle = self._new_actor()
         slot.starting = slot.handle.ready.remote()
         slot.started_at = slot.head_since = time.monotonic()
-        return lost
-
-    def _on_crash(self, slot: _Slot, message: str) -> None:
-        lost = self._replace(slot)
-        self._total_crashes += 1
-        if self._total_crashes > _MAX_CRASHES_PER_SAMPLE * (len(self._slots) + 8):
-            self.close()
-            raise RuntimeError(f"verifier {self.spec.cls.name!r}: Ray actors keep dying ({message})")
-        if not lost:
-            return
-        first, rest = lost[0], lost[1:]
-        if len(first.items) > 1:
-            # Something in the unit kills the actor: judge its samples one at a time to find it.
-            self._retry.extend(
-                WorkUnit(first.unit_id, first.task_key, first.task, [item]) for item in first.items
-            )
-        else:
-            seq, sample = first.items[0]
-            self._crashes[seq] = self._crashes.get(seq, 0) + 1
-            if self._crashes[seq] >= _MAX_CRASHES_PER_SAMPLE:
-                text = f"the Ray actor died while verifying this sample ({message})"
-                self._done.append((seq, engine_verdict(self.spec, sample, "error", "worker_crashed", text)))
-            else:
-                self._retry.append(first)
-        self._retry.extend(rest)
+        self.supervisor.lost(lost, state, loss, detail)
 
     # -- closing -------------------------------------------------------------------------------------------
 
@@ -405,7 +406,12 @@ def ray_executor(
     init_options: dict[str, Any] | None = None,
 ) -> ExecutorFactory:
     """An executor factory for `assay.verify(..., executor=...)`: Ray actors at `address` (None: the
-    `RAY_ADDRESS` environment variable, else a Ray started for this run on this machine)."""
+    `RAY_ADDRESS` environment variable, else a Ray started for this run on this machine). A cluster that
+    refuses this machine's token raises `ClusterRefused` here, before any work."""
+    target = address or os.environ.get("RAY_ADDRESS")
+    if target:
+        prepare_ray_environment(address)  # before Ray is first imported
+        check_cluster_access(target)
 
     def make(spec: VerifierSpec, jobs: int) -> Executor:
         return RayExecutor(

@@ -1,10 +1,13 @@
 """Warm verifiers for the server: one pool of worker processes per (verifier, config) in use.
 
 A pool wraps the engine's own executor (`assay.executors.local`), so a request's samples get the same
-treatment as a batch run's: warm verifiers, a sample that hangs a worker gets the worker killed and a
-`timeout` verdict, a crashed worker an `error` verdict. The executor is not thread-safe, so each pool
-has one dispatcher thread that owns it; request handlers hand it jobs through a queue and wait on a
-future. The server does not cache verdicts: the SQLite cache belongs to batch runs (`assay verify`).
+treatment as a batch run's, under the same supervision policy (`assay.executors.supervision`): warm
+verifiers, a sample that hangs a worker gets the worker killed and a `timeout` verdict, a sample whose
+worker dies is tried again on a fresh worker (`worker_crashed` after a second death), and a worker that
+dies while idle is replaced before anything is sent to it, so it costs no request. The executor is not
+thread-safe, so each pool has one dispatcher thread that owns it; request handlers hand it jobs through a
+queue and wait on a future. The server does not cache verdicts: the SQLite cache belongs to batch runs
+(`assay verify`).
 """
 
 from __future__ import annotations
@@ -148,6 +151,9 @@ class VerifierPool:
                         break
                     idle = not self._jobs
                 if idle:
+                    # Looking at the idle workers now and then replaces one that died while idle (the OOM
+                    # killer's choice) before the next request needs it.
+                    executor.poll(0.0)
                     self._wake.wait(0.5)
                     self._wake.clear()
         except BaseException as exc:  # the executor gave up (workers keep dying, a verifier cannot start)

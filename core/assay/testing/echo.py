@@ -4,8 +4,10 @@ It passes a sample whose text, stripped, equals the task's `reference.answer`. I
 implementation of a verifier plugin (compare it with your own) and the host's test double for the parts
 of the pipeline that do not care what is being verified.
 
-With `misbehave=True` a text that starts with `!hang`, `!crash`, `!raise` or `!slow` makes it hang, kill
-its own process, raise, or sleep `delay_s`: that is how executors are tested against bad verifiers.
+With `misbehave=True` a text that starts with `!hang`, `!block`, `!crash`, `!raise` or `!slow` makes it
+hang, block inside C code holding the GIL (as a huge integer power does: no thread of the process runs
+until it is killed), kill its own process, raise, or sleep `delay_s`: that is how executors are tested
+against bad verifiers.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from assay.verifier import Verifier, VerifierConfig
 
 class EchoConfig(VerifierConfig):
     casefold: bool = Field(default=False, description="Compare case-insensitively.")
-    misbehave: bool = Field(default=False, description="Obey `!hang`, `!crash`, `!raise`, `!slow` prefixes.")
+    misbehave: bool = Field(
+        default=False, description="Obey `!hang`, `!block`, `!crash`, `!raise`, `!slow` prefixes."
+    )
     delay_s: float = Field(default=0.0, ge=0, description="How long `!slow` sleeps.")
 
 
@@ -67,6 +71,10 @@ class EchoVerifier(Verifier):
         if text.startswith("!hang"):
             while True:
                 time.sleep(3600)
+        if text.startswith("!block"):
+            import ctypes
+
+            ctypes.PyDLL(None).sleep(3600)  # a C call that keeps the GIL: signals and threads wait too
         if text.startswith("!crash"):
             os._exit(13)
         if text.startswith("!raise"):
