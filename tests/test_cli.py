@@ -125,3 +125,18 @@ def test_settings_parse_json_values_and_dotted_keys() -> None:
     }
     with pytest.raises(ValueError, match="expected key=value"):
         parse_settings(["novalue"])
+
+
+def test_a_verifier_that_kills_every_worker_ends_with_a_message_not_a_traceback(  # type: ignore[no-untyped-def]
+    echo_installed, tmp_path
+) -> None:
+    tasks, samples = tmp_path / "tasks.jsonl", tmp_path / "samples.jsonl"
+    tasks.write_text('{"id": "t", "reference": {"answer": "x"}}\n')
+    samples.write_text("".join(f'{{"task_id": "t", "index": {i}, "text": "!crash {i}"}}\n' for i in range(30)))
+    result = _assay(
+        "verify", str(tasks), str(samples), "--verifier", "echo", "--jobs", "1", "--set", "misbehave=true",
+        "--store", str(tmp_path / "store.sqlite"), "-o", str(tmp_path / "out.jsonl"),
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "assay verify:" in result.stderr

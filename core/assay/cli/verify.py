@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from assay.cli import Command
 from assay.engine import OutputFileError, RunStopped, VerifyRun
+from assay.executors.supervision import WorkersKeepDying
 from assay.jsonl import InputFileError, dumps
 from assay.plugins import UnknownComponent
 
@@ -146,6 +147,10 @@ def run(args: argparse.Namespace) -> int:
     except RunStopped as exc:
         _fail(exc)
         status = STOPPED
+    except WorkersKeepDying as exc:
+        # The verifier cannot run here at all: a message, not a traceback. What was judged is in the store.
+        _fail(exc)
+        return COULD_NOT_RUN
     except KeyboardInterrupt:
         _fail("interrupted; run the same command again to resume" if args.out else "interrupted")
         return INTERRUPTED
