@@ -111,11 +111,13 @@ class VerifierPool:
         with self._lock:
             return sum(len(unit.items) for job in self._jobs for unit in job.units) + len(self._by_seq)
 
-    def wait_started(self, timeout: float | None = None) -> None:
-        """Block until the workers are up; re-raises a verifier that fails to start."""
-        self._started.wait(timeout)
+    def wait_started(self, timeout: float | None = None) -> bool:
+        """Block until every worker has built its verifier and judged a warm-up sample (True), or until
+        `timeout` passes (False); re-raises a verifier that fails to start."""
+        started = self._started.wait(timeout)
         if self._start_error is not None:
             raise self._start_error
+        return started
 
     def close(self, timeout: float = 30.0) -> None:
         """Finish the work already handed in, then stop the workers."""
@@ -129,10 +131,14 @@ class VerifierPool:
     def _run(self) -> None:
         try:
             self._executor = make_local_executor(self.spec, self.workers)
+            self._warm_up(self._executor)
         except BaseException as exc:
             self._start_error = exc
             self._started.set()
             self._fail_all(exc)
+            if self._executor is not None:
+                with contextlib.suppress(Exception):
+                    self._executor.close()
             return
         self._started.set()
         executor = self._executor
@@ -158,6 +164,20 @@ class VerifierPool:
             with contextlib.suppress(Exception):
                 executor.close()
 
+    def _warm_up(self, executor: Executor) -> None:
+        """Have each worker judge one throwaway sample, so that the pool counts as started only once every
+        worker has built its verifier: the server starts a request's clock after that, so start-up
+        (imports, fork-servers, loading a model) never counts against a request's time limit."""
+        task = Task(id="assay-warm-up")
+        waiting: set[int] = set()
+        for _ in range(max(1, self.workers)):  # the executor hands each unit to its least busy worker
+            seq = next(self._seq)
+            probe = Sample(task_id=task.id, index=0, text="")
+            executor.submit(WorkUnit(next(self._unit_ids), b"warm-up", task, [(seq, probe)]))
+            waiting.add(seq)
+        while waiting and executor.in_flight():
+            waiting.difference_update(seq for seq, _ in executor.poll(0.5))
+
     def _feed(self, executor: Executor) -> None:
         """Move queued units into the executor while it has room, skipping jobs whose caller gave up."""
         while executor.in_flight() < executor.capacity:
@@ -171,8 +191,12 @@ class VerifierPool:
                         dropped.units.clear()
                 if not self._jobs:
                     return
-                job = self._jobs[0]
+                # Round robin over requests, one unit at a time: a large request never makes the small
+                # ones behind it wait for all of it.
+                job = self._jobs.popleft()
                 unit = job.units.popleft()
+                if job.units:
+                    self._jobs.append(job)
                 for seq, _ in unit.items:
                     self._by_seq[seq] = job
             executor.submit(unit)
