@@ -18,9 +18,13 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from assay.models import Sample, Task
 from assay.server import ServerSettings, create_app
 from assay.server.app import DOCS_ASSETS, PUBLIC_ROUTES
+from assay.testing.echo import EchoVerifier
 
 Serve = Callable[..., str]
 TOKEN = "s3cret"
@@ -377,6 +381,38 @@ def test_answer_keys_need_no_reference_and_say_why_one_is_missing(serve: Serve) 
     ]
     nokey = httpx.post(f"{url}/v1/answer_key", json={**body, "verifier": "nokey"}, timeout=60)
     assert nokey.status_code == 422 and "answer_key" in nokey.json()["detail"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    texts=st.lists(st.text(max_size=30), min_size=1, max_size=20),
+    casefold=st.booleans(),
+    references=st.lists(st.none() | st.text(min_size=1, max_size=5), min_size=1, max_size=3),
+)
+def test_answer_keys_over_http_equal_the_verifiers_own(
+    warm_server: str, texts: list[str], casefold: bool, references: list[str | None]
+) -> None:
+    tasks: list[dict[str, Any]] = [
+        {"id": f"t{i}", **({"reference": {"answer": r}} if r is not None else {})} for i, r in enumerate(references)
+    ]
+    samples: list[dict[str, Any]] = [
+        {"task_id": f"t{i % len(tasks)}", "index": i, "text": text} for i, text in enumerate(texts)
+    ]
+    body = {"verifier": "echo", "config": {"casefold": casefold}, "tasks": tasks, "samples": samples}
+    response = httpx.post(f"{warm_server}/v1/answer_key", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    direct = EchoVerifier({"casefold": casefold})
+    by_id = {t["id"]: Task.model_validate(t) for t in tasks}
+    expected = [direct.answer_key(by_id[s["task_id"]], Sample.model_validate(s)) for s in samples]
+    answers = response.json()["answers"]
+    assert [(a["task_id"], a["sample_index"]) for a in answers] == [(s["task_id"], s["index"]) for s in samples]
+    assert [a["answer"] for a in answers] == expected
+    assert all(a["error"] is None for a in answers)
+
+
+@pytest.fixture
+def warm_server(serve: Serve) -> str:
+    return serve("--workers", "1", "--preload", "echo")
 
 
 @pytest.mark.slow
