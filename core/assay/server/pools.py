@@ -29,6 +29,9 @@ from assay.store import task_hash, verifier_key
 #: samples spread over the workers, large enough that IPC stays cheap.
 _UNIT_SIZE = 4
 
+#: Samples a request is handed in one turn before the requests behind it get theirs (round robin).
+_TURN_SAMPLES = 32
+
 VerdictDict = dict[str, Any]
 
 
@@ -43,6 +46,7 @@ class _Job:
     remaining: int
     units: deque[WorkUnit] = field(default_factory=deque)
     positions: dict[int, int] = field(default_factory=dict)  # executor seq -> index in results
+    turn: int = 0  # samples handed to the executor in its current turn
 
 
 class VerifierPool:
@@ -191,12 +195,16 @@ class VerifierPool:
                         dropped.units.clear()
                 if not self._jobs:
                     return
-                # Round robin over requests, one unit at a time: a large request never makes the small
-                # ones behind it wait for all of it.
-                job = self._jobs.popleft()
+                job = self._jobs[0]
                 unit = job.units.popleft()
-                if job.units:
-                    self._jobs.append(job)
+                job.turn += len(unit.items)
+                if not job.units:
+                    self._jobs.popleft()
+                elif job.turn >= _TURN_SAMPLES:
+                    # Its turn is over: to the back of the queue, so that a large request never makes the
+                    # requests behind it wait for all of it (one within a turn is served in one go).
+                    job.turn = 0
+                    self._jobs.rotate(-1)
                 for seq, _ in unit.items:
                     self._by_seq[seq] = job
             executor.submit(unit)
