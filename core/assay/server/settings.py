@@ -17,6 +17,7 @@ class ServerSettings(BaseModel):
 
     token: str | None = Field(
         default=None,
+        min_length=1,
         description="Bearer token every route requires but the public ones (`PUBLIC_ROUTES`: health and the "
         "API docs); None: no auth.",
     )
