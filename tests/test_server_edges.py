@@ -215,6 +215,71 @@ def test_connections_per_address_are_bounded_and_unfinished_headers_time_out(ser
             sock.close()
 
 
+def _misbehave(url: str, behaviour: str, data: bytes) -> socket.socket:
+    """Open a connection that misbehaves as `behaviour` says (`data`: arbitrary bytes for `garbage`)."""
+    full = json.dumps(_body(["!slow"] * 4, {"misbehave": True, "delay_s": 0.2})).encode()
+    sock = _connect(url)
+    if behaviour == "partial_headers":
+        sock.sendall(b"POST /v1/verify HTTP/1.1\r\nHost: x\r\n")
+    elif behaviour == "no_token_no_body":
+        sock.sendall(_raw_request(b"", declared=4096))
+    elif behaviour == "token_half_body":
+        sock.sendall(_raw_request(full[:20], AUTH, declared=len(full)))
+    elif behaviour == "wrong_token":
+        sock.sendall(_raw_request(full, {"Authorization": "Bearer nope"}))
+    elif behaviour == "garbage":
+        sock.sendall(data)
+    elif behaviour in ("leave_after_body", "leave_mid_body"):
+        sock.sendall(_raw_request(full if behaviour == "leave_after_body" else full[:30], AUTH, declared=len(full)))
+        time.sleep(0.01)
+        sock.close()
+    return sock  # "connect_only": nothing sent
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    crowd=st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["connect_only", "partial_headers", "no_token_no_body", "token_half_body", "wrong_token",
+                 "garbage", "leave_after_body", "leave_mid_body"]
+            ),
+            st.integers(1, 30),
+            st.binary(min_size=1, max_size=200),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)  # fmt: skip
+def test_no_crowd_of_misbehaving_clients_starves_a_real_one_or_leaks_a_slot(
+    guarded_server: str, crowd: list[tuple[str, int, bytes]]
+) -> None:
+    url = guarded_server
+    sockets = [_misbehave(url, behaviour, data) for behaviour, count, data in crowd for _ in range(count)]
+    try:
+        started = time.monotonic()
+        response = httpx.post(f"{url}/v1/verify", json=_body(["1", "2"]), headers=AUTH, timeout=10)
+        assert response.status_code == 200, response.text
+        assert [v["status"] for v in response.json()["verdicts"]] == ["pass", "fail"]
+        assert time.monotonic() - started < 10
+    finally:
+        for sock in sockets:
+            sock.close()
+    # Every slot comes back and nothing of the clients that left stays queued.
+    deadline = time.monotonic() + 10
+    while True:
+        health = httpx.get(f"{url}/healthz", timeout=10).json()
+        if health["in_flight"] == 0 and all(pool["queued_samples"] == 0 for pool in health["pools"]):
+            break
+        assert time.monotonic() < deadline, health
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def guarded_server(serve: Serve) -> str:
+    return serve("--token", TOKEN, "--workers", "1", "--preload", "echo", "--max-concurrent", "4")
+
+
 # -- abandoned requests and fairness ---------------------------------------------------------------------
 
 SLOW = {"misbehave": True, "delay_s": 0.25}
@@ -438,6 +503,78 @@ def test_lm_eval_vote_over_http_matches_the_vote_in_process(
         AssayMajorityVote(verifier="nokey", url=url, token=TOKEN).apply(responses, docs)
     with pytest.raises(RuntimeError, match="401"):
         AssayMajorityVote(verifier="math", url=url, token="wrong").apply(responses, docs)
+
+
+@pytest.mark.slow
+def test_a_real_lm_eval_evaluation_votes_over_http_as_it_does_in_process(
+    serve: Serve, math_installed: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lm-eval's own evaluate(): a task from a config (a local JSONL data set), a scripted LM, the filter and
+    process_results pointed at the server; equivalent answers written differently must vote together."""
+    pytest.importorskip("lm_eval")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from lm_eval.api.model import LM
+    from lm_eval.api.task import ConfigurableTask
+    from lm_eval.evaluator import evaluate
+
+    from assay.integrations.lm_eval import process_results_for
+
+    answers = {"What is half of 1?": "1/2", "What is 1+1?": "2", "What is 2*3?": "6", "What is 3-1?": "2",
+               "What is 10/5?": "2"}  # fmt: skip
+    scripted = {
+        "What is half of 1?": ["1/3", "\\boxed{0.5}", "\\frac{1}{2}", "1/3", "0.50"],
+        "What is 1+1?": ["3", "\\boxed{2}", "2", "3", "2.0"],
+        "What is 2*3?": ["6", "7", "6", "7", "\\boxed{6}"],
+        "What is 3-1?": ["5", "2", "2.00", "5", "\\boxed{2}"],
+        "What is 10/5?": ["1", "\\boxed{2}", "1", "4/2", "2"],
+    }
+
+    class Scripted(LM):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.asked: dict[str, int] = {}
+
+        def loglikelihood(self, requests: Any) -> Any:
+            raise NotImplementedError
+
+        def loglikelihood_rolling(self, requests: Any) -> Any:
+            raise NotImplementedError
+
+        def generate_until(self, requests: Any) -> list[str]:
+            replies = []
+            for request in requests:
+                question = request.args[0].strip()
+                turn = self.asked.get(question, 0)
+                self.asked[question] = turn + 1
+                replies.append(scripted[question][turn])
+            return replies
+
+    url = serve("--workers", "1", "--token", TOKEN, "--preload", "math")
+    data = tmp_path / "questions.jsonl"
+    data.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in answers.items()))
+    remote = {"verifier": "math", "url": url, "token": TOKEN}
+    config = {
+        "task": "assay_vote_http",
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": str(data)}},
+        "test_split": "test",
+        "output_type": "generate_until",
+        "doc_to_text": "{{question}}",
+        "doc_to_target": "{{answer}}",
+        "repeats": 5,
+        "generation_kwargs": {"until": ["\n\n"], "do_sample": True},
+        "filter_list": [
+            {"name": "http", "filter": [{"function": "assay_majority_vote", **remote}, {"function": "take_first"}]},
+            {"name": "local", "filter": [{"function": "assay_majority_vote", "verifier": "math"},
+                                         {"function": "take_first"}]},
+        ],
+        "process_results": process_results_for("math", reference="answer", url=url, token=TOKEN),
+        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+    }  # fmt: skip
+    results = evaluate(lm=Scripted(), task_dict={"assay_vote_http": ConfigurableTask(config=config)})
+    figures = results["results"]["assay_vote_http"]
+    assert figures["acc,http"] == figures["acc,local"] == 1.0
 
 
 def test_many_concurrent_requests_all_answered(serve: Serve) -> None:
