@@ -177,7 +177,15 @@ class VerifierPool:
         for _ in range(max(1, self.workers)):  # the executor hands each unit to its least busy worker
             seq = next(self._seq)
             probe = Sample(task_id=task.id, index=0, text="")
-            executor.submit(WorkUnit(next(self._unit_ids), b"warm-up", task, [(seq, probe)]))
+            try:
+                executor.submit(WorkUnit(next(self._unit_ids), b"warm-up", task, [(seq, probe)]))
+            except OSError as exc:
+                # The worker died starting (its verifier could not be built): its last message says why.
+                try:
+                    executor.poll(1.0)
+                except RuntimeError as reason:
+                    raise reason from exc
+                raise
             waiting.add(seq)
         while waiting and executor.in_flight():
             waiting.difference_update(seq for seq, _ in executor.poll(0.5))
