@@ -507,10 +507,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         for code, text in (
             (401, "Missing or wrong bearer token."),
             (404, "Unknown verifier."),
+            (408, "The request body did not arrive within the read timeout."),
             (413, "Request body or sample count over the limit."),
             (422, "Malformed request, or a config the verifier rejects."),
-            (429, "Too many requests in flight; retry after `Retry-After` seconds."),
-            (504, "The request's time limit passed."),
+            (429, "Too many requests in flight (or connections from this address); retry after `Retry-After`."),
+            (503, "The verifier could not start, or the server is shutting down."),
+            (504, "The request's time limit passed (a verifier's start-up not counted)."),
         )
     }
     app = FastAPI(
