@@ -16,7 +16,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token",
         default=None,
-        help="require `Authorization: Bearer TOKEN` on all routes but /healthz (default: $ASSAY_SERVE_TOKEN)",
+        help="require `Authorization: Bearer TOKEN` on all routes but /healthz, /openapi.json and /docs "
+        "(default: $ASSAY_SERVE_TOKEN)",
     )
     parser.add_argument(
         "--workers",
