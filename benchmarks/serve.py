@@ -166,7 +166,8 @@ def load_test(cases: list[dict[str, Any]], clients: int, seconds: float, workers
     store = tempfile.mkdtemp(prefix="assay-bench-")
     server = subprocess.Popen(
         [sys.executable, "-m", "assay", "serve", "--port", str(port), "--workers", str(workers),
-         "--preload", "math", "--max-concurrent", str(clients * 2), "--log-level", "warning"],
+         "--preload", "math", "--max-concurrent", str(clients * 2), "--log-level", "warning",
+         "--max-connections-per-client", "0"],  # every client here comes from one address
         env={**os.environ, "ASSAY_STORE": os.path.join(store, "verdicts.sqlite")},
     )  # fmt: skip
     try:

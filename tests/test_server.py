@@ -289,7 +289,7 @@ def test_openapi_is_served_and_every_route_is_documented(serve: Any) -> None:
     url = serve()
     spec = httpx.get(f"{url}/openapi.json").json()
     paths = set(spec["paths"])
-    assert paths == {"/v1/verify", "/v1/verifiers", "/healthz", "/get_reward", "/run_code"}
+    assert paths == {"/v1/verify", "/v1/answer_key", "/v1/verifiers", "/healthz", "/get_reward", "/run_code"}
     for path, methods in spec["paths"].items():
         for operation in methods.values():
             assert operation.get("description"), f"{path} has no description"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -15,7 +16,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token",
         default=None,
-        help="require `Authorization: Bearer TOKEN` on all routes but /healthz (default: $ASSAY_SERVE_TOKEN)",
+        help="require `Authorization: Bearer TOKEN` on all routes but /healthz, /openapi.json and /docs "
+        "(default: $ASSAY_SERVE_TOKEN)",
     )
     parser.add_argument(
         "--workers",
@@ -29,7 +31,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="VERIFIER",
-        help="start this verifier's workers at start-up (repeatable)",
+        help="start this verifier's workers, warm, before accepting requests (repeatable; recommended in "
+        "production: otherwise the first request for a verifier waits for its workers to start)",
     )
     parser.add_argument("--reward-verifier", help="verifier for /get_reward when the URL names none")
     parser.add_argument(
@@ -51,7 +54,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--max-samples", type=int, default=None, help="most samples per request (default 4096)"
     )
     parser.add_argument(
-        "--timeout", type=float, default=None, help="per-request time limit in seconds (default 300)"
+        "--timeout",
+        type=float,
+        default=None,
+        help="per-request time limit in seconds, not counting a verifier's start-up (default 300)",
+    )
+    parser.add_argument(
+        "--startup-timeout",
+        type=float,
+        default=None,
+        help="seconds a verifier's workers may take to start before its requests get 503 (default 300)",
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=float,
+        default=None,
+        help="seconds a client has to send a request's headers, and again its body (default 30)",
+    )
+    parser.add_argument(
+        "--max-connections-per-client",
+        type=int,
+        default=None,
+        help="open connections from one address before 429 (default 1024; 0: no bound, e.g. behind a proxy)",
     )
     parser.add_argument(
         "--shutdown-timeout",
@@ -69,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         from assay.server import ServerSettings, create_app
+        from assay.server.connections import uvicorn_config
     except ImportError as exc:
         print(
             f"assay serve: {exc.name} is missing; install it with: pip install 'assay[serve]'",
@@ -90,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
         ("max_concurrent", args.max_concurrent),
         ("max_samples", args.max_samples),
         ("request_timeout_s", args.timeout),
+        ("startup_timeout_s", args.startup_timeout),
+        ("read_timeout_s", args.read_timeout),
+        ("max_connections_per_client", args.max_connections_per_client),
         ("shutdown_timeout_s", args.shutdown_timeout),
     ):
         if value is not None:
@@ -103,18 +131,33 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, ValidationError) as exc:
         print(f"assay serve: {exc}", file=sys.stderr)
         return 2
-    config = uvicorn.Config(
+    config = uvicorn_config(
         app,
+        settings,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
-        # The server bounds request bodies itself; keep-alive matches the clients trainers use.
+        # Keep-alive matches the clients trainers use (connections reused between batches).
         timeout_keep_alive=30,
     )
+    _raise_open_files_limit()
     server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else 1
+
+
+def _raise_open_files_limit() -> None:
+    """Raise this process's soft limit on open files to its hard limit: every connection is a file, and
+    the common default (1024) is what one busy client address may hold (`--max-connections-per-client`)."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 16
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 COMMAND = Command(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -20,6 +21,25 @@ from assay.plugins import get_registry
 from assay.verifier import Verifier
 
 Pair = tuple[Task, Sample]
+
+#: Samples per `POST /v1/answer_key` request (under the server's default `max_samples`).
+ANSWER_KEYS_PER_REQUEST = 1024
+
+
+@dataclass(frozen=True)
+class AnswerKey:
+    """A sample's canonical answer. `key` is None when the sample has no answer, or when none could be
+    computed: then `error` says why (`verifier_error`, `time_limit`, `worker_crashed`, ...)."""
+
+    key: str | None
+    error: str | None = None
+
+
+def _answer_key(verifier: Verifier, task: Task, sample: Sample) -> AnswerKey:
+    try:
+        return AnswerKey(verifier.answer_key(task, sample))
+    except Exception as exc:
+        return AnswerKey(None, f"verifier_error: {type(exc).__name__}: {exc}")
 
 
 class Judge:
@@ -90,11 +110,39 @@ class Judge:
             return self._verdicts(response)
         return await asyncio.to_thread(self.verify, pairs)
 
-    def answer_key(self, task: Task, sample: Sample) -> str | None:
-        """The verifier's canonical answer (for voting). Remote judges use the verdict's `answer`."""
+    def answer_keys(self, pairs: Sequence[Pair]) -> list[AnswerKey]:
+        """The verifier's canonical answer of each sample, for voting (no reference needed, nothing
+        judged); a remote judge asks the server's `POST /v1/answer_key`. Raises ValueError when the
+        verifier has no `answer_key` (votes would silently fall apart), RuntimeError when the server
+        answers with an error."""
+        if not pairs:
+            return []
         if self.url is not None:
-            return self.verify([(task, sample)])[0].answer
-        return self.verifier.answer_key(task, sample)
+            import httpx
+
+            keys: list[AnswerKey] = []
+            for start in range(0, len(pairs), ANSWER_KEYS_PER_REQUEST):
+                response = httpx.post(
+                    f"{self.url}/v1/answer_key",
+                    content=self._body(pairs[start : start + ANSWER_KEYS_PER_REQUEST]),
+                    headers=self._headers(),
+                    timeout=self.timeout_s,
+                )
+                if response.status_code != 200:
+                    raise RuntimeError(
+                        f"assay server at {self.url} answered {response.status_code} to /v1/answer_key: "
+                        f"{response.text[:500]}"
+                    )
+                keys.extend(AnswerKey(item["answer"], item["error"]) for item in response.json()["answers"])
+            return keys
+        verifier = self.verifier
+        if type(verifier).answer_key is Verifier.answer_key:
+            raise ValueError(f"verifier {verifier.name!r} has no answer_key: it cannot group answers for a vote")
+        return [_answer_key(verifier, task, sample) for task, sample in pairs]
+
+    def answer_key(self, task: Task, sample: Sample) -> str | None:
+        """`answer_keys` for one sample: its key, or None."""
+        return self.answer_keys([(task, sample)])[0].key
 
     def close(self) -> None:
         with self._lock:

@@ -31,6 +31,8 @@ Needs `lm-eval` (`pip install lm-eval`); importing this module registers the fil
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -43,6 +45,8 @@ from assay.models import Sample, Task
 from assay.verifier import Verifier
 
 Reference = str | Callable[[dict[str, Any]], Any] | None
+
+logger = logging.getLogger(__name__)
 
 
 def _reference_of(doc: dict[str, Any], reference: Reference, field: str) -> dict[str, Any] | None:
@@ -69,7 +73,13 @@ def majority_answer(keys: Sequence[str | None]) -> int | None:
 
 class AssayMajorityVote(Filter):  # type: ignore[misc]
     """Majority vote over a verifier's canonical answers; returns `[chosen response]` per document, like
-    lm-eval's `majority_vote` (follow it with `take_first`)."""
+    lm-eval's `majority_vote` (follow it with `take_first`).
+
+    With `url`, the keys come from an assay server's `POST /v1/answer_key` (one request per batch of
+    responses), the same keys as in this process. A verifier without `answer_key`, or a server that answers
+    with an error, raises: the filter never falls back to the first response without saying so. A document
+    none of whose responses has an answer the verifier can read keeps its first response, and the count of
+    such documents is logged as a warning (logger `assay.integrations.lm_eval`)."""
 
     def __init__(
         self,
@@ -87,20 +97,41 @@ class AssayMajorityVote(Filter):  # type: ignore[misc]
         self.reference_field = reference_field
 
     def apply(self, resps: Iterable[Sequence[Any]], docs: Sequence[dict[str, Any]]) -> list[list[Any]]:
+        documents = [list(responses) for responses in resps]
+        if len(documents) != len(docs):
+            raise ValueError(f"{len(documents)} lists of responses for {len(docs)} documents")
+        pairs: list[tuple[Task, Sample]] = []
+        for number, (responses, doc) in enumerate(zip(documents, docs, strict=True)):
+            # Most verifiers' answer_key reads the sample alone; a reference is passed where one is set.
+            task = Task(id=str(number), reference=_reference_of(doc, self.reference, self.reference_field) or {})
+            pairs.extend(
+                (task, Sample(task_id=task.id, index=i, text=completion_text(response)))
+                for i, response in enumerate(responses)
+            )
+        keys = iter(self.judge.answer_keys(pairs))
         chosen: list[list[Any]] = []
-        for number, (responses, doc) in enumerate(zip(resps, docs, strict=True)):
-            responses = list(responses)
+        no_vote = 0
+        errors: Counter[str] = Counter()
+        for responses in documents:
+            found = [next(keys) for _ in responses]
+            errors.update(key.error.split(":")[0] for key in found if key.error)
             if not responses:
                 chosen.append([])
                 continue
-            # Most verifiers' answer_key reads the sample alone; a reference is passed where one is set.
-            task = Task(id=str(number), reference=_reference_of(doc, self.reference, self.reference_field) or {})
-            keys = [
-                self.judge.answer_key(task, Sample(task_id=task.id, index=i, text=completion_text(response)))
-                for i, response in enumerate(responses)
-            ]
-            winner = majority_answer(keys)
+            winner = majority_answer([key.key for key in found])
+            if winner is None:
+                no_vote += 1
             chosen.append([responses[0 if winner is None else winner]])
+        if no_vote or errors:
+            detail = ", ".join(f"{count} {reason}" for reason, count in errors.most_common())
+            logger.warning(
+                "assay_majority_vote (%s): %d of %d documents had no response with an answer the verifier "
+                "could read; each keeps its first response%s",
+                self.judge.verifier_name,
+                no_vote,
+                len(documents),
+                f" (responses whose key could not be computed: {detail})" if detail else "",
+            )
         return chosen
 
 

@@ -9,6 +9,7 @@ import time
 from types import TracebackType
 
 from assay.server.app import create_app
+from assay.server.connections import uvicorn_config
 from assay.server.settings import ServerSettings
 
 
@@ -29,12 +30,7 @@ class BackgroundServer:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            timeout_graceful_shutdown=int(self.settings.shutdown_timeout_s),
-        )
-        self.server = uvicorn.Server(config)
+        self.server = uvicorn.Server(uvicorn_config(self.app, self.settings, log_level="warning"))
         self._thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self._socket]}, name="assay-server", daemon=True
         )

@@ -32,6 +32,9 @@ from assay.store import task_hash, verifier_key
 #: samples spread over the workers, large enough that IPC stays cheap.
 _UNIT_SIZE = 4
 
+#: Samples a request is handed in one turn before the requests behind it get theirs (round robin).
+_TURN_SAMPLES = 32
+
 VerdictDict = dict[str, Any]
 
 
@@ -46,6 +49,7 @@ class _Job:
     remaining: int
     units: deque[WorkUnit] = field(default_factory=deque)
     positions: dict[int, int] = field(default_factory=dict)  # executor seq -> index in results
+    turn: int = 0  # samples handed to the executor in its current turn
 
 
 class VerifierPool:
@@ -114,11 +118,13 @@ class VerifierPool:
         with self._lock:
             return sum(len(unit.items) for job in self._jobs for unit in job.units) + len(self._by_seq)
 
-    def wait_started(self, timeout: float | None = None) -> None:
-        """Block until the workers are up; re-raises a verifier that fails to start."""
-        self._started.wait(timeout)
+    def wait_started(self, timeout: float | None = None) -> bool:
+        """Block until every worker has built its verifier and judged a warm-up sample (True), or until
+        `timeout` passes (False); re-raises a verifier that fails to start."""
+        started = self._started.wait(timeout)
         if self._start_error is not None:
             raise self._start_error
+        return started
 
     def close(self, timeout: float = 30.0) -> None:
         """Finish the work already handed in, then stop the workers."""
@@ -132,10 +138,14 @@ class VerifierPool:
     def _run(self) -> None:
         try:
             self._executor = make_local_executor(self.spec, self.workers)
+            self._warm_up(self._executor)
         except BaseException as exc:
             self._start_error = exc
             self._started.set()
             self._fail_all(exc)
+            if self._executor is not None:
+                with contextlib.suppress(Exception):
+                    self._executor.close()
             return
         self._started.set()
         executor = self._executor
@@ -164,6 +174,28 @@ class VerifierPool:
             with contextlib.suppress(Exception):
                 executor.close()
 
+    def _warm_up(self, executor: Executor) -> None:
+        """Have each worker judge one throwaway sample, so that the pool counts as started only once every
+        worker has built its verifier: the server starts a request's clock after that, so start-up
+        (imports, fork-servers, loading a model) never counts against a request's time limit."""
+        task = Task(id="assay-warm-up")
+        waiting: set[int] = set()
+        for _ in range(max(1, self.workers)):  # the executor hands each unit to its least busy worker
+            seq = next(self._seq)
+            probe = Sample(task_id=task.id, index=0, text="")
+            try:
+                executor.submit(WorkUnit(next(self._unit_ids), b"warm-up", task, [(seq, probe)]))
+            except OSError as exc:
+                # The worker died starting (its verifier could not be built): its last message says why.
+                try:
+                    executor.poll(1.0)
+                except RuntimeError as reason:
+                    raise reason from exc
+                raise
+            waiting.add(seq)
+        while waiting and executor.in_flight():
+            waiting.difference_update(seq for seq, _ in executor.poll(0.5))
+
     def _feed(self, executor: Executor) -> None:
         """Move queued units into the executor while it has room, skipping jobs whose caller gave up."""
         while executor.in_flight() < executor.capacity:
@@ -179,6 +211,14 @@ class VerifierPool:
                     return
                 job = self._jobs[0]
                 unit = job.units.popleft()
+                job.turn += len(unit.items)
+                if not job.units:
+                    self._jobs.popleft()
+                elif job.turn >= _TURN_SAMPLES:
+                    # Its turn is over: to the back of the queue, so that a large request never makes the
+                    # requests behind it wait for all of it (one within a turn is served in one go).
+                    job.turn = 0
+                    self._jobs.rotate(-1)
                 for seq, _ in unit.items:
                     self._by_seq[seq] = job
             executor.submit(unit)

@@ -16,7 +16,10 @@ class ServerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     token: str | None = Field(
-        default=None, description="Bearer token every route but /healthz requires (None: no auth)."
+        default=None,
+        min_length=1,
+        description="Bearer token every route requires but the public ones (`PUBLIC_ROUTES`: health and the "
+        "API docs); None: no auth.",
     )
     workers: int = Field(
         default_factory=_cpus,
@@ -30,14 +33,33 @@ class ServerSettings(BaseModel):
     max_concurrent: int = Field(
         default=512,
         gt=0,
-        description="Requests being worked on at once (all routes that verify or run code); "
-        "one more gets 429.",
+        description="Requests being worked on at once (all routes that verify or run code, counted once "
+        "their body is read); one more gets 429.",
+    )
+    max_connections_per_client: int = Field(
+        default=1024,
+        ge=0,
+        description="Open connections from one client address; one more is answered 429 and closed "
+        "(0: no bound; behind a reverse proxy every client has the proxy's address).",
+    )
+    read_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a client may take to send a request's headers (from connecting, or from its "
+        "previous response), and again its body; then the connection is closed (a body gets 408).",
+    )
+    startup_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a verifier's workers may take to start (build the verifier) before requests "
+        "for it get 503; start-up never counts against a request's own time limit.",
     )
     request_timeout_s: float = Field(
         default=300.0, gt=0, description="Longest a request may take; then 504. A request may ask for less."
     )
     preload: list[str] = Field(
-        default_factory=list, description="Verifiers whose workers start with the server."
+        default_factory=list,
+        description="Verifiers whose workers start (and are warm) before the server accepts requests.",
     )
     reward_verifier: str | None = Field(
         default=None,
