@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from assay.sandbox import Limits
-from assay_sandboxes.base import ForkServerSandbox, ServerHandle, kernel_layers
+from assay_sandboxes.base import ForkServerSandbox, ServerHandle, kernel_layers, protections
 from assay_sandboxes.client import DEFAULT_PRELOAD, FORKSERVER_PATH, ForkServerConnection, SandboxUnavailable
 from assay_sandboxes.seccomp import SeccompUnavailable, compile_filter
 
@@ -244,6 +244,7 @@ class LocalSandbox(ForkServerSandbox):
         return {
             "layers": layers,
             "off": off,
+            "protections": protections(layers),
             "landlock_abi": abi,
             "interpreter": default_interpreter(),
             "fast_path": "run_python, run_python_pair",
