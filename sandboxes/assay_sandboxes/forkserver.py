@@ -938,13 +938,16 @@ def _run_python(source: str, filename: str, argv: list[str]) -> None:
     sys.modules["__main__"] = main
     code = 0
     try:
-        exec(compile(source, main.__file__, "exec"), main.__dict__)
+        # Compiled under its name in the work dir (the cwd, where tracebacks find its lines): a traceback
+        # shows `File "main.py"`, not where the work dir is on the host.
+        exec(compile(source, filename, "exec"), main.__dict__)
     except SystemExit as exc:
         code = _exit_code(exc.code)
-    except BaseException:
+    except BaseException as exc:
         import traceback
 
-        traceback.print_exc()
+        # The program's own frames only: the first is this function's, in this file on the host.
+        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
         code = 1
     try:
         if "threading" in sys.modules:  # wait for non-daemon threads, as the interpreter would

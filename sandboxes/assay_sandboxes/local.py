@@ -50,6 +50,8 @@ DEFAULT_READ_PATHS = (
     "/etc/ld.so.conf.d",
     "/etc/localtime",
     "/etc/alternatives",
+    # OpenSSL's configuration, read when a program linked with it starts (node fails without it).
+    "/etc/ssl/openssl.cnf",
     "/dev/zero",
     "/dev/urandom",
     "/dev/random",
