@@ -8,6 +8,7 @@ import functools
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ import pytest
 
 from assay.plugins import UnknownComponent, get_registry
 from assay.server import BackgroundServer, ServerSettings
-from assay.server.runcode import LANGUAGES, RunCodeRequest, SandboxRunner, available_languages
+from assay.server.runcode import LANGUAGES, Language, RunCodeRequest, SandboxRunner, available_languages
 
 #: language -> (hello-world, a program that prints the sum of two numbers on stdin, one that fails at run
 #: time, what that failure's stderr must hold)
@@ -56,6 +57,7 @@ PROGRAMS: dict[str, tuple[str, str, str, str]] = {
 
 def test_every_language_has_programs_here() -> None:
     assert set(PROGRAMS) == set(LANGUAGES)
+    assert all(language.hello for language in LANGUAGES.values())
 
 
 def test_a_language_whose_toolchain_is_missing_is_not_listed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,6 +82,20 @@ def runner(request: pytest.FixtureRequest) -> Iterator[SandboxRunner]:
         yield runner
     finally:
         runner.close()
+
+
+def test_a_language_that_cannot_run_in_the_sandbox_is_refused(
+    runner: SandboxRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its toolchain is here (`sh`), but what it needs at start is out of the sandbox's reach.
+    broken = Language("main.txt", ("/bin/sh", "-c", "cat /etc/hostname >/dev/null && cat main.txt"), needs="sh")
+    monkeypatch.setitem(LANGUAGES, "needs_the_hosts_etc", replace(broken, hello="hello\n"))
+    assert "needs_the_hosts_etc" in available_languages()
+    assert "needs_the_hosts_etc" not in runner.languages()
+    assert "python" in runner.languages()
+    response = _run(runner, "needs_the_hosts_etc", "hello\n")
+    assert response.status == "SandboxError"
+    assert "cannot run in this sandbox" in response.message, response.message
 
 
 def _run(runner: SandboxRunner, language: str, code: str, stdin: str | None = None) -> Any:
