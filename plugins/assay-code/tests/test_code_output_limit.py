@@ -8,8 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assay import Sample, Task, Verdict
+from assay_code.harness.tester import CappedOutput, OutputLimitExceeded
 from assay_code.verifier import CodeVerifier
 
 from .conftest import Judge
@@ -126,3 +129,60 @@ def test_a_pytest_file_that_floods_fails_with_output_limit(code_verifier: CodeVe
     tests = "from solution import add\n\ndef test_add():\n    assert add(1, 2) == 3\n    print('p' * (200 << 20))\n"
     reference = {"style": "pytest", "module": "solution", "tests": tests}
     assert_output_limit(_verify(code_verifier, reference, "def add(a, b):\n    return a + b\n"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pieces=st.lists(st.text(max_size=300), max_size=40),
+    limit=st.integers(min_value=0, max_value=4000),
+)
+def test_the_tests_output_is_counted_as_the_sandbox_counts_a_stream(pieces: list[str], limit: int) -> None:
+    # In UTF-8 bytes, lone surrogates included: past the limit every write raises, and the outcome says so.
+    output = CappedOutput(limit)
+    written = 0
+    for piece in pieces:
+        written += len(piece.encode("utf-8", "surrogatepass"))
+        if written > limit:
+            with pytest.raises(OutputLimitExceeded):
+                output.write(piece)
+        else:
+            assert output.write(piece) == len(piece)
+    assert output.exceeded is (written > limit)
+    fault = output.fault()
+    assert (fault is not None and fault["reason"] == "output_limit") is (written > limit)
+    assert output.getvalue() == ""  # nothing kept: the tests' prints are counted, not stored
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    writes=st.lists(
+        st.tuples(
+            st.sampled_from(["print", "sys.stdout.write", "sys.stderr.write", "os.write(1)"]),
+            st.integers(min_value=1, max_value=300_000),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_a_candidate_fails_for_output_exactly_when_a_stream_passes_the_limit(
+    code_verifier: CodeVerifier, writes: list[tuple[str, int]]
+) -> None:
+    statements = {
+        "print": "print('x' * {})",  # and its newline
+        "sys.stdout.write": "sys.stdout.write('x' * {})",
+        "sys.stderr.write": "sys.stderr.write('x' * {})",
+        "os.write(1)": "os.write(1, b'x' * {})",
+    }
+    code = "import os, sys\n" + "\n".join(statements[how].format(size) for how, size in writes)
+    stdout = sum(size + (how == "print") for how, size in writes if how != "sys.stderr.write")
+    stderr = sum(size for how, size in writes if how == "sys.stderr.write")
+    # Written once, at load: the tests then make their calls (the program prints nothing more).
+    verdict = _verify(
+        code_verifier,
+        {"style": "function", "entry_point": "add", "tests": "assert add(1, 2) == 3\n"},
+        "def add(a, b):\n    return a + b\n" + code + "\n",
+    )
+    if max(stdout, stderr) > 1 << 20:
+        assert_output_limit(verdict)
+    else:
+        assert verdict.status == "pass", (verdict.reason, verdict.details)
