@@ -10,7 +10,8 @@ Layers (each reported on or off, with the reason, by `describe()` and in every `
 - `landlock`: reads only beneath the system's read-only folders, writes only in the work dir, no TCP,
   signals and abstract Unix sockets scoped to the run.
 - `seccomp`: ptrace, mount, kexec, modules, keyrings, BPF, io_uring, namespaces and every socket family
-  but AF_UNIX are denied; syscalls of another ABI kill the process.
+  but AF_UNIX are denied, and so are connect() and datagram Unix sockets (no Unix socket of the host can
+  be reached by its name); syscalls of another ABI kill the process.
 
 `network`, `user` and `disk_quota` need root; `landlock` needs Linux >= 5.13 with the LSM on; `seccomp`
 needs libseccomp (Debian's libseccomp2) for `pyseccomp`.
