@@ -271,6 +271,7 @@ class DockerSandbox(ForkServerSandbox):
         return {
             "layers": dict(hello["layers"]),
             "off": dict(hello["reasons"]),
+            "protections": protections(hello["layers"]),
             "python": hello["python"],
             "image": self.image,
         }

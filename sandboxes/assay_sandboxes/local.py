@@ -227,6 +227,7 @@ class LocalSandbox(ForkServerSandbox):
         return {
             "layers": dict(server.hello["layers"]),
             "off": dict(server.hello["reasons"]),
+            "protections": protections(server.hello["layers"]),
             "python": server.hello["python"],
             "interpreter": self.interpreter,
             "uid": server.lease.uid if server.lease else None,

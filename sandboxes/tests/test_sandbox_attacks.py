@@ -210,6 +210,7 @@ def test_a_run_cannot_connect_even_to_its_own_named_socket(sandbox: Any) -> None
     assert result.status == "ok", result
     assert result.stdout == b"refused\n"
     assert sandbox.describe()["protections"]["host_unix_sockets"] == {"layer": "seccomp", "on": True}
+    assert sandbox.isolation()["protections"]["host_unix_sockets"] == {"layer": "seccomp", "on": True}
 
 
 # -- the host's files and environment ----------------------------------------------------------------------
