@@ -22,7 +22,7 @@ from assay_sandboxes.client import (
     run_request,
     to_exec_result,
 )
-from assay_sandboxes.seccomp import SeccompUnavailable, compile_filter
+from assay_sandboxes.seccomp import HOST_UNIX_SOCKETS_LAYER, SeccompUnavailable, compile_filter
 
 T = TypeVar("T")
 #: How long a candidate may take to end by itself once its judge is done, before it is cancelled.
@@ -301,6 +301,14 @@ def kernel_layers(layers: dict[str, bool], off: dict[str, str]) -> int:
         layers["seccomp"] = False
         off["seccomp"] = str(exc)
     return abi
+
+
+def protections(layers: Mapping[str, bool]) -> dict[str, dict[str, Any]]:
+    """Protections that rest on one layer alone, each with that layer and whether it holds here (what
+    `describe()` reports, so that `assay plugins` says what is open when a layer is off)."""
+    return {
+        "host_unix_sockets": {"layer": HOST_UNIX_SOCKETS_LAYER, "on": bool(layers.get(HOST_UNIX_SOCKETS_LAYER))},
+    }
 
 
 def _program_request(program: PythonProgram, limits: Limits) -> RunRequest:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from assay.sandbox import Limits
-from assay_sandboxes.base import ForkServerSandbox, ServerHandle, kernel_layers
+from assay_sandboxes.base import ForkServerSandbox, ServerHandle, kernel_layers, protections
 from assay_sandboxes.client import DEFAULT_PRELOAD, FORKSERVER_PATH, ForkServerConnection, SandboxUnavailable
 from assay_sandboxes.images import DEFAULT_RECIPE, RECIPES, build_image, image_labels
 from assay_sandboxes.local import DEFAULT_READ_PATHS, DEFAULT_WRITE_PATHS, UidLease
@@ -113,7 +113,9 @@ class _Container(ServerHandle):
             memswap_limit=f"{memory_mb}m",
             pids_limit=limits.processes + 4,
             tmpfs={
-                CONTAINER_WORK_DIR: f"rw,nosuid,nodev,size={limits.disk_mb}m,mode=0700,uid={uid},gid={uid}",
+                # `exec`: a compiled program runs from the work dir, as it does in `local` (docker mounts a tmpfs
+                # noexec unless told).
+                CONTAINER_WORK_DIR: f"rw,exec,nosuid,nodev,size={limits.disk_mb}m,mode=0700,uid={uid},gid={uid}",
                 "/tmp": "rw,nosuid,nodev,size=1m,mode=1777",
             },
             volumes=volumes,
@@ -269,6 +271,7 @@ class DockerSandbox(ForkServerSandbox):
         return {
             "layers": dict(hello["layers"]),
             "off": dict(hello["reasons"]),
+            "protections": protections(hello["layers"]),
             "python": hello["python"],
             "image": self.image,
         }
@@ -296,6 +299,7 @@ class DockerSandbox(ForkServerSandbox):
         return {
             "layers": layers,
             "off": off,
+            "protections": protections(layers),
             "docker_host": host,
             "image": RECIPES[DEFAULT_RECIPE].tag,
             "fast_path": "run_python, run_python_pair",

@@ -35,6 +35,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import gc
+import io
 import marshal
 import math
 import mmap
@@ -927,9 +928,12 @@ def _run_python(source: str, filename: str, argv: list[str]) -> None:
     import builtins
     import types
 
-    # sys.stdin/stdout/stderr already wrap fds 0-2, which now are the run's pipes; the server never
-    # wrote to them, so their buffers are empty.
-    sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
+    # sys.stdin already wraps fd 0, now the run's stdin (a file, as it was in the server). stdout and
+    # stderr get wrappers of their own, made as the interpreter makes them for pipes: the server's were
+    # made for its log file, and a program's `sys.stdout.reconfigure()` would try to seek a pipe.
+    sys.stdin = sys.__stdin__
+    sys.stdout = sys.__stdout__ = _std_stream(1, "strict", line_buffering=False)  # type: ignore[misc]
+    sys.stderr = sys.__stderr__ = _std_stream(2, "backslashreplace", line_buffering=True)  # type: ignore[misc]
     sys.argv = [filename, *argv]
     sys.path.insert(0, os.getcwd())
     main = types.ModuleType("__main__")
@@ -938,13 +942,16 @@ def _run_python(source: str, filename: str, argv: list[str]) -> None:
     sys.modules["__main__"] = main
     code = 0
     try:
-        exec(compile(source, main.__file__, "exec"), main.__dict__)
+        # Compiled under its name in the work dir (the cwd, where tracebacks find its lines): a traceback
+        # shows `File "main.py"`, not where the work dir is on the host.
+        exec(compile(source, filename, "exec"), main.__dict__)
     except SystemExit as exc:
         code = _exit_code(exc.code)
-    except BaseException:
+    except BaseException as exc:
         import traceback
 
-        traceback.print_exc()
+        # The program's own frames only: the first is this function's, in this file on the host.
+        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
         code = 1
     try:
         if "threading" in sys.modules:  # wait for non-daemon threads, as the interpreter would
@@ -960,6 +967,11 @@ def _run_python(source: str, filename: str, argv: list[str]) -> None:
         except BaseException:
             pass
     os._exit(code)
+
+
+def _std_stream(fd: int, errors: str, line_buffering: bool) -> io.TextIOWrapper:
+    raw = io.FileIO(fd, "w", closefd=False)
+    return io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8", errors=errors, line_buffering=line_buffering)
 
 
 def _write_file(name: str, content: bytes) -> None:

@@ -10,7 +10,8 @@ Layers (each reported on or off, with the reason, by `describe()` and in every `
 - `landlock`: reads only beneath the system's read-only folders, writes only in the work dir, no TCP,
   signals and abstract Unix sockets scoped to the run.
 - `seccomp`: ptrace, mount, kexec, modules, keyrings, BPF, io_uring, namespaces and every socket family
-  but AF_UNIX are denied; syscalls of another ABI kill the process.
+  but AF_UNIX are denied, and so are connect() and datagram Unix sockets (no Unix socket of the host can
+  be reached by its name); syscalls of another ABI kill the process.
 
 `network`, `user` and `disk_quota` need root; `landlock` needs Linux >= 5.13 with the LSM on; `seccomp`
 needs libseccomp (Debian's libseccomp2) for `pyseccomp`.
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from assay.sandbox import Limits
-from assay_sandboxes.base import ForkServerSandbox, ServerHandle, kernel_layers
+from assay_sandboxes.base import ForkServerSandbox, ServerHandle, kernel_layers, protections
 from assay_sandboxes.client import DEFAULT_PRELOAD, FORKSERVER_PATH, ForkServerConnection, SandboxUnavailable
 from assay_sandboxes.seccomp import SeccompUnavailable, compile_filter
 
@@ -50,6 +51,8 @@ DEFAULT_READ_PATHS = (
     "/etc/ld.so.conf.d",
     "/etc/localtime",
     "/etc/alternatives",
+    # OpenSSL's configuration, read when a program linked with it starts (node fails without it).
+    "/etc/ssl/openssl.cnf",
     "/dev/zero",
     "/dev/urandom",
     "/dev/random",
@@ -224,6 +227,7 @@ class LocalSandbox(ForkServerSandbox):
         return {
             "layers": dict(server.hello["layers"]),
             "off": dict(server.hello["reasons"]),
+            "protections": protections(server.hello["layers"]),
             "python": server.hello["python"],
             "interpreter": self.interpreter,
             "uid": server.lease.uid if server.lease else None,
@@ -244,6 +248,7 @@ class LocalSandbox(ForkServerSandbox):
         return {
             "layers": layers,
             "off": off,
+            "protections": protections(layers),
             "landlock_abi": abi,
             "interpreter": default_interpreter(),
             "fast_path": "run_python, run_python_pair",

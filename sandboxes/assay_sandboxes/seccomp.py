@@ -2,8 +2,12 @@
 
 The filter allows by default and denies (EPERM) what a program under test never needs and an attacker
 wants: debugging other processes, the kernel's module/mount/namespace/keyring/BPF interfaces, io_uring (its
-operations bypass seccomp), and every socket family but AF_UNIX. Syscalls of another ABI than the native
-one (x86 `int 0x80` on x86_64, x32) kill the process: a filter for one ABI says nothing about the others.
+operations bypass seccomp), every socket family but AF_UNIX, and any way to reach a Unix socket by its
+name (a host's D-Bus, X server or database socket): no `connect()` at all, and no datagram Unix sockets,
+whose `sendto`/`sendmsg` could name a destination. What stays is what a program under test uses: socket
+pairs, its peer socket, and stream or seqpacket sockets it binds and listens on itself. Syscalls of another
+ABI than the native one (x86 `int 0x80` on x86_64, x32) kill the process: a filter for one ABI says nothing
+about the others.
 
 It is compiled with libseccomp through `pyseccomp` in the calling process; the fork-server only needs
 `prctl`, so that a container's interpreter needs no libseccomp of its own.
@@ -91,6 +95,14 @@ NAMESPACE_CLONE_FLAGS = (
     0x40000000,  # CLONE_NEWNET
 )
 TIOCSTI = 0x5412
+#: The socket types (`type & SOCK_TYPE_MASK`) a run may create: connection-oriented ones, which can talk
+#: only to what they are connected to (an address given to their `sendmsg` is refused by the kernel).
+UNIX_SOCKET_TYPES = (socket.SOCK_STREAM, socket.SOCK_SEQPACKET)
+SOCK_TYPE_MASK = 0xF
+
+#: What a protection depends on, for `describe()`: a host's Unix sockets are closed by the filter alone
+#: (Landlock does not govern `connect()` to a named socket).
+HOST_UNIX_SOCKETS_LAYER = "seccomp"
 
 
 class SeccompUnavailable(RuntimeError):
@@ -99,7 +111,8 @@ class SeccompUnavailable(RuntimeError):
 
 @functools.lru_cache(maxsize=2)
 def compile_filter(network: bool) -> bytes:
-    """The filter as classic BPF (`struct sock_filter[]`); `network=True` leaves socket families alone."""
+    """The filter as classic BPF (`struct sock_filter[]`); `network=True` leaves sockets alone (a run granted
+    the network is in the host's network namespace, and may connect anywhere, Unix sockets included)."""
     try:
         import pyseccomp as seccomp  # type: ignore[import-untyped]
     except Exception as exc:  # the binding loads libseccomp.so.2 with ctypes at import
@@ -119,6 +132,18 @@ def compile_filter(network: bool) -> bytes:
     syscall_filter.add_rule(deny, "ioctl", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, TIOCSTI))
     if not network:
         syscall_filter.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), "socket", seccomp.Arg(0, seccomp.NE, socket.AF_UNIX))
+        # Without network the only sockets are Unix ones: a connect() could only reach one by name.
+        syscall_filter.add_rule(deny, "connect")
+        for socket_type in range(SOCK_TYPE_MASK + 1):
+            if socket_type in UNIX_SOCKET_TYPES:
+                continue
+            for call in ("socket", "socketpair"):
+                syscall_filter.add_rule(
+                    deny,
+                    call,
+                    seccomp.Arg(0, seccomp.EQ, socket.AF_UNIX),
+                    seccomp.Arg(1, seccomp.MASKED_EQ, SOCK_TYPE_MASK, socket_type),
+                )
     with tempfile.TemporaryFile() as handle:
         syscall_filter.export_bpf(handle)
         handle.seek(0)

@@ -72,6 +72,30 @@ def test_an_exception_gives_a_traceback_with_the_line(sandbox: Any) -> None:
     assert b"AssertionError: x is not two" in result.stderr
 
 
+def test_a_traceback_shows_the_program_and_nothing_of_the_host(sandbox: Any) -> None:
+    result = sandbox.run_python("def f():\n    return 1 / 0\n\nf()\n", filename="solution.py")
+    frames = [line for line in result.stderr.decode().splitlines() if line.startswith("  File ")]
+    assert frames == ['  File "solution.py", line 4, in <module>', '  File "solution.py", line 2, in f'], result.stderr
+    syntax = sandbox.run_python("x = (\n", filename="solution.py")
+    assert syntax.stderr.startswith(b'  File "solution.py", line 1\n'), syntax.stderr
+    assert b"SyntaxError" in syntax.stderr and b"forkserver" not in syntax.stderr
+
+
+def test_the_standard_streams_behave_as_in_python3(sandbox: Any) -> None:
+    # A pipe is not seekable, so reconfiguring stdout needs no seek; stderr is line-buffered and escapes
+    # what it cannot encode; stdout is strict.
+    result = sandbox.run_python(
+        "import sys\n"
+        "sys.stdout.reconfigure(line_buffering=True)\n"
+        "print(sys.stdout.seekable(), sys.stderr.line_buffering, sys.stdout.errors, sys.stderr.errors)\n"
+        "print('\\udc80', file=sys.stderr)\n"
+        "print('\\u00e9')\n"
+    )
+    assert result.status == "ok", result
+    assert result.stdout == "False True strict backslashreplace\né\n".encode()
+    assert result.stderr == b"\\udc80\n"
+
+
 def test_threads_and_atexit_finish_before_the_run_ends(sandbox: Any) -> None:
     source = textwrap.dedent(
         """
@@ -119,8 +143,9 @@ def test_a_preloaded_source_that_fails_makes_every_run_a_sandbox_error_naming_it
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="no C compiler here")
-def test_a_compiler_works_inside(local_sandbox: Any) -> None:
-    result = local_sandbox.run(
+def test_a_compiler_works_inside(sandbox: Any) -> None:
+    # ... and what it built runs from the work dir (docker mounts a tmpfs `noexec` unless told otherwise).
+    result = sandbox.run(
         ["/bin/sh", "-c", "gcc -O1 -o prog prog.c && ./prog"],
         files={"prog.c": '#include <stdio.h>\nint main(void){puts("compiled");return 0;}\n'},
         limits=Limits(wall_time_s=60, cpu_time_s=60, memory_mb=1024, processes=16),

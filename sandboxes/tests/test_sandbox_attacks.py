@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import socket
+import tempfile
 import textwrap
 import time
 import uuid
@@ -126,6 +128,89 @@ def test_no_socket_but_unix_sockets(sandbox: Any, family: str) -> None:
 def test_unix_socket_pairs_still_work(sandbox: Any) -> None:
     result = sandbox.run_python("import socket\na, b = socket.socketpair()\na.send(b'x')\nprint(b.recv(1))")
     assert result.status == "ok" and result.stdout == b"b'x'\n"
+
+
+@pytest.fixture
+def host_unix_sockets() -> Any:
+    """A stream and a datagram socket of the host's, world-writable, in a folder any uid may pass through
+    (as a D-Bus system bus, an X server or a database socket is): what a run must not reach."""
+    folder = Path(tempfile.mkdtemp(prefix="assay-host-sockets-"))
+    folder.chmod(0o755)
+    stream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stream.bind(str(folder / "stream.sock"))
+    stream.listen(4)
+    datagram = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    datagram.bind(str(folder / "datagram.sock"))
+    for name in ("stream.sock", "datagram.sock"):
+        (folder / name).chmod(0o666)
+    stream.settimeout(0.2)
+    datagram.settimeout(0.2)
+    try:
+        yield folder, stream, datagram
+    finally:
+        stream.close()
+        datagram.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_no_unix_socket_of_the_host_is_reachable(sandbox: Any, host_unix_sockets: Any) -> None:
+    folder, stream, datagram = host_unix_sockets
+    result = run(
+        sandbox,
+        f"""
+        import socket
+        stream, datagram = {str(folder / "stream.sock")!r}, {str(folder / "datagram.sock")!r}
+        attempts = {{
+            "stream": lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect(stream),
+            "seqpacket": lambda: socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET).connect(stream),
+            "datagram connect": lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).connect(datagram),
+            "datagram sendto": lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"in", datagram),
+            "raw sendto": lambda: socket.socket(socket.AF_UNIX, socket.SOCK_RAW).sendto(b"in", datagram),
+            "pair sendto": lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)[0].sendto(b"in", datagram),
+            "pair sendmsg": lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)[0].sendmsg(
+                [b"in"], [], 0, datagram
+            ),
+            "stream pair sendmsg": lambda: socket.socketpair()[0].sendmsg([b"in"], [], 0, datagram),
+        }}
+        for name, attempt in attempts.items():
+            try:
+                attempt()
+                print(name, "reached")
+            except OSError as exc:
+                print(name, "refused", exc.errno)
+        """,
+    )
+    assert result.status == "ok", result
+    assert b"reached" not in result.stdout, result.stdout
+    with pytest.raises(TimeoutError):
+        stream.accept()
+    with pytest.raises(TimeoutError):
+        datagram.recv(16)
+
+
+def test_a_run_cannot_connect_even_to_its_own_named_socket(sandbox: Any) -> None:
+    # What closes the host's sockets (see above) is the seccomp filter, not the host's paths being out of
+    # sight: shown where the path is certainly there, in the run's own work dir.
+    if not sandbox.isolation()["layers"].get("seccomp"):
+        pytest.skip("no seccomp filter here")
+    result = run(
+        sandbox,
+        """
+        import socket
+        server = socket.socket(socket.AF_UNIX)
+        server.bind("own.sock")
+        server.listen(1)
+        try:
+            socket.socket(socket.AF_UNIX).connect("own.sock")
+            print("connected")
+        except PermissionError:
+            print("refused")
+        """,
+    )
+    assert result.status == "ok", result
+    assert result.stdout == b"refused\n"
+    assert sandbox.describe()["protections"]["host_unix_sockets"] == {"layer": "seccomp", "on": True}
+    assert sandbox.isolation()["protections"]["host_unix_sockets"] == {"layer": "seccomp", "on": True}
 
 
 # -- the host's files and environment ----------------------------------------------------------------------

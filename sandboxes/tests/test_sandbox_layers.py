@@ -196,3 +196,22 @@ def test_describe_is_cheap_enough_for_every_command() -> None:
         LocalSandbox.describe()
         DockerSandbox.describe()
     assert (time.perf_counter() - started) / 20 < 0.05, "describe() runs at every registry build"
+
+
+@pytest.mark.parametrize("cls", [LocalSandbox, DockerSandbox])
+def test_describe_says_the_hosts_unix_sockets_are_open_without_seccomp(
+    cls: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assay_sandboxes import base
+
+    described = cls.describe()
+    on = described["layers"]["seccomp"]
+    assert described["protections"]["host_unix_sockets"] == {"layer": "seccomp", "on": on}
+
+    def unavailable(network: bool) -> bytes:
+        raise SeccompUnavailable("libseccomp removed for this test")
+
+    monkeypatch.setattr(base, "compile_filter", unavailable)
+    described = cls.describe()
+    assert described["layers"]["seccomp"] is False
+    assert described["protections"]["host_unix_sockets"] == {"layer": "seccomp", "on": False}

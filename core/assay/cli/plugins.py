@@ -31,6 +31,10 @@ def run(args: argparse.Namespace) -> int:
             layers = meta.get("layers") if isinstance(meta, dict) else None
             extra = f" layers: {layers}" if layers else ""
             print(f"  sandbox {name}{extra}")
+            guarded = meta.get("protections") if isinstance(meta, dict) else None
+            for protection, state in (guarded or {}).items():
+                held = "closed" if state.get("on") else "OPEN"
+                print(f"    {protection}: {held} (by the {state.get('layer')} layer)")
         for name in info["selectors"]:
             print(f"  selector {name}")
         for name in info["commands"]:

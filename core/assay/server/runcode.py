@@ -14,6 +14,7 @@ import contextlib
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -28,6 +29,8 @@ ApiStatus = Literal["Success", "Failed", "SandboxError"]
 
 #: Compilers need far more address space than the programs they build.
 _COMPILE_MEMORY_MB = 4096
+#: How long a language whose hello-world failed in the sandbox is refused before it is tried again.
+PROBE_RETRY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,9 @@ class Language:
     #: The file the compile step leaves behind, carried into the run's work dir.
     artifact: str | None = None
     needs: str | None = None
+    #: A program that prints `hello\n`: a language whose toolchain is here but cannot run it in the
+    #: sandbox (a file its runtime reads at start that the sandbox does not let it read) is not served.
+    hello: str = ""
 
     def available(self) -> bool:
         return self.needs is None or shutil.which(self.needs) is not None
@@ -47,13 +53,25 @@ class Language:
 
 LANGUAGES: dict[str, Language] = {
     # `python` runs in the sandbox's own interpreter (its warm fast path where it has one; see `_run`).
-    "python": Language("main.py", ("python3", "main.py")),
+    "python": Language("main.py", ("python3", "main.py"), hello="print('hello')\n"),
     "cpp": Language(
-        "main.cpp", ("./main",), ("g++", "-O2", "-std=c++17", "-o", "main", "main.cpp"), "main", needs="g++"
+        "main.cpp",
+        ("./main",),
+        ("g++", "-O2", "-std=c++17", "-o", "main", "main.cpp"),
+        "main",
+        needs="g++",
+        hello='#include <cstdio>\nint main() { std::puts("hello"); }\n',
     ),
-    "c": Language("main.c", ("./main",), ("gcc", "-O2", "-o", "main", "main.c", "-lm"), "main", needs="gcc"),
-    "bash": Language("main.sh", ("bash", "main.sh"), needs="bash"),
-    "nodejs": Language("main.js", ("node", "main.js"), needs="node"),
+    "c": Language(
+        "main.c",
+        ("./main",),
+        ("gcc", "-O2", "-o", "main", "main.c", "-lm"),
+        "main",
+        needs="gcc",
+        hello='#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n',
+    ),
+    "bash": Language("main.sh", ("bash", "main.sh"), needs="bash", hello="echo hello\n"),
+    "nodejs": Language("main.js", ("node", "main.js"), needs="node", hello="console.log('hello');\n"),
 }
 
 
@@ -153,6 +171,32 @@ class SandboxRunner:
         self._local = threading.local()
         self._created: list[Sandbox] = []
         self._lock = threading.Lock()
+        #: language -> (None when its hello-world ran in this runner's sandbox, else why not; when probed).
+        self._probed: dict[str, tuple[str | None, float]] = {}
+
+    def unrunnable(self, name: str) -> str | None:
+        """Why language `name` (whose toolchain is on this machine) cannot run in this runner's sandbox, or
+        None when it can: its hello-world is run on first use; a success is kept, a failure is tried again
+        after `PROBE_RETRY_S` (it may have been the machine's, not the toolchain's)."""
+        known = self._probed.get(name)
+        if known is None or (known[0] is not None and time.monotonic() - known[1] > PROBE_RETRY_S):
+            language = LANGUAGES[name]
+            response = self._execute(
+                RunCodeRequest(code=language.hello, language=name, compile_timeout=60, run_timeout=30), language
+            )
+            output = response.run_result.stdout if response.run_result else None
+            problem = None
+            if response.status != "Success" or output != "hello\n":
+                failed = response.run_result or response.compile_result
+                detail = (failed.stderr or "").strip()[-500:] if failed else ""
+                problem = response.message or detail or f"its hello-world ended {response.assay_status}"
+            with self._lock:
+                self._probed[name] = (problem, time.monotonic())
+        return self._probed[name][0]
+
+    def languages(self) -> list[str]:
+        """The languages whose toolchain is here and runs in this runner's sandbox (each probed once)."""
+        return [name for name in available_languages() if self.unrunnable(name) is None]
 
     def _sandbox(self) -> Sandbox:
         sandbox: Sandbox | None = getattr(self._local, "sandbox", None)
@@ -171,6 +215,15 @@ class SandboxRunner:
                 message=f"language {request.language!r} is not available here "
                 f"(available: {', '.join(available_languages())})",
             )
+        problem = self.unrunnable(request.language)
+        if problem is not None:
+            return RunCodeResponse(
+                status="SandboxError",
+                message=f"language {request.language!r} cannot run in this sandbox ({problem})",
+            )
+        return self._execute(request, language)
+
+    def _execute(self, request: RunCodeRequest, language: Language) -> RunCodeResponse:
         try:
             files = _decode_files(request.files)
         except ValueError as exc:

@@ -43,6 +43,9 @@ from assay_code.references import (
 
 #: How much of a program's own output a verdict keeps (details.output).
 _OUTPUT_CHARS = 1000
+#: What a sandboxed process of a sample may print, stdout and stderr each: the sandbox ends a run that
+#: writes more (`output_limit`), and the tests' process applies the same limit to what its tests print.
+_OUTPUT_BYTES = Limits().output_bytes
 #: Extra time the tests' process gets over the candidate's, so that a hung candidate is reported by the
 #: tests (which are waiting for it) and not mistaken for slow tests.
 _JUDGE_GRACE_S = 0.5
@@ -199,7 +202,7 @@ class CodeVerifier(Verifier):
 
     def _limits(self, wall_s: float, memory_mb: int) -> Limits:
         wall_s = max(wall_s, 0.05)
-        return Limits(wall_time_s=wall_s, cpu_time_s=wall_s, memory_mb=memory_mb)
+        return Limits(wall_time_s=wall_s, cpu_time_s=wall_s, memory_mb=memory_mb, output_bytes=_OUTPUT_BYTES)
 
     def _program(self, role: str, job: dict[str, Any], sandbox: PythonSandbox) -> PythonProgram:
         return PythonProgram(
@@ -252,6 +255,7 @@ class CodeVerifier(Verifier):
         tester_job = {
             "candidate_program": program.source,
             "style": "function",
+            "output_bytes": _OUTPUT_BYTES,
             "prompt": prompt_for_tests(task.prompt, reference.entry_point),
             "tests": reference.tests,
             "entry_point": reference.entry_point,
@@ -326,6 +330,13 @@ class CodeVerifier(Verifier):
         output = _program_output(candidate)
         if output:
             details["output"] = output
+        for key, process, run in (("candidate_run", "the candidate's", candidate), ("tests_run", "the tests'", judge)):
+            if run.status == "output_limit":
+                # Whatever the tests said: a run that wrote too much fails, however it wrote (the tests may
+                # have had their answer in the moment before the sandbox ended the run).
+                details["message"] = f"{process} process wrote more than {_OUTPUT_BYTES} bytes of output"
+                details[key] = {"status": run.status, "returncode": run.returncode}
+                return self.verdict(task, sample, "fail", score=0.0, reason="output_limit", details=details)
         if outcome is None:
             return self._unfinished(task, sample, judge, candidate, details)
         details.update({k: v for k, v in outcome.items() if k not in ("outcome", "reason")})
@@ -392,6 +403,7 @@ class CodeVerifier(Verifier):
                 {
                     "candidate_program": program.source,
                     "style": "generated_tests",
+                    "output_bytes": _OUTPUT_BYTES,
                     "prompt": prompt_for_tests(task.prompt, reference.entry_point),
                     "entry_point": reference.entry_point,
                     "tests": [reference.tests[i] for i in indices],
@@ -598,6 +610,7 @@ class CodeVerifier(Verifier):
             {
                 "candidate_program": source,
                 "style": "pytest",
+                "output_bytes": _OUTPUT_BYTES,
                 "tests": reference.tests,
                 "module": reference.module,
                 "sys_path": _pytest_paths(),

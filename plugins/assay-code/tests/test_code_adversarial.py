@@ -262,7 +262,7 @@ ATTACKS: list[tuple[str, str, set[str]]] = [
     (
         "flood_stdout",
         body("import os\nos.write(1, b'x' * (1 << 26))\nreturn a - b"),
-        {"output_limit", "early_exit", "wrong_answer"},
+        {"output_limit"},
     ),
     (
         "endless_generator",

@@ -25,29 +25,32 @@ from typing import Any
 from assay_code import wire
 from assay_code.harness.channel import Channel, ChannelClosed, ChannelError, traceback_frames
 
-#: What is kept of what the program prints (the rest is dropped, as a test runner swallows output).
-KEEP_OUTPUT = 4096
+
+def _own_streams() -> tuple[Any, ...]:
+    """Point `sys.stdout` and `sys.stderr` at the run's own stdout and stderr, for what the program
+    prints, and return every stream to flush. They are the sandbox's pipes, where every byte counts
+    against the run's output limit, whichever way it was written (`print`, `sys.stdout`, its buffer,
+    `os.write`, a child process): a flood ends the run with `output_limit`. Fresh wrappers, because the
+    interpreter's own were made for the server's descriptors (a pipe is not seekable, a log file is);
+    text that cannot be encoded is escaped, not raised, as a test runner that captures output would."""
+    made = []
+    for fd in (1, 2):
+        stream = io.TextIOWrapper(
+            io.BufferedWriter(io.FileIO(fd, "w", closefd=False)), encoding="utf-8", errors="backslashreplace"
+        )
+        made.append(stream)
+    sys.stdout, sys.stderr = made
+    return (*made, sys.__stdout__, sys.__stderr__)
 
 
-class Sink(io.TextIOBase):
-    """Swallows text, passing the first `KEEP_OUTPUT` characters on to the run's stdout at once (for the
-    verdict's details: written as they come, they are there even when the run is ended early)."""
-
-    def __init__(self) -> None:
-        self.size = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        if self.size < KEEP_OUTPUT:
-            piece = str(text)[: KEEP_OUTPUT - self.size]
-            self.size += len(piece)
-            try:  # noqa: SIM105 - contextlib is one more import for every sandboxed run
-                os.write(1, piece.encode("utf-8", "backslashreplace"))
-            except OSError:
-                pass
-        return len(text)
+def _flush(streams: tuple[Any, ...]) -> None:
+    """Push what the program printed into the pipes: it then counts against the limit before the tests
+    see an answer, and is in the verdict's details even when the run is ended early."""
+    for stream in streams:
+        try:  # noqa: SIM105 - contextlib is one more import for every sandboxed run
+            stream.flush()
+        except BaseException:
+            pass
 
 
 def _describe(exc: BaseException) -> list[Any]:
@@ -69,8 +72,9 @@ PROGRAM_FILE = "solution.py"
 class Server:
     """Answers requests against the program's namespace until the tests hang up."""
 
-    def __init__(self, channel: Channel, namespace: dict[str, Any], handles: bool) -> None:
+    def __init__(self, channel: Channel, namespace: dict[str, Any], handles: bool, streams: tuple[Any, ...]) -> None:
         self.channel = channel
+        self.streams = streams
         self.namespace = namespace
         self.allow_handles = handles
         self.handles: dict[int, Any] = {}
@@ -116,6 +120,7 @@ class Server:
                 reply = self.answer(result)
             except BaseException as exc:  # SystemExit and KeyboardInterrupt in a call are answers too
                 reply = _describe(exc)
+            _flush(self.streams)
             try:
                 self.channel.send(reply)
             except ChannelClosed:
@@ -151,8 +156,7 @@ def main(job: dict[str, Any], peer_fd: int) -> None:
         # would keep it in its memory, and every later candidate forked from that server would inherit it
         # (a wrong sample could find a right one there and copy it).
         job = {**job, "program": _receive(channel, ("program",))["program"]}
-    output = Sink()
-    sys.stdout = sys.stderr = output
+    streams = _own_streams()
     namespace: dict[str, Any] = {"__name__": job.get("module") or "__solution__", "__builtins__": builtins}
     entry_point = job.get("entry_point")
     try:
@@ -165,11 +169,13 @@ def main(job: dict[str, Any], peer_fd: int) -> None:
     except BaseException as exc:  # an exit at import time is a failure to load, like any other
         reply = _describe(exc)
         reply[0] = "load_error"
+        _flush(streams)
         channel.send(reply)
-        _finish()
+        _finish(streams)
+    _flush(streams)
     channel.send(["ready"])
-    Server(channel, namespace, bool(job.get("handles"))).serve()
-    _finish()
+    Server(channel, namespace, bool(job.get("handles")), streams).serve()
+    _finish(streams)
 
 
 def _receive(channel: Channel, fields: tuple[str, ...]) -> dict[str, str]:
@@ -184,6 +190,8 @@ def _receive(channel: Channel, fields: tuple[str, ...]) -> dict[str, str]:
     return message
 
 
-def _finish() -> None:
-    # Exit at once, without running the program's atexit hooks or waiting for its threads.
+def _finish(streams: tuple[Any, ...] = ()) -> None:
+    # Exit at once, without running the program's atexit hooks or waiting for its threads (what it
+    # printed is flushed first).
+    _flush(streams)
     os._exit(0)

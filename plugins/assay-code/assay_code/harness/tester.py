@@ -26,6 +26,8 @@ from assay_code import wire
 from assay_code.harness.channel import Channel, ChannelClosed, ChannelError, traceback_frames
 
 RESULT_MARK = b"ASSAY-RESULT "
+#: What the tests may print in one job when the caller does not say (the sandbox's default output limit).
+DEFAULT_OUTPUT_BYTES = 1 << 20
 TESTS_FILE = "<tests>"
 PROMPT_FILE = "<prompt>"
 REPR_CHARS = 300
@@ -53,6 +55,44 @@ class CandidateFault(BaseException):
 
 class CandidateError(Exception):
     """An exception the candidate raised whose type the tests cannot have (not a builtin one)."""
+
+
+class OutputLimitExceeded(BaseException):
+    # the tests must not swallow it
+    """The tests printed more than a run may: the same limit, and the same verdict, as the sandbox gives a
+    process that writes too much to its stdout or stderr."""
+
+
+class CappedOutput(io.StringIO):
+    """Where the tests' prints go: counted (in UTF-8 bytes, as the sandbox counts a stream) and dropped,
+    never onto this run's stdout, which carries the outcome. Past `limit` every write raises
+    `OutputLimitExceeded`, so that a printing loop stops at once, and the outcome is `output_limit`
+    whatever the tests did with the exception."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.size = 0
+        self.exceeded = False
+
+    def write(self, text: str) -> int:
+        size = len(text) if text.isascii() else len(str(text).encode("utf-8", "surrogatepass"))
+        self.size += size
+        if self.size > self.limit:
+            self.exceeded = True
+        if self.exceeded:
+            raise OutputLimitExceeded(f"the tests printed more than the {self.limit}-byte output limit")
+        return len(text)
+
+    def reset(self) -> None:
+        self.size = 0
+        self.exceeded = False
+
+    def fault(self) -> dict[str, Any] | None:
+        """The outcome when the limit was passed, else None."""
+        if not self.exceeded:
+            return None
+        return {"outcome": "fail", "reason": "output_limit", "message": f"more than {self.limit} bytes of output"}
 
 
 class TestSetupError(Exception):
@@ -260,7 +300,9 @@ def _failing_line(exc: BaseException, sources: dict[str, str]) -> str | None:
     return found
 
 
-def classify(exc: BaseException | None, session: Session, sources: dict[str, str]) -> dict[str, Any]:
+def classify(
+    exc: BaseException | None, session: Session, sources: dict[str, str], output: CappedOutput
+) -> dict[str, Any]:
     """The outcome of one run of the tests."""
     detail: dict[str, Any] = {"calls": session.calls}
     if session.last_call is not None:
@@ -269,6 +311,9 @@ def classify(exc: BaseException | None, session: Session, sources: dict[str, str
     fault = session.fault
     if fault is not None:
         return {"outcome": "fail", "reason": fault.reason, "message": str(fault), **detail}
+    flooded = output.fault()
+    if flooded is not None:
+        return {**flooded, **detail}
     if exc is None:
         return {"outcome": "pass", **detail}
     line = _failing_line(exc, sources)
@@ -312,7 +357,7 @@ def _exec_prompt(prompt: str, namespace: dict[str, Any]) -> str | None:
     return None
 
 
-def run_function_tests(job: dict[str, Any], session: Session) -> dict[str, Any]:
+def run_function_tests(job: dict[str, Any], session: Session, output: CappedOutput) -> dict[str, Any]:
     entry_point: str = job["entry_point"]
     namespace: dict[str, Any] = {"__name__": "__tests__", "__builtins__": builtins}
     prompt_note = _exec_prompt(job.get("prompt") or "", namespace)
@@ -332,14 +377,17 @@ def run_function_tests(job: dict[str, Any], session: Session) -> dict[str, Any]:
             check(candidate)
     except BaseException as exc:
         error = exc
-    outcome = classify(error, session, sources)
+    outcome = classify(error, session, sources, output)
     if prompt_note:
         outcome["prompt_note"] = prompt_note
     return outcome
 
 
-def run_generated_tests(job: dict[str, Any], session: Session, reporter: Reporter) -> dict[str, Any]:
-    """Each generated assertion on its own: an event per test, `passed` true or false."""
+def run_generated_tests(
+    job: dict[str, Any], session: Session, reporter: Reporter, output: CappedOutput
+) -> dict[str, Any]:
+    """Each generated assertion on its own: an event per test, `passed` true or false (a test that prints
+    more than the output limit fails)."""
     entry_point: str = job["entry_point"]
     namespace: dict[str, Any] = {"__name__": "__tests__", "__builtins__": builtins}
     _exec_prompt(job.get("prompt") or "", namespace)
@@ -353,6 +401,7 @@ def run_generated_tests(job: dict[str, Any], session: Session, reporter: Reporte
     for index, test in enumerate(job["tests"]):
         if session.fault is not None:
             break
+        output.reset()
         try:
             exec(compile(test, f"<test {index}>", "exec", dont_inherit=True), dict(namespace))
             ok = True
@@ -360,6 +409,7 @@ def run_generated_tests(job: dict[str, Any], session: Session, reporter: Reporte
             ok = False
         except BaseException:
             ok = False
+        ok = ok and not output.exceeded
         passed += ok
         reporter.emit({"test": index, "passed": ok})
     outcome = {"outcome": "done", "passed": passed, "calls": session.calls}
@@ -389,7 +439,7 @@ class _PytestReport:
             self.failed.append({"test": report.nodeid or "<collection>", "when": "collect", "message": text[-800:]})
 
 
-def run_pytest_tests(job: dict[str, Any], session: Session) -> dict[str, Any]:
+def run_pytest_tests(job: dict[str, Any], session: Session, output: CappedOutput) -> dict[str, Any]:
     """The task's pytest file against the candidate's module (a `RemoteModule` under its name)."""
     sys.path[:0] = [str(path) for path in job.get("sys_path") or []]
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the verifier's own pytest plugins stay out
@@ -408,11 +458,17 @@ def run_pytest_tests(job: dict[str, Any], session: Session) -> dict[str, Any]:
         handle.write(job["tests"])
     report = _PytestReport()
     args = [path, "-q", "-s", "-p", "no:cacheprovider", "--rootdir", os.getcwd(), "-o", "addopts=", "--noconftest"]
-    pytest.main(args, plugins=[report])
+    try:  # noqa: SIM105 - contextlib is one more import for every sandboxed run
+        pytest.main(args, plugins=[report])
+    except OutputLimitExceeded:
+        pass  # pytest's own report went past the limit too: `output` says so below
     total = len(report.passed) + len(report.failed)
     detail: dict[str, Any] = {"tests_passed": len(report.passed), "tests": total, "calls": session.calls}
     if session.fault is not None:
         return {"outcome": "fail", "reason": session.fault.reason, "message": str(session.fault), **detail}
+    flooded = output.fault()
+    if flooded is not None:
+        return {**flooded, **detail}
     if not report.failed and report.passed:
         return {"outcome": "pass", **detail}
     if not total:
@@ -432,18 +488,22 @@ def run_pytest_tests(job: dict[str, Any], session: Session) -> dict[str, Any]:
 
 def run_job(job: dict[str, Any], session: Session, reporter: Reporter) -> dict[str, Any]:
     """One run of the tests against the candidate behind `session`; never raises."""
-    # What the tests print is not the outcome: keep it off the result stream.
-    sys.stdout = sys.stderr = io.StringIO()
+    # What the tests print is not the outcome: keep it off the result stream, and within the output limit.
+    output = CappedOutput(int(job.get("output_bytes") or DEFAULT_OUTPUT_BYTES))
+    sys.stdout = sys.stderr = output
     try:
         style = job["style"]
         if style == "function":
-            return run_function_tests(job, session)
+            return run_function_tests(job, session, output)
         if style == "generated_tests":
-            return run_generated_tests(job, session, reporter)
+            return run_generated_tests(job, session, reporter, output)
         if style == "pytest":
-            return run_pytest_tests(job, session)
+            return run_pytest_tests(job, session, output)
         return {"outcome": "error", "reason": "bad_reference", "message": f"unknown style {style!r}"}
     except BaseException as exc:  # a bug here must read as an error, never as a pass
+        flooded = output.fault()
+        if flooded is not None:
+            return flooded
         return {"outcome": "error", "reason": "harness_error", "message": f"{type(exc).__name__}: {exc}"}
 
 
