@@ -38,7 +38,7 @@ from assay.models import Sample, Task, Verdict
 from assay.plugins import UnknownComponent, get_registry
 from assay.server.answer_keys import KEYED, AnswerKeys, answer_keys_config, has_answer_key
 from assay.server.pools import PoolBusy, VerdictDict, VerifierPool, VerifierPools, unknown_task_verdict
-from assay.server.runcode import RunCodeRequest, RunCodeResponse, SandboxRunner, available_languages
+from assay.server.runcode import RunCodeRequest, RunCodeResponse, SandboxRunner
 from assay.server.settings import ServerSettings
 
 Scope = MutableMapping[str, Any]
@@ -374,6 +374,13 @@ class ServerState:
             raise HTTPException(422, f"{field}: {first['msg']}") from None
         return VerifierSpec(cls, dict(config))
 
+    def listed_languages(self) -> list[str]:
+        """The languages `/run_code` can run, for `/healthz`: none without a sandbox."""
+        try:
+            return self.runner().listed_languages()
+        except HTTPException:
+            return []
+
     def runner(self) -> SandboxRunner:
         if self._runner is None:
             try:
@@ -612,7 +619,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             in_flight=state.in_flight,
             max_concurrent=settings.max_concurrent,
             pools=[PoolInfo(**pool) for pool in state.pools.describe()],
-            languages=available_languages(),
+            languages=state.listed_languages(),
         )
 
     @app.post(

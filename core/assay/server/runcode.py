@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import re
 import shutil
 import sys
 import threading
@@ -146,8 +147,17 @@ def _command_result(result: ExecResult) -> CommandRunResult:
         execution_time=round(result.wall_s, 6),
         return_code=return_code,
         stdout=_text(result.stdout),
-        stderr=_text(result.stderr),
+        stderr=_program_paths_only(_text(result.stderr)),
     )
+
+
+# A runtime (node, a compiled program's assert) names files by the absolute path it ran them from: the
+# sandbox's work dir on the host. The user sees the path their request gave (`main.js`), nothing of the host.
+_WORK_DIR_PREFIX = re.compile(r"(?:/[^\s/:'\"()\[\]]+)*/work/(?=[^\s/:'\"()]+)")
+
+
+def _program_paths_only(text: str | None) -> str | None:
+    return None if text is None else _WORK_DIR_PREFIX.sub("", text)
 
 
 def _decode_files(files: dict[str, str | None]) -> dict[str, bytes]:
@@ -173,6 +183,7 @@ class SandboxRunner:
         self._lock = threading.Lock()
         #: language -> (None when its hello-world ran in this runner's sandbox, else why not; when probed).
         self._probed: dict[str, tuple[str | None, float]] = {}
+        self._probing: threading.Thread | None = None
 
     def unrunnable(self, name: str) -> str | None:
         """Why language `name` (whose toolchain is on this machine) cannot run in this runner's sandbox, or
@@ -197,6 +208,17 @@ class SandboxRunner:
     def languages(self) -> list[str]:
         """The languages whose toolchain is here and runs in this runner's sandbox (each probed once)."""
         return [name for name in available_languages() if self.unrunnable(name) is None]
+
+    def listed_languages(self) -> list[str]:
+        """What `/healthz` lists, without waiting for a probe: the toolchains here, less those whose
+        hello-world failed in this runner's sandbox. The first call probes every language in the background
+        (a liveness route must answer at once, and a compile takes seconds)."""
+        with self._lock:
+            if self._probing is None:
+                self._probing = threading.Thread(target=self.languages, name="assay-runcode-probe", daemon=True)
+                self._probing.start()
+            failed = {name for name, (problem, _) in self._probed.items() if problem is not None}
+        return [name for name in available_languages() if name not in failed]
 
     def _sandbox(self) -> Sandbox:
         sandbox: Sandbox | None = getattr(self._local, "sandbox", None)
