@@ -18,7 +18,9 @@ relative and nothing heavy.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,13 +61,39 @@ def _verifier_for(data_source: str, extra_info: dict[str, Any] | None, verifier:
     )
 
 
+logger = logging.getLogger(__name__)
+_reported: set[tuple[str, str]] = set()
+_reported_lock = threading.Lock()
+
+
+def _report_undecided(verdict: Verdict) -> None:
+    """An error verdict (a reference in no known format, a verifier that failed) still reads as a reward
+    of 0 to verl, so it is logged, once per verifier and reason, with what to fix."""
+    key = (verdict.verifier, verdict.reason or "")
+    with _reported_lock:
+        if key in _reported:
+            return
+        _reported.add(key)
+    logger.warning(
+        "assay %s gave %s (%s) for data: %s; the reward is 0.0 for every such response "
+        "(see reward_extra_info's assay_status and assay_reason; logged once)",
+        verdict.verifier,
+        verdict.status,
+        verdict.reason,
+        verdict.details.get("message") or verdict.details,
+    )
+
+
 def _result(verdict: Verdict) -> dict[str, Any]:
     reward = reward_of(verdict)
+    if reward is None:
+        _report_undecided(verdict)
     return {
         "score": 0.0 if reward is None else reward,
         "acc": passed_of(verdict),
         "pred": verdict.answer or "",
         "assay_status": verdict.status,
+        "assay_reason": verdict.reason or "",
     }
 
 
@@ -77,7 +105,7 @@ def _pair(index: int, solution_str: str, ground_truth: Any, reference_field: str
     return task, Sample(task_id=task.id, index=0, text=solution_str)
 
 
-_NOT_APPLICABLE = {"score": 0.0, "acc": False, "pred": "", "assay_status": "skipped"}
+_NOT_APPLICABLE = {"score": 0.0, "acc": False, "pred": "", "assay_status": "skipped", "assay_reason": "no_reference"}
 
 
 def compute_score(
@@ -93,7 +121,7 @@ def compute_score(
     reference_field: str = "answer",
     **_: Any,
 ) -> dict[str, Any]:
-    """verl's per-response reward: `{"score", "acc", "pred", "assay_status"}`."""
+    """verl's per-response reward: `{"score", "acc", "pred", "assay_status", "assay_reason"}`."""
     name = _verifier_for(data_source, extra_info, verifier)
     pair = _pair(0, solution_str, ground_truth, reference_field)
     if pair is None:

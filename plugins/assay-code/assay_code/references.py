@@ -6,13 +6,17 @@
 {"style": "pytest", "tests": "from solution import add\\ndef test_add(): assert add(1, 2) == 3"}
 {"style": "generated_tests", "entry_point": "add", "tests": ["assert add(1, 2) == 3"]}
 ```
+
+A reference without `style` is read as one of the public formats in `assay_code.formats` (verl's
+`{"inputs", "outputs"}`, APPS, CodeContests, LiveCodeBench, HumanEval, MBPP, SandboxFusion) and converted.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)]
 
@@ -65,6 +69,20 @@ class CodeReference(RootModel[FunctionReference | IOReference | PytestReference 
         FunctionReference | IOReference | PytestReference | GeneratedTestsReference,
         Field(discriminator="style"),
     ]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_other_formats(cls, value: Any) -> Any:
+        """Tests in another harness's or data set's shape (no `style`) are converted first
+        (`assay_code.formats`); one that cannot be read is a validation error naming its field."""
+        if isinstance(value, Mapping) and "style" not in value:
+            from assay_code.formats import TestFormatError, to_reference
+
+            try:
+                return to_reference(value)
+            except TestFormatError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
 Reference = FunctionReference | IOReference | PytestReference | GeneratedTestsReference
