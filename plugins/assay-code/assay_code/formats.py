@@ -58,7 +58,7 @@ def detect_format(row: Mapping[str, Any]) -> str | None:
     """The format of a row (one of `FORMATS`), or None when no format fits."""
     if "style" in row:
         return "assay"
-    if "inputs" in row or "outputs" in row:
+    if "inputs" in row or "outputs" in row or "assert_case" in row:
         return "verl"
     if "input_output" in row:
         return "apps"
@@ -119,13 +119,13 @@ def _verl(row: Mapping[str, Any], language: str, prefix: str = "") -> dict[str, 
         raise TestFormatError(f"{prefix}outputs", f"{len(inputs)} inputs but {len(outputs)} outputs")
     if not inputs:
         raise TestFormatError(f"{prefix}inputs", "no test cases")
-    function = row.get("fn_name")
-    if function:
+    if row.get("fn_name"):
+        function = _function_name(row["fn_name"], f"{prefix}fn_name")
         calls = [
             (_arguments(value, f"{prefix}inputs[{i}]"), _apps_accepted(value_out))
             for i, (value, value_out) in enumerate(zip(inputs, outputs, strict=True))
         ]
-        return _call_reference(_function_name(function, f"{prefix}fn_name"), calls)
+        return _call_reference(function, calls)
     cases = [
         {"input": _text(value, f"{prefix}inputs[{i}]"), "output": _text(out, f"{prefix}outputs[{i}]")}
         for i, (value, out) in enumerate(zip(inputs, outputs, strict=True))
@@ -352,12 +352,29 @@ def test_case(case):
 """
 
 
+#: What APPS', TACO's, LiveCodeBench's and verl's graders put before a call-based program, on one line (so
+#: that the program's own line numbers move by one): LeetCode-style samples use `List`, `defaultdict`,
+#: `heappush`, `inf` without importing them.
+CALL_BASED_PRELUDE = (
+    "from string import *; from re import *; from datetime import *; from collections import *; "
+    "from heapq import *; from bisect import *; from copy import *; from math import *; from random import *; "
+    "from statistics import *; from itertools import *; from functools import *; from operator import *; "
+    "from io import *; from sys import *; from json import *; from builtins import *; from typing import *; "
+    "import string, re, datetime, collections, heapq, bisect, copy, math, random, statistics, itertools, "
+    "functools, operator, io, sys, json; sys.setrecursionlimit(10**6)\n"
+)
+
+
 def _call_reference(function: str, calls: list[tuple[list[Any], list[Any]]]) -> dict[str, Any]:
     try:
         cases = json.dumps([[arguments, accepted] for arguments, accepted in calls], allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise TestFormatError("outputs", f"a value that is not plain JSON data ({exc})") from None
-    return {"style": "pytest", "tests": _CALL_TESTS.format(cases=cases, function=function)}
+    return {
+        "style": "pytest",
+        "tests": _CALL_TESTS.format(cases=cases, function=function),
+        "prelude": CALL_BASED_PRELUDE,
+    }
 
 
 def _assert_cases(value: Any, field: str) -> dict[str, Any]:
@@ -368,7 +385,7 @@ def _assert_cases(value: Any, field: str) -> dict[str, Any]:
             ast.parse(case)
         except SyntaxError as exc:
             raise TestFormatError(f"{field}[{i}]", f"not Python: {exc.msg} (line {exc.lineno})") from None
-    return {"style": "pytest", "tests": _ASSERT_TESTS.format(cases=json.dumps(value))}
+    return {"style": "pytest", "tests": _ASSERT_TESTS.format(cases=json.dumps(value)), "prelude": CALL_BASED_PRELUDE}
 
 
 # -- reading fields --------------------------------------------------------------------------------------
@@ -388,7 +405,10 @@ def _list(row: Mapping[str, Any], name: str, prefix: str) -> list[Any]:
 
 
 def _text(value: Any, field: str) -> str:
-    """A stdin or stdout text: a string, or a list of lines (APPS and TACO have both)."""
+    """A stdin or stdout text: a string, or a list of lines (APPS and TACO have both); None is empty
+    (verl's SandboxFusion reader sends it as empty stdin)."""
+    if value is None:
+        return ""
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(isinstance(line, str) for line in value):

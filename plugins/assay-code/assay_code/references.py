@@ -53,6 +53,9 @@ class PytestReference(_Reference):
     style: Literal["pytest"]
     tests: str = Field(min_length=1)
     module: Identifier = "solution"
+    #: Code the module runs before the sample's own (call-based data sets' graders put a standard-library
+    #: import header there, which their samples rely on: `List`, `defaultdict`, `heappush`).
+    prelude: str = ""
 
 
 class GeneratedTestsReference(_Reference):
