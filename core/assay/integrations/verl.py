@@ -61,7 +61,8 @@ def _verifier_for(data_source: str, extra_info: dict[str, Any] | None, verifier:
     )
 
 
-logger = logging.getLogger(__name__)
+#: Named, not `__name__`: verl may load this file by path, as a module with a made-up name.
+logger = logging.getLogger("assay.integrations.verl")
 _reported: set[tuple[str, str]] = set()
 _reported_lock = threading.Lock()
 
