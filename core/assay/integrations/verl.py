@@ -1,18 +1,18 @@
-"""verl reward functions: point `custom_reward_function.path` at this file.
+"""verl reward functions: name this module in verl's `reward.custom_reward_function`.
 
 ```yaml
-custom_reward_function:
-  # the path printed by: python -c "import assay.integrations.verl as m; print(m.__file__)"
-  path: .../site-packages/assay/integrations/verl.py
-  name: compute_score           # or compute_score_batch with verl's batch reward manager
-  reward_kwargs:
-    verifier: math              # optional: else extra_info["assay_verifier"], $ASSAY_VERL_VERIFIER, the data source
-    url: http://127.0.0.1:8000  # optional: verify on an assay server, not in the trainer's process
+reward:
+  custom_reward_function:
+    path: pkg://assay.integrations.verl  # or this file's path
+    name: compute_score                  # or compute_score_batch with verl's BatchRewardManager
+    reward_kwargs:                       # on the command line: +reward.custom_reward_function.reward_kwargs.KEY=...
+      verifier: math                     # optional: else extra_info["assay_verifier"], ..., the data source
+      url: http://127.0.0.1:8000         # optional: verify on an assay server, not in the trainer's process
 ```
 
 verl calls `compute_score(data_source=..., solution_str=..., ground_truth=..., extra_info=...,
 **reward_kwargs)` once per response and reads a float, or a dict with `"score"` whose other keys it
-logs (every response must give the same keys). The file is loaded by path, so it imports nothing
+logs (every response must give the same keys). The file may be loaded by path, so it imports nothing
 relative and nothing heavy.
 """
 
