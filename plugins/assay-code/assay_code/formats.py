@@ -97,8 +97,13 @@ def to_reference(row: Mapping[str, Any] | str, *, language: str = "python", fmt:
         )
     if chosen not in _READERS:
         raise TestFormatError("", f"unknown format {chosen!r}: one of {', '.join(FORMATS)}")
-    language = str(row.get("language") or language)
+    stated = row.get("language")
+    language = _LANGUAGES.get(str(stated).strip().lower(), str(stated)) if stated else language
     return _READERS[chosen](row, language)
+
+
+#: The names data sets give the languages of stdin/stdout programs, and assay's.
+_LANGUAGES = {"python": "python", "python3": "python", "py": "python", "py3": "python", "cpp": "cpp", "c++": "cpp"}
 
 
 # -- readers -----------------------------------------------------------------------------------------------
@@ -199,6 +204,8 @@ def _live_code_bench(row: Mapping[str, Any], language: str) -> dict[str, Any]:
 
 def _sandbox_fusion(row: Mapping[str, Any], language: str) -> dict[str, Any]:
     test = row["test"]
+    if isinstance(test, str) and _is_python_test(test):
+        raise TestFormatError("entry_point", "missing: Python tests (HumanEval's `test`) need the function's name")
     if isinstance(test, str) and not test.lstrip().startswith(("[", "{")):
         unpacked = _packed_json(test, "test")  # its LiveCodeBench rows: the APPS object, compressed
         if isinstance(unpacked, Mapping) and "input_output" in unpacked:
@@ -368,7 +375,7 @@ CALL_BASED_PRELUDE = (
 def _call_reference(function: str, calls: list[tuple[list[Any], list[Any]]]) -> dict[str, Any]:
     try:
         cases = json.dumps([[arguments, accepted] for arguments, accepted in calls], allow_nan=False)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise TestFormatError("outputs", f"a value that is not plain JSON data ({exc})") from None
     return {
         "style": "pytest",
@@ -486,16 +493,23 @@ def _packed_json(value: Any, field: str) -> Any:
     if stripped.startswith(("[", "{")):
         return _json_value(stripped, field)
     try:
-        raw = zlib.decompress(base64.b64decode(stripped, validate=True))
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(base64.b64decode(stripped, validate=True), MAX_UNPACKED_BYTES)
     except (binascii.Error, zlib.error, ValueError):
         raise TestFormatError(field, "neither JSON nor base64 zlib-compressed data") from None
+    if inflater.unconsumed_tail:
+        raise TestFormatError(field, f"compressed tests larger than {MAX_UNPACKED_BYTES >> 20} MiB")
     try:
         unpacked = _PlainUnpickler(io.BytesIO(raw)).load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
+    except Exception as exc:  # a malformed pickle raises almost anything; none of it is the caller's bug
         raise TestFormatError(field, f"compressed data that is not plain values ({exc})") from None
     if isinstance(unpacked, bytes):
         unpacked = unpacked.decode("utf-8", "replace")
     return _json_value(unpacked, field) if isinstance(unpacked, str) else unpacked
+
+
+#: The most a compressed test set may unpack to (LiveCodeBench's largest are tens of MiB).
+MAX_UNPACKED_BYTES = 512 << 20
 
 
 class _PlainUnpickler(pickle.Unpickler):

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from assay import Sample, Task
 from assay.cli import main
+from assay_code import formats
 from assay_code.formats import FORMATS, TestFormatError, detect_format, to_reference
 from assay_code.references import CodeReference
 from assay_code.verifier import CodeVerifier
@@ -106,6 +107,10 @@ BAD_ROWS: list[tuple[dict[str, Any] | str, str]] = [
     ({"test_list": ["assert (1 +"]}, "test_list"),
     ({"test": [{"input": "1", "output": "2"}]}, "test[0]"),
     ({"test": "[]"}, "test"),
+    ({"test": "def check(candidate):\n    assert candidate(1) == 2\n"}, "entry_point"),
+    ({"inputs": ["1"], "outputs": ["1"], "language": "rust"}, "language"),
+    ({"inputs": [[1]], "outputs": [float("nan")], "fn_name": "f"}, "outputs"),
+    ({"public_test_cases": base64.b64encode(zlib.compress(b"\x80\x04garbage")).decode()}, "public_test_cases"),
     ({"task": "anything"}, ""),
     ("{not json", ""),
 ]
@@ -133,6 +138,27 @@ class _Planted:
         return (os.system, (f"touch {_Planted.marker}",))
 
     marker = ""
+
+
+def test_deep_nesting_and_a_decompression_bomb_are_format_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    deep: Any = 1
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(TestFormatError):
+        to_reference({"inputs": [[deep]], "outputs": [1], "fn_name": "f"})
+    with pytest.raises(TestFormatError):
+        to_reference({"inputs": "[" * 100_000, "outputs": []})
+    monkeypatch.setattr(formats, "MAX_UNPACKED_BYTES", 1 << 20)
+    bomb = base64.b64encode(zlib.compress(b"\0" * (3 << 20), 9)).decode()
+    with pytest.raises(TestFormatError, match="larger than"):
+        to_reference({"public_test_cases": bomb})
+
+
+def test_language_names_of_the_data_sets_are_understood() -> None:
+    for name, language in [("Python3", "python"), ("C++", "cpp"), ("cpp", "cpp")]:
+        reference = to_reference({"inputs": ["1"], "outputs": ["1"], "language": name})
+        assert reference["language"] == language
+    assert to_reference({"inputs": ["1"], "outputs": ["1"]}, language="cpp")["language"] == "cpp"
 
 
 def test_compressed_tests_are_read_without_running_anything(tmp_path: Path) -> None:
