@@ -327,8 +327,10 @@ def test_case(case):
     assert result in accepted, f"{{FUNCTION}}(*{{arguments!r}}) returned {{result!r}}"
 """
 
-#: verl's `assert_case`: each snippet runs after the program, with the program's names in scope.
+#: verl's `assert_case`: each snippet runs after the program, with the program's names in scope, except
+#: the builtins' names: the snippet's own `sorted` or `len` is never one the program redefined.
 _ASSERT_TESTS = """\
+import builtins
 import json
 
 import pytest
@@ -350,7 +352,7 @@ def _names(code):
 def test_case(case):
     code = compile(CASES[case], "<assert_case %d>" % case, "exec")
     scope = {{}}
-    for name in _names(code):
+    for name in _names(code) - set(dir(builtins)):
         try:
             scope[name] = getattr(solution, name)
         except AttributeError:

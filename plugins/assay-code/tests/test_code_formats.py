@@ -83,6 +83,15 @@ def test_call_based_cases_follow_the_data_sets_own_comparison(code_verifier: Cod
     assert (missing.status, missing.score) == ("fail", 0.0)
 
 
+def test_assert_cases_use_the_real_builtins(code_verifier: CodeVerifier) -> None:
+    """A program that redefines `sorted` to return what the snippet expects does not pass with it."""
+    task = Task(id="t", reference={"assert_case": ["assert sorted(evens([3, 2, 4])) == [2, 4]"]})
+    right = code_verifier.verify(task, Sample(task_id="t", index=0, text="def evens(xs):\n    return [4, 2]\n"))
+    assert right.status == "pass", right.details
+    rigged = "def evens(xs):\n    return []\n\ndef sorted(xs):\n    return [2, 4]\n"
+    assert code_verifier.verify(task, Sample(task_id="t", index=1, text=rigged)).status == "fail"
+
+
 BAD_ROWS: list[tuple[dict[str, Any] | str, str]] = [
     ({"inputs": ["1"], "outputs": []}, "outputs"),
     ({"inputs": ["1"]}, "outputs"),
