@@ -194,6 +194,18 @@ def run_code_url() -> Iterator[str]:
         yield f"{url}/run_code"
 
 
+def test_code_rewards_over_http_with_numpy_ground_truths(run_code_url: str) -> None:
+    """verl's batches can hold the tests as numpy arrays; the adapter sends them to `assay serve` as JSON."""
+    _installed("code", "verifier")
+    url = run_code_url.removesuffix("/run_code")
+    compute_score = get_custom_reward_fn(_config("pkg://assay.integrations.verl", url=url))
+    assert compute_score is not None
+    tests = {"inputs": np.array(["1 2\n", "10 -3\n"], dtype=object), "outputs": np.array(["3\n", "7\n"])}
+    right = compute_score(data_source="codecontests", solution_str=ADD, ground_truth=tests, extra_info={})
+    wrong = compute_score(data_source="codecontests", solution_str=SUB, ground_truth=tests, extra_info={})
+    assert (right["score"], right["assay_status"], wrong["score"], wrong["assay_status"]) == (1.0, "pass", 0.0, "fail")
+
+
 def test_verls_own_sandbox_fusion_reward_runs_on_assays_run_code(tokenizer: Any, run_code_url: str) -> None:
     """No custom reward function: verl's default code reward calls SandboxFusion at `reward.sandbox_fusion.url`."""
     config = _config("")
