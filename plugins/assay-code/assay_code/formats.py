@@ -115,8 +115,8 @@ def _assay(row: Mapping[str, Any], language: str) -> dict[str, Any]:
 
 def _verl(row: Mapping[str, Any], language: str, prefix: str = "") -> dict[str, Any]:
     """`{"inputs", "outputs"}` with optional `fn_name` or `assert_case` (verl, PRIME, TACO, APPS)."""
-    assert_cases = row.get("assert_case")
-    if assert_cases:
+    assert_cases = _as_list(row.get("assert_case"))
+    if assert_cases is not None and assert_cases != []:  # verl reads an empty list as no assert cases
         return _assert_cases(assert_cases, f"{prefix}assert_case")
     inputs = _list(row, "inputs", prefix)
     outputs = _list(row, "outputs", prefix)
@@ -239,6 +239,9 @@ def _humaneval(row: Mapping[str, Any], language: str) -> dict[str, Any]:
     test = row["test"]
     if not isinstance(test, str) or not test.strip():
         raise TestFormatError("test", "expected the Python source of the tests")
+    error = _python_error(test)
+    if error:
+        raise TestFormatError("test", error)
     return {
         "style": "function",
         "entry_point": _function_name(row["entry_point"], "entry_point"),
@@ -262,10 +265,9 @@ def _mbpp(row: Mapping[str, Any], language: str) -> dict[str, Any]:
     lines = [str(setup)] if str(setup).strip() else []
     lines += [*asserts, *(str(line) for line in challenge)]
     tests = "\n".join(lines) + "\n"
-    try:
-        ast.parse(tests)
-    except SyntaxError as exc:
-        raise TestFormatError("test_list", f"not Python: {exc.msg} (line {exc.lineno})") from None
+    error = _python_error(tests)
+    if error:
+        raise TestFormatError("test_list", error)
     return {"style": "function", "entry_point": _called_name(asserts[0]), "tests": tests}
 
 
@@ -390,10 +392,9 @@ def _assert_cases(value: Any, field: str) -> dict[str, Any]:
     if not isinstance(value, list) or not all(isinstance(case, str) for case in value):
         raise TestFormatError(field, "expected a list of Python snippets")
     for i, case in enumerate(value):
-        try:
-            ast.parse(case)
-        except SyntaxError as exc:
-            raise TestFormatError(f"{field}[{i}]", f"not Python: {exc.msg} (line {exc.lineno})") from None
+        error = _python_error(case)
+        if error:
+            raise TestFormatError(f"{field}[{i}]", error)
     return {"style": "pytest", "tests": _ASSERT_TESTS.format(cases=json.dumps(value)), "prelude": CALL_BASED_PRELUDE}
 
 
@@ -403,14 +404,31 @@ def _assert_cases(value: Any, field: str) -> dict[str, Any]:
 def _list(row: Mapping[str, Any], name: str, prefix: str) -> list[Any]:
     if name not in row:
         raise TestFormatError(f"{prefix}{name}", "missing")
-    value = row[name]
+    value = _as_list(row[name])
     if isinstance(value, str):
         value = _json_value(value, f"{prefix}{name}")
-    if hasattr(value, "tolist") and not isinstance(value, list):  # a numpy array, as parquet readers give
-        value = value.tolist()
     if not isinstance(value, list | tuple):
         raise TestFormatError(f"{prefix}{name}", f"expected a list, got {type(value).__name__}")
     return list(value)
+
+
+def _as_list(value: Any) -> Any:
+    """A numpy array (what parquet readers and verl's batches hold) as a list; anything else as it is."""
+    if not isinstance(value, str | bytes | list) and callable(getattr(value, "tolist", None)):
+        return value.tolist()
+    return value
+
+
+def _python_error(source: str) -> str | None:
+    """Why `source` is not Python, or None. (`ast.parse` raises more than SyntaxError: null bytes are a
+    ValueError, nesting past the parser's depth a RecursionError or MemoryError.)"""
+    try:
+        ast.parse(source)
+    except SyntaxError as exc:
+        return f"not Python: {exc.msg} (line {exc.lineno})"
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return f"not Python: {exc}"
+    return None
 
 
 def _text(value: Any, field: str) -> str:
@@ -459,6 +477,8 @@ def _function_name(value: Any, field: str) -> str:
 
 def _called_name(statement: str) -> str:
     """The function an MBPP assert calls (`assert remove_Occ("hello", "l") == "heo"` -> `remove_Occ`)."""
+    if _python_error(statement):
+        raise TestFormatError("test_list[0]", "not a Python statement on its own")
     for node in ast.walk(ast.parse(statement)):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in _BUILTIN_CALLS:
             return node.func.id

@@ -85,6 +85,8 @@ class CodeReference(RootModel[FunctionReference | IOReference | PytestReference 
                 return to_reference(value)
             except TestFormatError as exc:
                 raise ValueError(str(exc)) from None
+            except Exception as exc:  # a shape no reader foresaw is still the reference's fault, and said so
+                raise ValueError(f"tests that cannot be read ({type(exc).__name__}: {exc})") from None
         return value
 
 

@@ -120,6 +120,9 @@ BAD_ROWS: list[tuple[dict[str, Any] | str, str]] = [
     ({"inputs": ["1"], "outputs": ["1"], "language": "rust"}, "language"),
     ({"inputs": [[1]], "outputs": [float("nan")], "fn_name": "f"}, "outputs"),
     ({"public_test_cases": base64.b64encode(zlib.compress(b"\x80\x04garbage")).decode()}, "public_test_cases"),
+    ({"assert_case": ["assert f(1) == 1\x00"]}, "assert_case[0]"),
+    ({"test_list": ["assert f(1) == 1", "x = (" * 300 + ")" * 300]}, "test_list"),
+    ({"test": "def check(candidate):\n    assert candidate(\n", "entry_point": "f"}, "test"),
     ({"task": "anything"}, ""),
     ("{not json", ""),
 ]
@@ -170,6 +173,14 @@ def test_language_names_of_the_data_sets_are_understood() -> None:
     assert to_reference({"inputs": ["1"], "outputs": ["1"]}, language="cpp")["language"] == "cpp"
 
 
+def test_numpy_arrays_read_as_lists() -> None:
+    np = pytest.importorskip("numpy")
+    row = {"inputs": np.array(["1\n", "2\n"]), "outputs": np.array(["1\n", "2\n"]), "assert_case": np.array([])}
+    assert to_reference(row)["cases"] == [{"input": "1\n", "output": "1\n"}, {"input": "2\n", "output": "2\n"}]
+    asserts = to_reference({"assert_case": np.array(["assert f() == 1", "assert f() != 2"])})
+    assert asserts["style"] == "pytest"
+
+
 def test_compressed_tests_are_read_without_running_anything(tmp_path: Path) -> None:
     _Planted.marker = str(tmp_path / "ran")
     packed = base64.b64encode(zlib.compress(pickle.dumps([_Planted()]))).decode()
@@ -180,7 +191,7 @@ def test_compressed_tests_are_read_without_running_anything(tmp_path: Path) -> N
 
 
 _JSONISH = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
