@@ -141,11 +141,14 @@ def test_load_reward_manager_scores_math_and_code_with_the_naive_manager(tokeniz
             ("lighteval/MATH", "The answer is \\boxed{3}.", "2"),
             ("codecontests", ADD, ADD_TESTS),
             ("codecontests", SUB, ADD_TESTS),
+            ("livecodebench/code_generation_lite", ADD, ADD_TESTS),
+            ("likaixin/TACO-verified", SUB, ADD_TESTS),
         ],
     )
     results = [_run_single(manager, batch, i) for i in range(len(batch))]
-    assert [result["reward_score"] for result in results] == pytest.approx([1.0, 0.0, 1.0, 1 / 3])
-    assert [result["reward_extra_info"]["assay_status"] for result in results] == ["pass", "fail", "pass", "fail"]
+    assert [result["reward_score"] for result in results] == pytest.approx([1.0, 0.0, 1.0, 1 / 3, 1.0, 1 / 3])
+    statuses = [result["reward_extra_info"]["assay_status"] for result in results]
+    assert statuses == ["pass", "fail", "pass", "fail", "pass", "fail"]
     assert all(set(result["reward_extra_info"]) == EXTRA_KEYS for result in results)
 
 

@@ -46,6 +46,10 @@ DATA_SOURCES: dict[str, str] = {
     "taco": "code",
 }
 
+#: Words in a data source's name that mark a code data set (`likaixin/TACO-verified`, `livecodebench/...`,
+#: `PrimeIntellect/verifiable-coding-problems`, `KodCode/...`), checked after the names above and math.
+CODE_SOURCE_WORDS: tuple[str, ...] = ("code", "apps", "taco", "humaneval", "mbpp", "leetcode")
+
 
 def _verifier_for(data_source: str, extra_info: dict[str, Any] | None, verifier: str | None) -> str:
     chosen = verifier or (extra_info or {}).get("assay_verifier") or os.environ.get("ASSAY_VERL_VERIFIER")
@@ -55,6 +59,8 @@ def _verifier_for(data_source: str, extra_info: dict[str, Any] | None, verifier:
         return DATA_SOURCES[data_source]
     if data_source.startswith("aime") or "math" in data_source.lower():
         return "math"
+    if any(word in data_source.lower() for word in CODE_SOURCE_WORDS):
+        return "code"
     raise ValueError(
         f"no assay verifier for data_source {data_source!r}: set "
         "custom_reward_function.reward_kwargs.verifier, extra_info['assay_verifier'] or $ASSAY_VERL_VERIFIER"
