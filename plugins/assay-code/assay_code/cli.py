@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def task_of(row: Mapping[str, Any], line: int, *, fmt: str | None = None, language: str = "python") -> dict[str, Any]:
-    """One row as an assay task (raises TestFormatError naming the field)."""
+    """One row as an assay task (raises TestFormatError naming the field); a row without an id of its own
+    is named by its line (`line-7`)."""
     reward_model = row.get("reward_model")
     if isinstance(reward_model, Mapping) and "ground_truth" in reward_model:  # a verl data set's row
         try:
@@ -50,7 +51,7 @@ def task_of(row: Mapping[str, Any], line: int, *, fmt: str | None = None, langua
             raise exc.within("reward_model.ground_truth.") from None
     else:
         reference = to_reference(row, fmt=fmt, language=language)
-    task_id = next((str(row[name]) for name in _ID_FIELDS if row.get(name) not in (None, "")), str(line))
+    task_id = next((str(row[name]) for name in _ID_FIELDS if row.get(name) not in (None, "")), f"line-{line}")
     return {"id": task_id, "prompt": _prompt(row), "reference": reference}
 
 

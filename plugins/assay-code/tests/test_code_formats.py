@@ -237,6 +237,7 @@ def test_convert_writes_one_task_per_row(tmp_path: Path, capsys: pytest.CaptureF
     assert [task.reference["style"] for task in tasks[: len(ROWS)]] == [case["style"] for case in ROWS]
     assert tasks[-1].prompt == "Print a + b." and tasks[-1].reference["style"] == "io"
     assert tasks[9].id == "HumanEval/999" and tasks[9].prompt.startswith("def add")
+    assert tasks[0].id == "line-1" and len({task.id for task in tasks}) == len(tasks)
     assert f"{len(ROWS) + 1} tasks written, 0 rows not converted" in capsys.readouterr().err
 
 
