@@ -19,8 +19,10 @@ import contextlib
 import io
 import json
 import pickle
+import threading
 import zlib
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 #: The formats `to_reference` reads, in the order they are tried.
@@ -100,6 +102,55 @@ def to_reference(row: Mapping[str, Any] | str, *, language: str = "python", fmt:
     stated = row.get("language")
     language = _LANGUAGES.get(str(stated).strip().lower(), str(stated)) if stated else language
     return _READERS[chosen](row, language)
+
+
+#: How many converted rows `converted_reference` keeps: the engine judges a task's samples together, so a
+#: few are enough, and one row of LiveCodeBench's can unpack to tens of MiB.
+CACHED_ROWS = 8
+_cache: OrderedDict[Hashable, dict[str, Any] | TestFormatError] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def converted_reference(row: Mapping[str, Any]) -> dict[str, Any]:
+    """`to_reference`, remembered for the last few rows: the verifier reads a task's reference once per
+    sample, and unpacking a large compressed test set costs ~0.1 s a time. The key is the row's whole
+    content (strings are hashed once, by Python), so an equal row converts the same way and a changed one
+    converts again."""
+    try:
+        key = _frozen(row)
+    except (TypeError, RecursionError):  # a value with no plain content: convert it every time
+        return to_reference(row)
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+    if hit is None:
+        try:
+            hit = to_reference(row)
+        except TestFormatError as exc:
+            hit = exc
+        with _cache_lock:
+            _cache[key] = hit
+            while len(_cache) > CACHED_ROWS:
+                _cache.popitem(last=False)
+    if isinstance(hit, TestFormatError):
+        raise TestFormatError(hit.field, hit.message)
+    return dict(hit)
+
+
+def _frozen(value: Any) -> Hashable:
+    """A hashable copy of plain data that tells `1`, `1.0` and `True` apart (they convert differently)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return ("{", tuple(sorted((str(key), _frozen(item)) for key, item in value.items())))
+    if isinstance(value, list | tuple):
+        return ("[", tuple(_frozen(item) for item in value))
+    if value is None or isinstance(value, bool | int | float | bytes):
+        return (type(value).__name__, value)
+    if callable(getattr(value, "tolist", None)):
+        return _frozen(value.tolist())
+    raise TypeError(f"not plain data: {type(value).__name__}")
 
 
 #: The names data sets give the languages of stdin/stdout programs, and assay's.

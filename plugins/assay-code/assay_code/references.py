@@ -79,10 +79,10 @@ class CodeReference(RootModel[FunctionReference | IOReference | PytestReference 
         """Tests in another harness's or data set's shape (no `style`) are converted first
         (`assay_code.formats`); one that cannot be read is a validation error naming its field."""
         if isinstance(value, Mapping) and "style" not in value:
-            from assay_code.formats import TestFormatError, to_reference
+            from assay_code.formats import TestFormatError, converted_reference
 
             try:
-                return to_reference(value)
+                return converted_reference(value)
             except TestFormatError as exc:
                 raise ValueError(str(exc)) from None
             except Exception as exc:  # a shape no reader foresaw is still the reference's fault, and said so

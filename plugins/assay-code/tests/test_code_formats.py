@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from assay import Sample, Task
 from assay.cli import main
 from assay_code import formats
-from assay_code.formats import FORMATS, TestFormatError, detect_format, to_reference
+from assay_code.formats import FORMATS, TestFormatError, converted_reference, detect_format, to_reference
 from assay_code.references import CodeReference
 from assay_code.verifier import CodeVerifier
 
@@ -171,6 +171,23 @@ def test_language_names_of_the_data_sets_are_understood() -> None:
         reference = to_reference({"inputs": ["1"], "outputs": ["1"], "language": name})
         assert reference["language"] == language
     assert to_reference({"inputs": ["1"], "outputs": ["1"]}, language="cpp")["language"] == "cpp"
+
+
+def test_the_cache_converts_equal_rows_alike_and_changed_rows_anew() -> None:
+    row = {"inputs": ["1\n"], "outputs": ["1\n"]}
+    first = converted_reference(row)
+    assert converted_reference(json.loads(json.dumps(row))) == first == to_reference(row)
+    row["outputs"] = ["2\n"]  # the same object, changed: converted again
+    assert converted_reference(row)["cases"] == [{"input": "1\n", "output": "2\n"}]
+    # 1, 1.0 and True are equal in Python but not as tests: a number is a stdin text, a boolean is not.
+    assert converted_reference({"inputs": [1], "outputs": [1]})["cases"] == [{"input": "1", "output": "1"}]
+    for _ in range(2):  # an error is remembered too, and raised afresh each time
+        with pytest.raises(TestFormatError) as caught:
+            converted_reference({"inputs": [True], "outputs": [1]})
+        assert caught.value.field == "inputs[0]"
+    for index in range(formats.CACHED_ROWS * 3):  # bounded
+        converted_reference({"inputs": [str(index)], "outputs": ["x"]})
+    assert len(formats._cache) == formats.CACHED_ROWS
 
 
 def test_numpy_arrays_read_as_lists() -> None:
