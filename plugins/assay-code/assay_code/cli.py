@@ -26,7 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "per row: id, prompt and a `code` reference. A verl row's tests are read from reward_model.ground_truth. "
         "Rows that cannot be read are reported with their line and field, and the exit status is 1.",
     )
-    convert.add_argument("rows", help="JSONL rows (.gz is fine)")
+    convert.add_argument("rows", help="JSONL rows (.gz is fine), or a .parquet file (with pyarrow)")
     convert.add_argument("-o", "--out", default="-", help="tasks JSONL to write (default: stdout)")
     convert.add_argument("--format", choices=FORMATS, default=None, help="the rows' format (default: detected)")
     convert.add_argument(
@@ -67,8 +67,29 @@ def _prompt(row: Mapping[str, Any]) -> str:
     return ""
 
 
+def _rows(path: str) -> Iterator[tuple[int, dict[str, Any] | InputError]]:
+    """(line or row number, row) of a JSONL file, or of a Parquet file (what verl's and Hugging Face's data
+    sets ship as; read with pyarrow, `pip install pyarrow`)."""
+    if not path.endswith(".parquet"):
+        yield from read_lines(path)
+        return
+    try:
+        import pyarrow.parquet as parquet  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    except ImportError:
+        raise InputFileError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
+    try:
+        source = parquet.ParquetFile(path)
+    except (OSError, ValueError) as exc:
+        raise InputFileError(f"{path}: cannot read as Parquet: {exc}") from None
+    number = 0
+    for batch in source.iter_batches(batch_size=256):
+        for row in batch.to_pylist():
+            number += 1
+            yield number, row
+
+
 def _converted(path: str, fmt: str | None, language: str, errors: list[str]) -> Iterator[dict[str, Any]]:
-    for line, row in read_lines(path):
+    for line, row in _rows(path):
         if isinstance(row, InputError):
             errors.append(str(row))
             continue

@@ -273,3 +273,32 @@ def test_convert_reports_each_bad_row_with_its_line_and_field(
     assert "2 tasks written, 2 rows not converted" in err
     assert len(out.read_text().splitlines()) == 2
     assert main(["code", "convert", str(tmp_path / "missing.jsonl")]) == 2
+
+
+def test_convert_reads_a_verl_parquet_file(tmp_path: Path) -> None:
+    """verl's data preprocessing writes Parquet: prompt messages, reward_model.ground_truth, extra_info."""
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as parquet
+
+    rows = [
+        {
+            "data_source": "codecontests",
+            "prompt": [{"role": "user", "content": f"Print a + b + {i}."}],
+            "ability": "code",
+            "reward_model": {
+                "style": "rule",
+                "ground_truth": json.dumps({"inputs": ["1 2\n"], "outputs": [f"{3 + i}\n"]}),
+            },
+            "extra_info": {"index": i, "split": "train"},
+        }
+        for i in range(3)
+    ]
+    path = tmp_path / "train.parquet"
+    parquet.write_table(pyarrow.Table.from_pylist(rows), path)
+    out = tmp_path / "tasks.jsonl"
+    assert main(["code", "convert", str(path), "-o", str(out)]) == 0
+    tasks = [Task.model_validate_json(line) for line in out.read_text().splitlines()]
+    assert [task.prompt for task in tasks] == [f"Print a + b + {i}." for i in range(3)]
+    assert [task.reference["cases"][0]["output"] for task in tasks] == ["3\n", "4\n", "5\n"]
+    (tmp_path / "junk.parquet").write_text("not parquet")
+    assert main(["code", "convert", str(tmp_path / "junk.parquet")]) == 2
