@@ -8,6 +8,10 @@ BIN := $(VENV)/bin
 DISTS := . $(patsubst %/pyproject.toml,%,$(wildcard sandboxes/pyproject.toml)) $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
 PYPROJECTS := pyproject.toml $(wildcard sandboxes/pyproject.toml plugins/*/pyproject.toml)
 EDITABLES = $(foreach d,$(DISTS),-e '$(patsubst %/,%,$(d))[$(1)]')
+# verl, whose reward loaders and managers the verl adapter is tested inside (tests/test_integrations_verl.py).
+# Installed without its declared dependencies, which conflict with the pinned torch and transformers: the
+# modules it imports on CPU are in the `test` extra (pyproject.toml).
+VERL := verl==0.9.1
 
 .PHONY: demo test lint install clean
 
@@ -17,6 +21,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python $(PYPROJECTS)
 	$(BIN)/python -m pip install --quiet $(call EDITABLES,test)
+	$(BIN)/python -m pip install --quiet --no-deps '$(VERL)'
 	touch $@
 
 install: $(VENV)/.installed

@@ -22,14 +22,19 @@ END_MARKERS: tuple[str, ...] = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|
 def as_reference(value: Any, field: str = "answer") -> dict[str, Any] | None:
     """A task reference from a harness's ground truth.
 
-    A mapping is used as it is; a string holding a JSON object is parsed (verl and OpenRLHF carry test
-    cases that way); anything else becomes `{field: value}` (`field` is `answer` for math and echo).
-    None means there is no ground truth: the verifier does not apply.
+    A mapping is used as it is (with arrays as lists: verl's batches and parquet readers hand over numpy
+    arrays); a string holding a JSON object is parsed (verl and OpenRLHF carry test cases that way);
+    anything else becomes `{field: value}` (`field` is `answer` for math and echo). None means there is no
+    ground truth: the verifier does not apply. Tests in a public data set's shape are read by the verifier
+    itself (the code verifier's `assay_code.formats`), so they arrive here as they are.
     """
     if value is None:
         return None
     if isinstance(value, Mapping):
-        return dict(value)
+        try:
+            return {str(key): _plain(item) for key, item in value.items()}
+        except RecursionError:  # nested past any real data: the verifier reports it as a bad reference
+            return dict(value)
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
     if isinstance(value, str):
@@ -43,6 +48,17 @@ def as_reference(value: Any, field: str = "answer") -> dict[str, Any] | None:
                 return parsed
         return {field: value}
     return {field: value if isinstance(value, int | float | bool | list) else str(value)}
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready containers: numpy arrays and scalars as Python lists and numbers, tuples as lists."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if not isinstance(value, str | bytes | int | float | bool) and callable(getattr(value, "tolist", None)):
+        return _plain(value.tolist())
+    return value
 
 
 def completion_text(completion: Any) -> str:

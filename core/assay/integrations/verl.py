@@ -1,24 +1,26 @@
-"""verl reward functions: point `custom_reward_function.path` at this file.
+"""verl reward functions: name this module in verl's `reward.custom_reward_function`.
 
 ```yaml
-custom_reward_function:
-  # the path printed by: python -c "import assay.integrations.verl as m; print(m.__file__)"
-  path: .../site-packages/assay/integrations/verl.py
-  name: compute_score           # or compute_score_batch with verl's batch reward manager
-  reward_kwargs:
-    verifier: math              # optional: else extra_info["assay_verifier"], $ASSAY_VERL_VERIFIER, the data source
-    url: http://127.0.0.1:8000  # optional: verify on an assay server, not in the trainer's process
+reward:
+  custom_reward_function:
+    path: pkg://assay.integrations.verl  # or this file's path
+    name: compute_score                  # or compute_score_batch with verl's BatchRewardManager
+    reward_kwargs:                       # on the command line: +reward.custom_reward_function.reward_kwargs.KEY=...
+      verifier: math                     # optional: else extra_info["assay_verifier"], ..., the data source
+      url: http://127.0.0.1:8000         # optional: verify on an assay server, not in the trainer's process
 ```
 
 verl calls `compute_score(data_source=..., solution_str=..., ground_truth=..., extra_info=...,
 **reward_kwargs)` once per response and reads a float, or a dict with `"score"` whose other keys it
-logs (every response must give the same keys). The file is loaded by path, so it imports nothing
+logs (every response must give the same keys). The file may be loaded by path, so it imports nothing
 relative and nothing heavy.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,6 +46,10 @@ DATA_SOURCES: dict[str, str] = {
     "taco": "code",
 }
 
+#: Words in a data source's name that mark a code data set (`likaixin/TACO-verified`, `livecodebench/...`,
+#: `PrimeIntellect/verifiable-coding-problems`, `KodCode/...`), checked after the names above and math.
+CODE_SOURCE_WORDS: tuple[str, ...] = ("code", "apps", "taco", "humaneval", "mbpp", "leetcode")
+
 
 def _verifier_for(data_source: str, extra_info: dict[str, Any] | None, verifier: str | None) -> str:
     chosen = verifier or (extra_info or {}).get("assay_verifier") or os.environ.get("ASSAY_VERL_VERIFIER")
@@ -53,19 +59,48 @@ def _verifier_for(data_source: str, extra_info: dict[str, Any] | None, verifier:
         return DATA_SOURCES[data_source]
     if data_source.startswith("aime") or "math" in data_source.lower():
         return "math"
+    if any(word in data_source.lower() for word in CODE_SOURCE_WORDS):
+        return "code"
     raise ValueError(
         f"no assay verifier for data_source {data_source!r}: set "
         "custom_reward_function.reward_kwargs.verifier, extra_info['assay_verifier'] or $ASSAY_VERL_VERIFIER"
     )
 
 
+#: Named, not `__name__`: verl may load this file by path, as a module with a made-up name.
+logger = logging.getLogger("assay.integrations.verl")
+_reported: set[tuple[str, str]] = set()
+_reported_lock = threading.Lock()
+
+
+def _report_undecided(verdict: Verdict) -> None:
+    """An error verdict (a reference in no known format, a verifier that failed) still reads as a reward
+    of 0 to verl, so it is logged, once per verifier and reason, with what to fix."""
+    key = (verdict.verifier, verdict.reason or "")
+    with _reported_lock:
+        if key in _reported:
+            return
+        _reported.add(key)
+    logger.warning(
+        "assay %s gave %s (%s) for data: %s; the reward is 0.0 for every such response "
+        "(see reward_extra_info's assay_status and assay_reason; logged once)",
+        verdict.verifier,
+        verdict.status,
+        verdict.reason,
+        verdict.details.get("message") or verdict.details,
+    )
+
+
 def _result(verdict: Verdict) -> dict[str, Any]:
     reward = reward_of(verdict)
+    if reward is None:
+        _report_undecided(verdict)
     return {
         "score": 0.0 if reward is None else reward,
         "acc": passed_of(verdict),
         "pred": verdict.answer or "",
         "assay_status": verdict.status,
+        "assay_reason": verdict.reason or "",
     }
 
 
@@ -77,7 +112,7 @@ def _pair(index: int, solution_str: str, ground_truth: Any, reference_field: str
     return task, Sample(task_id=task.id, index=0, text=solution_str)
 
 
-_NOT_APPLICABLE = {"score": 0.0, "acc": False, "pred": "", "assay_status": "skipped"}
+_NOT_APPLICABLE = {"score": 0.0, "acc": False, "pred": "", "assay_status": "skipped", "assay_reason": "no_reference"}
 
 
 def compute_score(
@@ -93,7 +128,7 @@ def compute_score(
     reference_field: str = "answer",
     **_: Any,
 ) -> dict[str, Any]:
-    """verl's per-response reward: `{"score", "acc", "pred", "assay_status"}`."""
+    """verl's per-response reward: `{"score", "acc", "pred", "assay_status", "assay_reason"}`."""
     name = _verifier_for(data_source, extra_info, verifier)
     pair = _pair(0, solution_str, ground_truth, reference_field)
     if pair is None:

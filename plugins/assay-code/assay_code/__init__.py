@@ -12,7 +12,7 @@ from typing import Any
 from assay.hookspecs import hookimpl
 
 __version__ = "0.1.0"
-__all__ = ["register_verifiers"]
+__all__ = ["register_commands", "register_verifiers"]
 
 
 @hookimpl
@@ -20,3 +20,10 @@ def register_verifiers(register: Callable[[type[Any]], None]) -> None:
     from assay_code.verifier import CodeVerifier
 
     register(CodeVerifier)
+
+
+@hookimpl
+def register_commands(register: Callable[[Any], None]) -> None:
+    from assay_code.cli import COMMAND
+
+    register(COMMAND)

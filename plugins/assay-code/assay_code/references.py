@@ -6,13 +6,17 @@
 {"style": "pytest", "tests": "from solution import add\\ndef test_add(): assert add(1, 2) == 3"}
 {"style": "generated_tests", "entry_point": "add", "tests": ["assert add(1, 2) == 3"]}
 ```
+
+A reference without `style` is read as one of the public formats in `assay_code.formats` (verl's
+`{"inputs", "outputs"}`, APPS, CodeContests, LiveCodeBench, HumanEval, MBPP, SandboxFusion) and converted.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)]
 
@@ -49,6 +53,9 @@ class PytestReference(_Reference):
     style: Literal["pytest"]
     tests: str = Field(min_length=1)
     module: Identifier = "solution"
+    #: Code the module runs before the sample's own (call-based data sets' graders put a standard-library
+    #: import header there, which their samples rely on: `List`, `defaultdict`, `heappush`).
+    prelude: str = ""
 
 
 class GeneratedTestsReference(_Reference):
@@ -65,6 +72,22 @@ class CodeReference(RootModel[FunctionReference | IOReference | PytestReference 
         FunctionReference | IOReference | PytestReference | GeneratedTestsReference,
         Field(discriminator="style"),
     ]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_other_formats(cls, value: Any) -> Any:
+        """Tests in another harness's or data set's shape (no `style`) are converted first
+        (`assay_code.formats`); one that cannot be read is a validation error naming its field."""
+        if isinstance(value, Mapping) and "style" not in value:
+            from assay_code.formats import TestFormatError, converted_reference
+
+            try:
+                return converted_reference(value)
+            except TestFormatError as exc:
+                raise ValueError(str(exc)) from None
+            except Exception as exc:  # a shape no reader foresaw is still the reference's fault, and said so
+                raise ValueError(f"tests that cannot be read ({type(exc).__name__}: {exc})") from None
+        return value
 
 
 Reference = FunctionReference | IOReference | PytestReference | GeneratedTestsReference

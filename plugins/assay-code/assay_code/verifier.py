@@ -601,6 +601,8 @@ class CodeVerifier(Verifier):
         error = compile_error(source)
         if error is not None:
             return self.verdict(task, sample, "fail", score=0.0, reason="syntax_error", details={"message": error})
+        if reference.prelude and compile_error(reference.prelude + source) is None:  # not before `__future__`
+            source = reference.prelude + source
         unreachable = pytest_unreachable()
         if unreachable:
             return self.error(task, sample, "unsupported_test", unreachable)
