@@ -294,7 +294,8 @@ class Ensemble(BaseSelector):
             return None
         index = int(table.index[0, column])
         chosen = next(c for c in candidates if c.index == index)
-        return Choice(index=index, answer=chosen.answer, support=float(score[0, column]))
+        # Rounded: sums in another order differ in the last bits, and the choice must not depend on order.
+        return Choice(index=index, answer=chosen.answer, support=round(float(score[0, column]), 9))
 
     def expected_accuracy(
         self, pool: Pool, ks: NDArray[np.int64], rng: np.random.Generator, mc_samples: int
