@@ -36,7 +36,6 @@ random problems x 100 samples. Anchor: majority vote over the same problems in t
 from __future__ import annotations
 
 import argparse
-import ast
 import gzip
 import hashlib
 import json
@@ -54,6 +53,7 @@ import numpy as np
 from assay.selection import Candidate, Choice
 from assay.selection.builtin import vote
 from assay.selection.ensemble import Ensemble, SignalTable, choose
+from examples.weak_checks import game24_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "out" / "benchmarks" / "selection"
@@ -133,59 +133,15 @@ def load_svamp(data: Path) -> Dataset:
     return Dataset("SVAMP", list(by_task), list(by_task.values()))
 
 
-def game24_checks(puzzle: Sequence[int], target: int, text: str) -> dict[str, float]:
-    """Three checks on the expression's form; each alone is weak, none reads a reference answer."""
-    expression = text.strip().splitlines()[-1] if text.strip() else ""
-    expression = expression.split("Answer:", 1)[-1].strip()
-    left, _, right = expression.partition("=")
-    numbers = sorted(int(n) for n in re.findall(r"\d+", left)) if left else []
-    checks = {"metadata:uses_puzzle_numbers": float(numbers == sorted(puzzle))}
-    value = _arithmetic(left)
-    right_value = _arithmetic(right) if right else None
-    checks["metadata:left_equals_right"] = float(
-        value is not None and right_value is not None and abs(value - right_value) < 1e-6
-    )
-    checks["metadata:right_is_target"] = float(right_value is not None and abs(right_value - target) < 1e-6)
-    return checks
-
-
-def _arithmetic(text: str) -> float | None:
-    """The value of + - * / over numbers, or None (parsed, never executed)."""
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except (SyntaxError, ValueError):
-        return None
-
-    def value(node: ast.AST) -> float:
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-            return float(node.value)
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -value(node.operand)
-        if isinstance(node, ast.BinOp):
-            a, b = value(node.left), value(node.right)
-            if isinstance(node.op, ast.Add):
-                return a + b
-            if isinstance(node.op, ast.Sub):
-                return a - b
-            if isinstance(node.op, ast.Mult):
-                return a * b
-            if isinstance(node.op, ast.Div):
-                return a / b
-        raise ValueError("not arithmetic")
-
-    try:
-        return value(tree.body)
-    except (ValueError, ZeroDivisionError, RecursionError):
-        return None
-
-
 def load_game24(data: Path) -> list[Dataset]:
     folder = data / "game24-gpt4"
     puzzles = {p["problem_id"]: [int(n) for n in p["puzzle"].split()] for p in _jsonl(folder / "problems.jsonl")}
     styles: dict[str, dict[str, list[Candidate]]] = {}
     for r in _jsonl(folder / "samples.jsonl.gz"):
         text = r["extracted_answer"] or r["response"] or ""
-        signals = game24_checks(puzzles[r["problem_id"]], 24, text)
+        signals = {
+            f"metadata:{name}": value for name, value in game24_checks(puzzles[r["problem_id"]], 24, text).items()
+        }
         signals["text:chars"] = math.log1p(len(r["response"] or ""))
         answer = re.sub(r"\s+", "", text.strip().splitlines()[-1]) if text.strip() else None
         method = r["extra"]["method"]

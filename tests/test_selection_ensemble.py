@@ -288,3 +288,14 @@ def test_the_audit_reports_the_ensemble_and_its_weights(tmp_path: Path) -> None:
     assert weights["answer_mean:metadata:judge"]["weight"] > 0
     assert curve["details"]["ensemble"]["labels_used"] == 0  # the audit never fits on the labels
     assert report.at("ensemble", 30) > report.at("majority", 30)
+
+
+def test_the_readme_example_runs_as_written() -> None:
+    readme = (ROOT / "core" / "assay" / "selection" / "README.md").read_text()
+    example = readme.split("## The ensemble")[1].split("```python\n")[1].split("```")[0]
+    result = subprocess.run(
+        [sys.executable, "-c", example], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120
+    )
+    lines = result.stdout.splitlines()
+    assert lines[0] == "majority 9 of 100"
+    assert lines[1] == "ensemble 21 of 100"
