@@ -102,6 +102,38 @@ class SignalTable:
                     label[row, col] = float(candidate.label)
         return cls(valid, group, index, values, list(names), label)
 
+    def rows(self, start: int, stop: int) -> SignalTable:
+        """Problems start..stop-1 (views, no copies)."""
+        label = None if self.label is None else self.label[start:stop]
+        return SignalTable(
+            self.valid[start:stop],
+            self.group[start:stop],
+            self.index[start:stop],
+            self.values[start:stop],
+            self.names,
+            label,
+        )
+
+    def take(self, columns: IntArray) -> SignalTable:
+        """Per problem, the samples at `columns` (problems, k): a random k-subset as its own table."""
+
+        def gather(array: NDArray[Any]) -> NDArray[Any]:
+            return np.take_along_axis(array, columns, axis=1)
+
+        values = np.take_along_axis(self.values, columns[..., None], axis=1)
+        label = None if self.label is None else gather(self.label)
+        return SignalTable(gather(self.valid), gather(self.group), gather(self.index), values, self.names, label)
+
+
+#: Problems are processed in chunks of about this many (sample, signal) cells, to bound memory.
+CHUNK_CELLS = 4_000_000
+
+
+def row_chunks(table: SignalTable) -> list[tuple[int, int]]:
+    problems, width = table.valid.shape
+    step = max(1, CHUNK_CELLS // max(1, width * (2 * len(table.names) + 1)))
+    return [(start, min(start + step, problems)) for start in range(0, problems, step)]
+
 
 def features(table: SignalTable, mask: BoolArray | None = None) -> tuple[FloatArray, list[str]]:
     """Every signal the label model sees, for the samples in `mask` (default: all): the vote share, the raw
@@ -196,28 +228,33 @@ def choose(score: FloatArray, table: SignalTable, mask: BoolArray) -> IntArray:
     lowest sample index. Samples without an answer stand alone."""
     problems, width = mask.shape
     mask = mask & table.valid
-    cols = np.broadcast_to(np.arange(width), (problems, width))
+    columns = np.broadcast_to(np.arange(width), (problems, width))
     n_groups = int(table.group.max(initial=-1)) + 1
     # Samples without an answer get a group of their own (ids past the answers').
-    own = np.where(table.group >= 0, table.group, n_groups + cols)
-    total_groups = n_groups + width
-    bins = np.where(mask, np.arange(problems)[:, None] * total_groups + own, problems * total_groups)
-    size = problems * total_groups + 1
-    counts = np.bincount(bins.ravel(), minlength=size).astype(np.float64)
-    sums = np.bincount(bins.ravel(), weights=np.where(mask, score, 0.0).ravel(), minlength=size)
+    own = np.where(table.group >= 0, table.group, n_groups + columns)
+    total = n_groups + width
+    rows = np.broadcast_to(np.arange(problems)[:, None], (problems, width))[mask]
+    bins = (rows * total + own[mask]).astype(np.int64)
+    cols, index = columns[mask], table.index[mask]
+    size = problems * total
+    counts = np.bincount(bins, minlength=size)
+    sums = np.bincount(bins, weights=score[mask], minlength=size)
     first = np.full(size, np.iinfo(np.int64).max)
-    np.minimum.at(first, bins.ravel(), np.where(mask, table.index, np.iinfo(np.int64).max).ravel())
-    mean = np.round(sums[bins] / np.maximum(counts[bins], 1.0), 9)
-    rows, columns = np.nonzero(mask)
-    if rows.size == 0:
-        return np.full(problems, -1, dtype=np.int64)
-    cell_bins = bins[rows, columns]
-    order = np.lexsort((table.index[rows, columns], first[cell_bins], -counts[cell_bins], -mean[rows, columns], rows))
-    sorted_rows = rows[order]
-    lead = np.ones(sorted_rows.size, dtype=bool)
-    lead[1:] = sorted_rows[1:] != sorted_rows[:-1]
+    np.minimum.at(first, bins, index)
+    mean = np.round(sums[bins] / counts[bins], 9)
+    count, lead = counts[bins], first[bins]
+    # Narrow each problem's candidates key by key (mean, then size, then first index): linear, no sort.
+    best_mean = np.full(problems, -np.inf)
+    np.maximum.at(best_mean, rows, mean)
+    keep = mean == best_mean[rows]
+    best_count = np.full(problems, -1)
+    np.maximum.at(best_count, rows[keep], count[keep])
+    keep &= count == best_count[rows]
+    best_first = np.full(problems, np.iinfo(np.int64).max)
+    np.minimum.at(best_first, rows[keep], lead[keep])
+    keep &= (lead == best_first[rows]) & (index == lead)
     chosen = np.full(problems, -1, dtype=np.int64)
-    chosen[sorted_rows[lead]] = columns[order][lead]
+    chosen[rows[keep]] = cols[keep]
     return chosen
 
 
@@ -246,22 +283,30 @@ class Ensemble(BaseSelector):
         return self.fit_table(SignalTable.from_candidates(problems), use_labels=use_labels)
 
     def fit_table(self, table: SignalTable, use_labels: bool = False) -> Ensemble:
-        values, names = features(table)
-        votes = binarise(values, table.valid)
-        # One row per answer of each problem (its first sample: every answer-level signal is the same for
-        # all its samples); a sample without an answer is an answer of its own.
-        rows, cols = np.nonzero(representatives(table, table.valid))
-        problem = rows.astype(np.int64)
-        labels = None
-        if use_labels and table.label is not None:
-            labels = answer_labels(table)[rows, cols]
+        votes_parts, start_parts, problem_parts, label_parts = [], [], [], []
+        names: list[str] = []
+        for first, stop in row_chunks(table):
+            part = table.rows(first, stop)
+            values, names = features(part)
+            votes = binarise(values, part.valid)
+            # One row per answer of each problem (its first sample: every answer-level signal is the same
+            # for all its samples); a sample without an answer is an answer of its own.
+            rows, cols = np.nonzero(representatives(part, part.valid))
+            votes_parts.append(votes[rows, cols])
+            problem_parts.append(rows.astype(np.int64) + first)
+            start_parts.append(np.nan_to_num(values[rows, cols, 0], nan=0.0) if names[:1] == [VOTE_SHARE] else None)
+            if use_labels and part.label is not None:
+                label_parts.append(answer_labels(part)[rows, cols])
+        if not votes_parts:
+            values, names = features(table)
+        votes = np.concatenate(votes_parts) if votes_parts else np.zeros((0, len(names)), dtype=np.int8)
+        problem = np.concatenate(problem_parts) if problem_parts else np.zeros(0, dtype=np.int64)
+        labels = np.concatenate(label_parts) if label_parts else None
         # Self-consistency is the starting labeller: each answer starts as right with its vote share.
         start = None
-        if names and names[0] == VOTE_SHARE:
-            start = np.nan_to_num(values[rows, cols, 0], nan=0.0)
-        model = LabelModel.fit(
-            votes[rows, cols], names, labels, start=start, groups=problem, max_iterations=self.rounds
-        )
+        if start_parts and all(part is not None for part in start_parts):
+            start = np.concatenate([part for part in start_parts if part is not None])
+        model = LabelModel.fit(votes, names, labels, start=start, groups=problem, max_iterations=self.rounds)
         return Ensemble(model, table.names, self.rounds)
 
     def report(self) -> dict[str, Any]:
@@ -277,10 +322,22 @@ class Ensemble(BaseSelector):
         if self.model is None:
             raise SelectionError("the ensemble is not fitted")
         mask = table.valid if mask is None else mask & table.valid
-        values, names = features(table, mask)
-        if names != self.model.names:
-            raise SelectionError(f"signals {names} do not match the fitted ones {self.model.names}")
-        out: FloatArray = np.where(mask, self.model.log_odds(binarise(values, mask)), np.nan)
+        out = np.full(mask.shape, np.nan)
+        for first, stop in row_chunks(table):
+            part, part_mask = table.rows(first, stop), mask[first:stop]
+            values, names = features(part, part_mask)
+            if names != self.model.names:
+                raise SelectionError(f"signals {names} do not match the fitted ones {self.model.names}")
+            out[first:stop] = np.where(part_mask, self.model.log_odds(binarise(values, part_mask)), np.nan)
+        return out
+
+    def choices(self, table: SignalTable, mask: BoolArray | None = None) -> IntArray:
+        """Per problem, the column of the chosen sample among those in `mask` (-1: none)."""
+        mask = table.valid if mask is None else mask & table.valid
+        score = np.nan_to_num(self.scores(table, mask))
+        out = np.full(mask.shape[0], -1, dtype=np.int64)
+        for first, stop in row_chunks(table):
+            out[first:stop] = choose(score[first:stop], table.rows(first, stop), mask[first:stop])
         return out
 
     def select(self, candidates: Sequence[Candidate]) -> Choice | None:
@@ -311,18 +368,19 @@ class Ensemble(BaseSelector):
         def evaluate(orders: IntArray, kk: IntArray) -> FloatArray:
             out = np.zeros((len(orders), pool.problems, len(kk)))
             for replicate, order in enumerate(orders):
-                rank = np.empty(pool.valid.shape, dtype=np.int64)
-                full = np.broadcast_to(order, pool.valid.shape)
-                np.put_along_axis(rank, full, np.broadcast_to(np.arange(full.shape[1]), full.shape), axis=1)
+                full = np.ascontiguousarray(np.broadcast_to(order, pool.valid.shape))
                 for column, k in enumerate(kk):
-                    mask = pool.valid & (rank < k)
-                    score = np.nan_to_num(fitted.scores(table, mask))
-                    chosen = choose(score, table, mask)
+                    # The k-subset as a table of its own: work grows with k, not with every sample.
+                    columns = full[:, : int(k)]
+                    chosen = fitted.choices(table.take(columns))
                     hit = chosen >= 0
-                    out[replicate, rows[hit], column] = pool.correct[rows[hit], chosen[hit]]
+                    picked = columns[rows[hit], chosen[hit]]
+                    out[replicate, rows[hit], column] = pool.correct[rows[hit], picked]
             return out
 
-        estimate = estimators.monte_carlo(pool, ks, rng, max(2, min(mc_samples, 64)), evaluate)
+        # Each replicate recomputes every signal for every k: keep the work to about 10^8 (sample, k) cells.
+        budget = 10**8 // max(1, int(np.minimum(ks, pool.valid.shape[1]).sum()) * pool.problems)
+        estimate = estimators.monte_carlo(pool, ks, rng, max(2, min(mc_samples, 64, budget)), evaluate)
         estimate.details = {"ensemble": fitted.report()}
         return estimate
 
