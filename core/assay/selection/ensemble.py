@@ -135,41 +135,41 @@ def row_chunks(table: SignalTable) -> list[tuple[int, int]]:
     return [(start, min(start + step, problems)) for start in range(0, problems, step)]
 
 
-def features(table: SignalTable, mask: BoolArray | None = None) -> tuple[FloatArray, list[str]]:
-    """Every signal the label model sees, for the samples in `mask` (default: all): the vote share, the raw
-    signals, and each raw signal's mean over the sample's answer group. (P, N, F), NaN outside the mask."""
-    mask = table.valid if mask is None else mask & table.valid
+def answer_bins(table: SignalTable, mask: BoolArray) -> tuple[IntArray, int]:
+    """Per sample in `mask`, a bin for its answer within its problem (a sample without an answer is an
+    answer of its own); outside the mask, the last bin. Returns (bins, number of bins + 1)."""
     problems, width = mask.shape
     n_groups = int(table.group.max(initial=-1)) + 1
-    columns: list[FloatArray] = []
-    names: list[str] = []
-    raw = np.where(mask[..., None], table.values, np.nan)
-    answered = mask & (table.group >= 0)
-    if n_groups:
-        bins = np.where(answered, np.arange(problems)[:, None] * n_groups + table.group, problems * n_groups)
-        size = problems * n_groups + 1
-        counts = np.bincount(bins.ravel(), minlength=size).astype(np.float64)
-        counts[-1] = 0.0
-        per_row = answered.sum(axis=1, keepdims=True)
-        share = np.where(answered, counts[bins] / np.maximum(per_row, 1), np.nan)
-        columns.append(share)
-        names.append(VOTE_SHARE)
-    for s, name in enumerate(table.names):
-        column = raw[..., s]
-        if not n_groups:
-            columns.append(column)
-            names.append(name)
-        if n_groups:
-            present = answered & np.isfinite(column)
-            sums = np.bincount(bins.ravel(), weights=np.where(present, column, 0.0).ravel(), minlength=size)
-            seen = np.bincount(bins.ravel(), weights=present.ravel().astype(np.float64), minlength=size)
+    own = np.where(table.group >= 0, table.group, n_groups + np.arange(width)[None, :])
+    total = n_groups + width
+    bins: IntArray = np.where(mask, np.arange(problems)[:, None] * total + own, problems * total).astype(np.int64)
+    return bins, problems * total + 1
+
+
+def features(table: SignalTable, mask: BoolArray | None = None) -> tuple[FloatArray, list[str]]:
+    """Every answer-level signal the label model sees, for the samples in `mask` (default: all): the share
+    of the samples giving the sample's answer, and each raw signal's mean over those samples (a sample
+    without an answer is an answer of its own). (P, N, 1 + S), NaN outside the mask; the names depend on
+    the raw signals' names only."""
+    mask = table.valid if mask is None else mask & table.valid
+    bins, size = answer_bins(table, mask)
+    flat = bins.ravel()
+    counts = np.bincount(flat, minlength=size).astype(np.float64)
+    counts[-1] = 0.0
+    per_row = mask.sum(axis=1, keepdims=True)
+    columns = [np.where(mask, counts[bins] / np.maximum(per_row, 1), np.nan)]
+    names = [VOTE_SHARE]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for s, name in enumerate(table.names):
+            column = table.values[..., s]
+            present = mask & np.isfinite(column)
+            sums = np.bincount(flat, weights=np.where(present, column, 0.0).ravel(), minlength=size)
+            seen = np.bincount(flat, weights=present.ravel().astype(np.float64), minlength=size)
             seen[-1] = 0.0
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean = np.where(seen[bins] > 0, sums[bins] / np.where(seen[bins] > 0, seen[bins], 1.0), np.nan)
-            columns.append(np.where(answered, mean, np.nan))
+            mean = np.where(seen[bins] > 0, sums[bins] / np.where(seen[bins] > 0, seen[bins], 1.0), np.nan)
+            columns.append(np.where(mask & np.isfinite(mean), mean, np.nan))
             names.append(ANSWER_MEAN + name)
-    stacked = np.stack(columns, axis=-1) if columns else np.zeros((problems, width, 0))
-    return stacked, names
+    return np.stack(columns, axis=-1), names
 
 
 def binarise(values: FloatArray, mask: BoolArray) -> NDArray[np.int8]:
@@ -177,27 +177,24 @@ def binarise(values: FloatArray, mask: BoolArray) -> NDArray[np.int8]:
     present = np.isfinite(values) & mask[..., None]
     filled = np.where(present, values, 0.0)
     count = present.sum(axis=1, keepdims=True)
-    mean = filled.sum(axis=1, keepdims=True) / np.maximum(count, 1)
-    tolerance = TIE_TOLERANCE * (1.0 + np.abs(mean))
-    difference = filled - mean
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = filled.sum(axis=1, keepdims=True) / np.maximum(count, 1)
+        tolerance = TIE_TOLERANCE * (1.0 + np.abs(mean))
+        difference = filled - mean
     votes = np.where(difference > tolerance, 1, np.where(difference < -tolerance, -1, 0)).astype(np.int8)
     votes[~present] = 0
     return votes
 
 
 def representatives(table: SignalTable, mask: BoolArray) -> BoolArray:
-    """The first sample (lowest column) in `mask` of each answer of each problem, and every sample in
-    `mask` without an answer."""
+    """The first sample (lowest column) in `mask` of each answer of each problem; a sample without an
+    answer is an answer of its own."""
     mask = mask & table.valid
-    problems, width = mask.shape
-    n_groups = int(table.group.max(initial=-1)) + 1
-    out = mask & (table.group < 0)
-    if n_groups:
-        answered = mask & (table.group >= 0)
-        bins = np.where(answered, np.arange(problems)[:, None] * n_groups + table.group, problems * n_groups)
-        first = np.full(problems * n_groups + 1, width)
-        np.minimum.at(first, bins.ravel(), np.broadcast_to(np.arange(width), mask.shape).ravel())
-        out |= answered & (first[bins] == np.arange(width)[None, :])
+    width = mask.shape[1]
+    bins, size = answer_bins(table, mask)
+    first = np.full(size, width)
+    np.minimum.at(first, bins.ravel(), np.broadcast_to(np.arange(width), mask.shape).ravel())
+    out: BoolArray = mask & (first[bins] == np.arange(width)[None, :])
     return out
 
 
@@ -228,15 +225,10 @@ def choose(score: FloatArray, table: SignalTable, mask: BoolArray) -> IntArray:
     lowest sample index. Samples without an answer stand alone."""
     problems, width = mask.shape
     mask = mask & table.valid
-    columns = np.broadcast_to(np.arange(width), (problems, width))
-    n_groups = int(table.group.max(initial=-1)) + 1
-    # Samples without an answer get a group of their own (ids past the answers').
-    own = np.where(table.group >= 0, table.group, n_groups + columns)
-    total = n_groups + width
+    all_bins, size = answer_bins(table, mask)
     rows = np.broadcast_to(np.arange(problems)[:, None], (problems, width))[mask]
-    bins = (rows * total + own[mask]).astype(np.int64)
-    cols, index = columns[mask], table.index[mask]
-    size = problems * total
+    bins = all_bins[mask]
+    cols, index = np.broadcast_to(np.arange(width), (problems, width))[mask], table.index[mask]
     counts = np.bincount(bins, minlength=size)
     sums = np.bincount(bins, weights=score[mask], minlength=size)
     first = np.full(size, np.iinfo(np.int64).max)
@@ -294,7 +286,7 @@ class Ensemble(BaseSelector):
             rows, cols = np.nonzero(representatives(part, part.valid))
             votes_parts.append(votes[rows, cols])
             problem_parts.append(rows.astype(np.int64) + first)
-            start_parts.append(np.nan_to_num(values[rows, cols, 0], nan=0.0) if names[:1] == [VOTE_SHARE] else None)
+            start_parts.append(np.nan_to_num(values[rows, cols, 0], nan=0.0))
             if use_labels and part.label is not None:
                 label_parts.append(answer_labels(part)[rows, cols])
         if not votes_parts:
@@ -303,9 +295,7 @@ class Ensemble(BaseSelector):
         problem = np.concatenate(problem_parts) if problem_parts else np.zeros(0, dtype=np.int64)
         labels = np.concatenate(label_parts) if label_parts else None
         # Self-consistency is the starting labeller: each answer starts as right with its vote share.
-        start = None
-        if start_parts and all(part is not None for part in start_parts):
-            start = np.concatenate([part for part in start_parts if part is not None])
+        start = np.concatenate(start_parts) if start_parts else None
         model = LabelModel.fit(votes, names, labels, start=start, groups=problem, max_iterations=self.rounds)
         return Ensemble(model, table.names, self.rounds)
 
