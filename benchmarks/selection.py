@@ -23,10 +23,13 @@ problems (paired: one set of resamples for every row):
 - coverage: any sample right (the ceiling);
 - majority: the most common answer;
 - reward model best-of-k: the highest `reward` score (only with `--reward-scores`, an .npz of
-  `task_ids`, `indices`, `scores` written by `python benchmarks/reward.py selection --save-scores`);
+  `task_ids`, `indices`, `scores` written by `python benchmarks/reward.py selection --save-scores`, with
+  the same split; SVAMP and HumanEval, the sets the head is trained on);
 - CodeT: the consensus set with the best (samples x generated tests passed) (HumanEval);
-- ensemble: the `ensemble` selector, its label model fitted without labels on the other problems (the
-  training split), then applied to the held-out ones.
+- ensemble (no labels): the `ensemble` selector, its label model fitted without labels on the other
+  problems (the training split), then applied to the held-out ones;
+- ensemble (no labels, fitted on these): fitted on the held-out problems themselves, still without labels;
+- ensemble (labels: N answers): fitted on the training problems with their labels (N labelled answers).
 
 The split is by problem (a hash of seed and task id, as `assay reward train` splits). Timing: the
 ensemble's fit and selection over every problem of the data set; `--synthetic` adds the same on 1,000
@@ -233,7 +236,7 @@ def evaluate(dataset: Dataset, args: argparse.Namespace, rm: dict[tuple[str, int
     started = time.perf_counter()
     rows["majority"] = np.array([label_of(p, majority_index(p)) for p in test])
     majority_s = time.perf_counter() - started
-    if rm is not None:
+    if rm is not None and any((dataset.task_ids[i], c.index) in rm for i in held for c in dataset.problems[i]):
         scored = []
         for i in held:
             p = dataset.problems[i]
