@@ -368,8 +368,8 @@ class Ensemble(BaseSelector):
                     out[replicate, rows[hit], column] = pool.correct[rows[hit], picked]
             return out
 
-        # Each replicate recomputes every signal for every k: keep the work to about 10^8 (sample, k) cells.
-        budget = 10**8 // max(1, int(np.minimum(ks, pool.valid.shape[1]).sum()) * pool.problems)
+        # Each replicate recomputes every signal for every k: keep the work near 5 * 10^7 (sample, k) cells.
+        budget = 5 * 10**7 // max(1, int(np.minimum(ks, pool.valid.shape[1]).sum()) * pool.problems)
         estimate = estimators.monte_carlo(pool, ks, rng, max(2, min(mc_samples, 64, budget)), evaluate)
         estimate.details = {"ensemble": fitted.report()}
         return estimate
