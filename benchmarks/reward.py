@@ -2,6 +2,7 @@
 
     python benchmarks/reward.py throughput [--texts 192] [--repeats 3]
     python benchmarks/reward.py selection [--test-fraction 0.2] [--seed 0] [--json OUT] [--save-head PATH]
+                                          [--save-scores SCORES.npz] [--embeddings CACHE.npz]
 
 throughput: samples per second through `RewardVerifier.verify_batch` (units of up to 64 samples of one
 task, as the engine hands them), on the CPU with 1 and 2 threads, for the int8 ONNX path and the fp32
@@ -261,9 +262,13 @@ def selection(args: argparse.Namespace) -> None:
         other = EmbeddingCache(build_encoder(args.eval_encoder, threads=args.threads), max_entries=10_000_000)
         held_examples = [Example(r.task_id, r.prompt, r.text, r.label) for r in held]
         prompts, responses = embed_examples(held_examples, other, progress=sys.stderr.isatty())
-        scores = result.head.score(prompts, responses, [r.text for r in held])
+        scores = result.head.score(prompts, responses, [r.text for r in held], [r.task_id for r in held])
         print(f"held-out scores from {args.eval_encoder} embeddings (head fitted on {args.encoder}); "
               f"max |difference| {np.abs(scores - result.test_scores).max():.4f}")
+    if args.save_scores:
+        np.savez(args.save_scores, task_ids=np.array([r.task_id for r in held]),
+                 indices=np.array([r.index for r in held]), scores=scores)
+        print(f"wrote the held-out scores to {args.save_scores}", file=sys.stderr)
     rng = np.random.default_rng(args.seed)
     report: dict[str, Any] = {"training": result.report, "datasets": {}}
     print(f"\nheld-out problems (split by task id, test fraction {args.test_fraction}, seed {args.seed}); "
@@ -330,12 +335,14 @@ def main() -> None:
     s.add_argument("--encoder", default="onnx-int8", choices=("onnx-int8", "st-fp32"))
     s.add_argument("--eval-encoder", choices=("onnx-int8", "st-fp32"),
                    help="score the held-out problems with this encoder's embeddings (the head stays the same)")
-    s.add_argument("--recipe", default="interaction", choices=("response", "interaction"))
+    s.add_argument("--recipe", default="interaction", choices=("response", "interaction", "relative"))
     s.add_argument("--l2", type=float, default=None)
     s.add_argument("--threads", type=int, default=None)
     s.add_argument("--replicates", type=int, default=200, help="Monte Carlo replicates for the votes")
     s.add_argument("--embeddings", help="an .npz embedding cache, read if it exists and written after")
     s.add_argument("--save-head", help="write the trained head here")
+    s.add_argument("--save-scores", help="write the held-out samples' scores here (.npz: task_ids, indices, "
+                   "scores), which `python -m benchmarks.selection --reward-scores` reads")
     s.add_argument("--json", help="write the curves and figures here")
     args = parser.parse_args()
     if args.what == "throughput":

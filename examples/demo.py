@@ -10,7 +10,10 @@ to the HTML report.
 2. HumanEval, the first 40 problems with 100 CodeGen-16B completions each (examples/data/humaneval-codegen16b):
    the `code` verifier runs every completion against the official tests in the sandbox; the audit measures it
    against the data set's labels and draws pass@k.
-3. Game of 24 with GPT-4, two prompts (examples/data/game24-gpt4): coverage at 100 samples from the labels.
+3. Game of 24 with GPT-4, two prompts (examples/data/game24-gpt4): coverage at 100 samples from the labels,
+   then the `ensemble` selector against majority vote: three small checks on each answer's form
+   (examples/weak_checks.py) go into the samples' metadata as weak signals, and `assay select` picks one
+   answer per puzzle with each selector, without labels; the labels only score the choices.
 4. The review page (`assay review`) on the HumanEval slice and its verdicts: where a browser is installed
    (Chromium and chromedriver, with selenium), a screenshot of it in OUT/review/review.png; and the command
    that opens it, to label samples by hand.
@@ -21,6 +24,7 @@ Every step is a plain `assay` command, printed before it runs.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import shlex
 import subprocess
@@ -75,6 +79,20 @@ def verify(tasks: str, samples: str, verifier: str, out: Path) -> list[str]:
     return ["--verdicts", verdict_file]
 
 
+def write_with_checks(tasks: str, samples: str, out: Path) -> None:
+    """The samples, each with the weak checks of examples/weak_checks.py in its metadata."""
+    sys.path.insert(0, str(ROOT))
+    from examples.weak_checks import game24_checks
+
+    with gzip.open(tasks, "rt") as handle:
+        puzzles = {task["id"]: task["reference"] for task in map(json.loads, handle)}
+    with gzip.open(samples, "rt") as handle, out.open("w") as written:
+        for sample in map(json.loads, handle):
+            puzzle = puzzles[sample["task_id"]]
+            sample["metadata"] = game24_checks(puzzle["numbers"], puzzle["target"], sample["text"])
+            written.write(json.dumps(sample) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Run the assay demo on the bundled real data.")
     parser.add_argument("--out", default=str(ROOT / "out" / "demo"), help="where verdicts and reports go")
@@ -114,6 +132,23 @@ def main() -> int:
     print("\nGame of 24 (GPT-4), coverage at k = 1, 10, 100:")
     for prompt, label in (("io", "input-output prompt"), ("cot", "chain-of-thought prompt")):
         print(f"  {label:24s} " + "  ".join(f"{100 * v:5.1f} %" for v in coverage[prompt]))
+
+    print("\nGame of 24: one answer per puzzle from 100 samples, no labels used to choose (ensemble: answer")
+    print("form checks as weak signals in the samples' metadata, weights learned without labels):")
+    for prompt, label in (("io", "input-output prompt"), ("cot", "chain-of-thought prompt")):
+        tasks = str(game24 / "tasks.jsonl.gz")
+        with_checks = out / f"game24-{prompt}-with-checks.jsonl"
+        write_with_checks(tasks, str(game24 / f"samples-{prompt}.jsonl.gz"), with_checks)
+        right = {}
+        for selector in ("majority", "ensemble"):
+            chosen = out / f"game24-{prompt}-{selector}.jsonl"
+            assay("select", tasks, str(with_checks), "--selector", selector, "-o", str(chosen), quiet=True)
+            lines = [json.loads(line) for line in chosen.read_text().splitlines()]
+            right[selector] = sum(bool(line.get("label")) for line in lines) / len(lines)
+        print(
+            f"  {label:24s} majority {100 * right['majority']:5.1f} %   ensemble {100 * right['ensemble']:5.1f} %"
+            f"   (coverage {100 * coverage[prompt][-1]:5.1f} %)"
+        )
 
     screenshot = review_screenshot(review_args, out / "review" / "review.png")
 

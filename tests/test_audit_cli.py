@@ -68,13 +68,14 @@ def test_audit_reports_verifier_errors_selection_and_flakiness(
     assert verifier["resampling_limit"]["value"] == pytest.approx(0.8)
 
     curves = {c["name"]: c for c in report["curves"]}
-    assert list(curves) == ["coverage", "majority", "best_of_n[echo@1]", "verified_majority[echo@1]"]
+    assert list(curves) == ["coverage", "majority", "best_of_n[echo@1]", "verified_majority[echo@1]", "ensemble"]
     assert curves["coverage"]["value"][0] == pytest.approx(0.25)  # 5 of 20 labelled right
     assert curves["coverage"]["value"][-1] == 1.0
     # All four answers tie at 5 votes; the tie goes to sample 0's answer, whose group is 4/5 right.
     assert curves["majority"]["value"][-1] == pytest.approx(0.8)
     assert curves["verified_majority[echo@1]"]["value"][-1] == pytest.approx(0.8)
-    assert all(c["method"] == "exact" for c in curves.values())
+    assert all(c["method"] == "exact" for name, c in curves.items() if name != "ensemble")
+    assert curves["ensemble"]["details"]["ensemble"]["fitted"] is True
 
     html = (report_dir / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 2
@@ -102,7 +103,7 @@ def test_graded_scores_get_auroc_calibration_and_weighted_votes(labelled: tuple[
     assert scorer["scores"]["auroc"] == pytest.approx(1.0)
     assert scorer["scores"]["calibration"]["ece"] > 0
     names = [c["name"] for c in report.json["curves"]]
-    assert names == ["coverage", "majority", "weighted_majority[scorer@2]", "best_of_n[scorer@2]"]
+    assert names == ["coverage", "majority", "weighted_majority[scorer@2]", "best_of_n[scorer@2]", "ensemble"]
     assert report.at("best_of_n[scorer@2]", 20) == 1.0
     written = report.write(tmp_path / "scored")
     assert (tmp_path / "scored" / "reliability_scorer_2.png").exists()

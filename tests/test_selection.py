@@ -27,7 +27,7 @@ from assay.selection import (
 from assay.selection.builtin import BUILTIN_SELECTORS
 from assay.testing.echo import EchoVerifier
 
-BUILTINS = ("majority", "weighted_majority", "best_of_n", "verified_majority", "oracle")
+BUILTINS = ("majority", "weighted_majority", "best_of_n", "verified_majority", "oracle", "ensemble")
 
 
 def test_builtins_are_registered_through_the_hook() -> None:

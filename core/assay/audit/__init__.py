@@ -71,6 +71,7 @@ class Curve:
             "ci_low": _rounded(self.ci_low),
             "ci_high": _rounded(self.ci_high),
             "mc_se": _rounded(se) if se is not None else None,
+            **({"details": self.estimate.details} if self.estimate.details is not None else {}),
         }
 
 
@@ -231,7 +232,9 @@ def _curves(
     for selector in _selectors(options.selectors):
         uses = set(getattr(selector, "uses", ()))
         pools: list[tuple[str | None, Pool]]
-        if "passed" in uses or "score" in uses:
+        if "signals" in uses:
+            pools = [(None, data.pool(signals=True))]
+        elif "passed" in uses or "score" in uses:
             targets = [v for v in data.verifiers.values() if _verifier_fits(selector, v)]
             pools = [(v.id, data.pool(v.id)) for v in targets]
         else:

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from assay.audit.estimators import Pool
 from assay.jsonl import InputError, InputFileError, open_text, read_models, validation_error
 from assay.models import Sample, Task, Verdict
+from assay.selection.signals import TEXT_CHARS, metadata_signals
 
 MAX_REPORTED_ERRORS = 10
 
@@ -101,6 +102,8 @@ class AuditData:
     text_answers: AnswerGroups | None
     verifiers: dict[str, VerifierData] = field(default_factory=dict)
     sources: dict[str, Any] = field(default_factory=dict)
+    #: The samples' own signals by name (metadata numbers, text features), (problems, samples), NaN: none.
+    signals: dict[str, NDArray[np.float64]] = field(default_factory=dict)
     _shared: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -125,19 +128,42 @@ class AuditData:
             return self.verifiers[source].answers
         return self.text_answers
 
-    def pool(self, verifier: str | None = None) -> Pool:
-        """What a selector sees: labels, answer groups, and one verifier's decisions and scores."""
+    def signal_table(self) -> tuple[NDArray[np.float64], list[str]]:
+        """Every signal about every sample, (problems, samples, signals), NaN where missing: each verifier's
+        score and pass/fail (first run) and the samples' own signals (see `assay.selection.signals`)."""
+        columns: list[NDArray[np.float64]] = []
+        names: list[str] = []
+        for verifier in self.verifiers.values():
+            if verifier.has_scores:
+                columns.append(verifier.score[0])
+                names.append(f"{verifier.id}:score")
+            if verifier.decides:
+                columns.append(np.where(verifier.passed[0] >= 0, verifier.passed[0], np.nan).astype(np.float64))
+                names.append(f"{verifier.id}:passed")
+        for name, values in sorted(self.signals.items()):
+            columns.append(values)
+            names.append(name)
+        if not columns:
+            return np.zeros((*self.valid.shape, 0)), []
+        return np.stack(columns, axis=-1), names
+
+    def pool(self, verifier: str | None = None, signals: bool = False) -> Pool:
+        """What a selector sees: labels, answer groups, one verifier's decisions and scores, and (with
+        `signals`) every signal about every sample."""
         if "correct" not in self._shared:
             label = self.label if self.label is not None else np.zeros(self.valid.shape, dtype=bool)
             self._shared["correct"] = (label & self.valid).astype(np.float64)
         answers = self.answers()
         chosen = self.verifiers[verifier] if verifier is not None else None
+        table, names = self.signal_table() if signals else (None, [])
         return Pool(
             valid=self.valid,
             correct=self._shared["correct"],
             group=answers.group if answers is not None else None,
             passed=chosen.passed[0] if chosen is not None else None,
             score=chosen.score[0] if chosen is not None else None,
+            signals=table,
+            signal_names=names,
             shared=self._shared.setdefault("pools", {}),
         )
 
@@ -202,6 +228,8 @@ def load(
                     task_objects.append(task)
 
     rows: list[list[tuple[int, bool | None, str]]] = [[] for _ in task_ids]
+    # Metadata signals only where there is metadata: most samples have none, and there may be 10^7 of them.
+    own_signals: dict[tuple[int, int], dict[str, float]] = {}
     seen: set[tuple[int, int]] = set()
     samples_path = str(samples)
     label_field = labels or "label"
@@ -248,6 +276,8 @@ def load(
                     )
                 )
         rows[row].append((sample.index, label, sample.text))
+        if sample.metadata:
+            own_signals[(row, sample.index)] = metadata_signals(sample.metadata)
     if require_labels and missing_labels > MAX_REPORTED_ERRORS:
         errors.append(f"{samples_path}: {missing_labels} samples in all have no label {label_field!r}")
     if errors:
@@ -289,6 +319,10 @@ def load(
             "labels": label_field,
         },
     )
+    data.signals = _signal_arrays(own_signals, flat_cells, flat_index, width, index.shape)
+    text_length = np.full(index.shape, np.nan)
+    text_length.reshape(-1)[flat_cells] = [len(text) for items in rows for _, _, text in items]
+    data.signals[TEXT_CHARS] = np.log1p(text_length)
     for path in verdicts:
         _read_verdicts(data, path, known, position, width, errors, samples_path)
     if errors:
@@ -297,6 +331,22 @@ def load(
         texts = [[text for _, _, text in items] for items in rows]
         data.sources["answer_keys"] = regroup_by_answer_key(data, task_objects, texts)
     return data
+
+
+def _signal_arrays(
+    own: dict[tuple[int, int], dict[str, float]],
+    cells: list[int],
+    indices: list[int],
+    width: int,
+    shape: tuple[int, ...],
+) -> dict[str, NDArray[np.float64]]:
+    names = sorted({name for values in own.values() for name in values})
+    out = {name: np.full(shape, np.nan) for name in names}
+    if own:
+        for cell, sample_index in zip(cells, indices, strict=True):
+            for name, value in own.get((cell // width, sample_index), {}).items():
+                out[name].reshape(-1)[cell] = value
+    return out
 
 
 def regroup_by_answer_key(data: AuditData, tasks: Sequence[Task], texts: list[list[str]]) -> dict[str, str]:

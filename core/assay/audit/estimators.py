@@ -62,6 +62,10 @@ class Pool:
     group: NDArray[np.int32] | None = None
     passed: NDArray[np.int8] | None = None
     score: FloatArray | None = None
+    #: Named numbers about each sample (problems, samples, signals), NaN where missing: every verifier's
+    #: score and pass/fail and the samples' own signals (for the `ensemble` selector).
+    signals: FloatArray | None = None
+    signal_names: list[str] = field(default_factory=list)
     #: Shared by the pools of one data set (same labels and answers): the vote over all samples.
     shared: dict[str, Any] = field(default_factory=dict)
 
@@ -84,6 +88,8 @@ class CurveEstimate:
     mc_samples: int = 0
     #: Mean over problems of each Monte Carlo replicate (replicates x ks); None when exact.
     replicate_means: FloatArray | None = None
+    #: What a selector learned to draw the curve (the ensemble's signal weights), for the report.
+    details: dict[str, Any] | None = None
 
     @property
     def value(self) -> FloatArray:

@@ -70,23 +70,38 @@ def selections(args: argparse.Namespace) -> tuple[Iterator[dict[str, Any]], dict
     verifier = data.verifiers[verifier_id] if verifier_id is not None else None
     answers = data.answers()
     summary: dict[str, Any] = {"tasks": data.problems, "selected": 0, "correct": 0, "labelled": data.label is not None}
+    reads_signals = "signals" in getattr(selector, "uses", ())
+    table, names = data.signal_table() if reads_signals else (None, [])
+
+    def candidates_of(row: int) -> list[Candidate]:
+        candidates = []
+        for col in range(int(data.n[row])):
+            group = int(answers.group[row, col]) if answers is not None else -1
+            passed = int(verifier.passed[0, row, col]) if verifier is not None else -1
+            score = float(verifier.score[0, row, col]) if verifier is not None else float("nan")
+            signals: dict[str, float] = {}
+            if table is not None:
+                signals = {name: float(v) for name, v in zip(names, table[row, col], strict=True) if v == v}
+            candidates.append(
+                Candidate(
+                    index=int(data.index[row, col]),
+                    answer=answers.answers[row][group] if answers is not None and group >= 0 else None,
+                    passed=None if passed < 0 else bool(passed),
+                    score=None if score != score else score,
+                    label=bool(data.label[row, col]) if data.label is not None else None,
+                    signals=signals,
+                )
+            )
+        return candidates
+
+    # A selector that learns across problems (the ensemble) is fitted on all of them first, without labels.
+    fit = getattr(selector, "fit", None)
+    if callable(fit):
+        selector = fit([candidates_of(row) for row in range(data.problems)])
 
     def rows() -> Iterator[dict[str, Any]]:
         for row, task_id in enumerate(data.task_ids):
-            candidates = []
-            for col in range(int(data.n[row])):
-                group = int(answers.group[row, col]) if answers is not None else -1
-                passed = int(verifier.passed[0, row, col]) if verifier is not None else -1
-                score = float(verifier.score[0, row, col]) if verifier is not None else float("nan")
-                candidates.append(
-                    Candidate(
-                        index=int(data.index[row, col]),
-                        answer=answers.answers[row][group] if answers is not None and group >= 0 else None,
-                        passed=None if passed < 0 else bool(passed),
-                        score=None if score != score else score,
-                        label=bool(data.label[row, col]) if data.label is not None else None,
-                    )
-                )
+            candidates = candidates_of(row)
             choice = selector.select(candidates)
             line: dict[str, Any] = {"task_id": task_id, "selector": selector.name}
             if choice is None:

@@ -19,8 +19,8 @@ From Python::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from assay.verifier import Verifier
 
 #: What a selector may look at, beyond the sample's index.
-Input = Literal["answer", "passed", "score", "label"]
+Input = Literal["answer", "passed", "score", "label", "signals"]
 
 
 class SelectionError(ValueError):
@@ -41,7 +41,9 @@ class Candidate:
 
     `answer` is the canonical answer that votes are grouped by (a verifier's `answer_key`, or the
     `answer` of its verdict); None abstains from votes. `passed` and `score` come from one verifier's
-    verdict. `label` is the ground truth, known only in audits.
+    verdict. `label` is the ground truth, known only in audits. `signals` are named numbers about the
+    sample from every source (metadata, every verifier, text features; see `assay.selection.signals`),
+    read by the `ensemble` selector.
     """
 
     index: int
@@ -49,6 +51,7 @@ class Candidate:
     passed: bool | None = None
     score: float | None = None
     label: bool | None = None
+    signals: Mapping[str, float] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,17 +117,25 @@ def candidates_for(
     samples: Sequence[Sample],
     verdicts: Sequence[Verdict] | None = None,
     verifier: Verifier | None = None,
+    other_verdicts: Sequence[Verdict] = (),
 ) -> list[Candidate]:
     """Candidates for one task from its samples, their verdicts (one verifier, any order) and optionally
     the verifier itself.
 
     The answer to vote with is, in order of preference: the verifier's `answer_key(task, sample)`, the
     verdict's `answer`, and (when neither a verdict nor a verifier was given) the stripped sample text.
+    Every candidate's `signals` hold the sample's own (`sample_signals`) and those of its verdicts, from
+    `verdicts` and `other_verdicts` (any verifiers).
     """
+    from assay.selection.signals import sample_signals, verdict_signals
+
     by_index: dict[int, Verdict] = {}
-    for verdict in verdicts or ():
+    signals: dict[int, dict[str, float]] = {}
+    for verdict in [*(verdicts or ()), *other_verdicts]:
         if verdict.task_id != task.id:
             raise SelectionError(f"verdict for task {verdict.task_id!r} given with task {task.id!r}")
+        signals.setdefault(verdict.sample_index, {}).update(verdict_signals(verdict))
+    for verdict in verdicts or ():
         by_index[verdict.sample_index] = verdict
     judged = verifier is not None or verdicts is not None
     candidates = []
@@ -146,6 +157,7 @@ def candidates_for(
                 passed=judgement.passed if judgement is not None else None,
                 score=judgement.score if judgement is not None else None,
                 label=sample.label,
+                signals={**sample_signals(sample), **signals.get(sample.index, {})},
             )
         )
     return candidates

@@ -146,7 +146,13 @@ class Oracle(BaseSelector):
         return estimators.pass_at_k(pool, ks)
 
 
-BUILTIN_SELECTORS: tuple[Any, ...] = (Majority(), WeightedMajority(), BestOfN(), VerifiedMajority(), Oracle())
+def _builtin_selectors() -> tuple[Any, ...]:
+    from assay.selection.ensemble import Ensemble
+
+    return (Majority(), WeightedMajority(), BestOfN(), VerifiedMajority(), Oracle(), Ensemble())
+
+
+BUILTIN_SELECTORS: tuple[Any, ...] = _builtin_selectors()
 
 
 @hookimpl

@@ -32,8 +32,14 @@ FORMAT_VERSION = 1
 #: - `response`: `r` alone.
 #: - `interaction`: `r`, `p * r` (which directions of the sample agree with the prompt), `cos(p, r)`, and
 #:   the log of the sample's length in characters.
-Recipe = Literal["response", "interaction"]
-RECIPES: tuple[Recipe, ...] = ("response", "interaction")
+#: - `relative`: `interaction`, plus what a sample alone cannot show, from the other samples of its problem
+#:   scored with it (see `relative_features`): how much it agrees with them, the size of its cluster of
+#:   near-identical samples, and its rank.
+Recipe = Literal["response", "interaction", "relative"]
+RECIPES: tuple[Recipe, ...] = ("response", "interaction", "relative")
+#: Two samples whose embeddings have at least this cosine are one cluster (same program, reworded).
+NEAR_DUPLICATE = 0.95
+RELATIVE_NAMES = ("agreement", "agreement_z", "cluster_share", "agreement_rank")
 
 
 class HeadFileError(ValueError):
@@ -41,20 +47,68 @@ class HeadFileError(ValueError):
 
 
 def feature_count(recipe: Recipe) -> int:
-    return EMBEDDING_DIM if recipe == "response" else 2 * EMBEDDING_DIM + 2
+    if recipe == "response":
+        return EMBEDDING_DIM
+    return 2 * EMBEDDING_DIM + 2 + (len(RELATIVE_NAMES) if recipe == "relative" else 0)
 
 
-def make_features(recipe: Recipe, prompts: np.ndarray, responses: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-    """Feature rows for (prompt embedding, sample embedding, sample text) triples."""
+def make_features(
+    recipe: Recipe,
+    prompts: np.ndarray,
+    responses: np.ndarray,
+    texts: Sequence[str],
+    groups: Sequence[str] | None = None,
+) -> np.ndarray:
+    """Feature rows for (prompt embedding, sample embedding, sample text) triples. `groups` names each
+    row's problem, for the `relative` recipe (default: every row is of one problem)."""
     import numpy as np
 
     if recipe == "response":
         return np.asarray(responses, dtype=np.float64)
-    if recipe == "interaction":
+    if recipe in ("interaction", "relative"):
         cosine = (prompts * responses).sum(axis=1, keepdims=True)
         length = np.log1p(np.array([len(text) for text in texts], dtype=np.float64))[:, None]
-        return np.hstack([responses, prompts * responses, cosine, length]).astype(np.float64)
+        blocks = [responses, prompts * responses, cosine, length]
+        if recipe == "relative":
+            blocks.append(relative_features(responses, groups))
+        return np.hstack(blocks).astype(np.float64)
     raise ValueError(f"unknown feature recipe {recipe!r} (known: {', '.join(RECIPES)})")
+
+
+def relative_features(responses: np.ndarray, groups: Sequence[str] | None = None) -> np.ndarray:
+    """Per sample, against the other samples of its problem (its group): its mean cosine to them
+    (`agreement`: a soft vote, high when many samples say the same thing), that agreement standardised
+    within the problem, the share of the others that are near-identical to it (`cluster_share`, cosine >=
+    0.95), and the rank of its agreement (0 lowest, 1 highest). A sample alone in its problem gets zeros.
+    The embeddings are unit vectors, so a cosine is a dot product."""
+    import numpy as np
+
+    responses = np.asarray(responses, dtype=np.float64)
+    out = np.zeros((len(responses), len(RELATIVE_NAMES)))
+    if groups is None:
+        members = [np.arange(len(responses))]
+    else:
+        _, inverse = np.unique(np.asarray(list(groups), dtype=object).astype(str), return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        members = np.split(order, np.flatnonzero(np.diff(inverse[order])) + 1)
+    for rows in members:
+        m = len(rows)
+        if m < 2:
+            continue
+        similarity = responses[rows] @ responses[rows].T
+        # Rounded: sums in another order differ in the last bits, and ties must stay ties.
+        agreement = np.round((similarity.sum(axis=1) - np.diag(similarity)) / (m - 1), 9)
+        spread = agreement.std()
+        z = (agreement - agreement.mean()) / spread if spread > 1e-12 else np.zeros(m)
+        near = ((similarity >= NEAR_DUPLICATE).sum(axis=1) - 1) / (m - 1)
+        # Ties share their mean rank, so the order of the samples does not matter.
+        ranks = np.empty(m)
+        ranks[np.argsort(agreement, kind="stable")] = np.arange(m)
+        for value in np.unique(agreement):
+            tied = agreement == value
+            ranks[tied] = ranks[tied].mean()
+        out[rows] = np.stack([agreement, z, near, ranks / (m - 1)], axis=1)
+    return out
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -144,8 +198,12 @@ class RewardHead:
         z = ((features - self.mean) / self.scale) @ self.weights.astype(np.float64) + self.bias
         return _sigmoid(z)
 
-    def score(self, prompts: np.ndarray, responses: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        return self.probabilities(make_features(self.recipe, prompts, responses, texts))
+    def score(
+        self, prompts: np.ndarray, responses: np.ndarray, texts: Sequence[str], groups: Sequence[str] | None = None
+    ) -> np.ndarray:
+        """P(correct) per sample; `groups` names each sample's problem (default: all of one problem), which
+        the `relative` recipe compares it with."""
+        return self.probabilities(make_features(self.recipe, prompts, responses, texts, groups))
 
     # -- the file --------------------------------------------------------------------------------------------
 

@@ -153,7 +153,7 @@ def train(
     if labels[~held_out].all() or not labels[~held_out].any():
         raise ValueError("the training split holds one class only: a head needs right and wrong samples")
     prompts, responses = embed_examples(examples, cache, progress=progress)
-    features = make_features(recipe, prompts, responses, [e.text for e in examples])
+    features = make_features(recipe, prompts, responses, [e.text for e in examples], [e.task_id for e in examples])
     head = RewardHead.fit(
         features[~held_out], labels[~held_out], recipe=recipe, l2=l2, encoder=cache.encoder.name, threshold=threshold
     )

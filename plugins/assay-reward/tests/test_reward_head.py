@@ -55,7 +55,7 @@ def test_fit_recovers_a_separating_direction() -> None:
 def test_features_have_the_recipe_width() -> None:
     rng = np.random.default_rng(0)
     p, r = rng.normal(size=(3, 384)), rng.normal(size=(3, 384))
-    for recipe in ("response", "interaction"):
+    for recipe in ("response", "interaction", "relative"):
         assert make_features(recipe, p, r, ["a", "bb", ""]).shape == (3, feature_count(recipe))
     with pytest.raises(ValueError, match="unknown feature recipe"):
         make_features("nope", p, r, ["a", "b", "c"])  # type: ignore[arg-type]
@@ -71,7 +71,7 @@ def _head(recipe: str = "interaction", seed: int = 0) -> RewardHead:
     )
 
 
-@given(seed=st.integers(0, 1000), recipe=st.sampled_from(["response", "interaction"]))
+@given(seed=st.integers(0, 1000), recipe=st.sampled_from(["response", "interaction", "relative"]))
 @settings(max_examples=15, deadline=None)
 def test_save_load_round_trip(tmp_path_factory: pytest.TempPathFactory, seed: int, recipe: str) -> None:
     head = _head(recipe, seed)
