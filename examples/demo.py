@@ -10,7 +10,8 @@ to the HTML report.
 2. HumanEval, the first 40 problems with 100 CodeGen-16B completions each (examples/data/humaneval-codegen16b):
    the `code` verifier runs every completion against the official tests in the sandbox; the audit measures it
    against the data set's labels and draws pass@k.
-3. Game of 24 with GPT-4, two prompts (examples/data/game24-gpt4): coverage at 100 samples from the labels.
+3. Game of 24 with GPT-4, two prompts (examples/data/game24-gpt4): coverage at 100 samples from the labels,
+   and against it what majority vote makes of them (an HTML report for each prompt).
 4. The review page (`assay review`) on the HumanEval slice and its verdicts: where a browser is installed
    (Chromium and chromedriver, with selenium), a screenshot of it in OUT/review/review.png; and the command
    that opens it, to label samples by hand.
@@ -97,14 +98,15 @@ def main() -> int:
 
     game24 = DATA / "game24-gpt4"
     coverage = {}
-    for prompt in ("io", "cot"):
+    for prompt, title in (("io", "input-output prompt"), ("cot", "chain-of-thought prompt")):
         assay(
             "audit",
             str(game24 / "tasks.jsonl.gz"),
             str(game24 / f"samples-{prompt}.jsonl.gz"),
             "--k",
             "1,10,100",
-            "--no-html",
+            "--title",
+            f"Game of 24, GPT-4, {title}",
             "-o",
             str(out / f"game24-{prompt}"),
             quiet=True,
@@ -119,6 +121,7 @@ def main() -> int:
 
     print(f"\nDone in {time.perf_counter() - started:.0f} s. Open the reports: {report_dir / 'report.html'}")
     print(f"                  {out / 'humaneval' / 'report.html'}")
+    print(f"                  {out / 'game24-cot' / 'report.html'}")
     if screenshot is not None:
         print(f"The review page, as a screenshot: {screenshot}")
     print("Label samples by hand on the review page (then open http://127.0.0.1:8000/):")

@@ -135,3 +135,34 @@ def test_audit_writes_the_markdown_summary(labelled: tuple[Path, Path], tmp_path
     summary = (out / "report.md").read_text()
     assert summary.startswith("## Echo · test: 10 problems")
     assert "At k = 20 samples per problem: coverage" in summary
+
+
+@given(st.lists(st.lists(st.tuples(st.booleans(), st.integers(0, 3), st.floats(0, 1)), min_size=1, max_size=6),
+                min_size=1, max_size=6), st.integers(0, 2**16))  # fmt: skip
+@settings(max_examples=40, deadline=None)
+def test_no_vote_reads_above_coverage_at_k1(problems: list[list[tuple[bool, int, float]]], seed: int) -> None:
+    """At k=1 every vote picks the one sample (when it has an answer): exactly coverage's pass@1 or below,
+    even where the curve is estimated by Monte Carlo."""
+    import numpy as np
+
+    from assay.audit import estimators
+
+    width = max(len(row) for row in problems)
+    valid = np.zeros((len(problems), width), dtype=bool)
+    correct = np.zeros((len(problems), width))
+    group = np.full((len(problems), width), -1, dtype=np.int32)
+    score = np.full((len(problems), width), np.nan)
+    for row, cells in enumerate(problems):
+        for col, (right, answer, weight) in enumerate(cells):
+            valid[row, col], correct[row, col], group[row, col], score[row, col] = True, right, answer, weight
+    passed = (correct > 0).astype(np.int8)
+    pool = estimators.Pool(valid=valid, correct=correct, group=group, passed=passed, score=score, shared={})
+    ks = np.asarray([1, 2], dtype=np.int64)
+    coverage = estimators.pass_at_k(pool, ks).value[0]
+    rng = np.random.default_rng(seed)
+    for estimate in (
+        estimators.majority(pool, ks, rng, 8, exact=False),
+        estimators.weighted_majority(pool, ks, rng, 8),
+        estimators.verified_majority(pool, ks, rng, 8, exact=False),
+    ):
+        assert estimate.value[0] <= coverage + 1e-12

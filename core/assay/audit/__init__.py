@@ -529,7 +529,8 @@ def _fit_band(
     tail = (1.0 - boot.confidence) / 2.0
     intervals: list[list[float] | None] = []
     for column in range(len(targets)):
-        lo, hi = np.quantile(need[:, column], [tail, 1.0 - tail])
+        with np.errstate(invalid="ignore"):  # inf - inf between two replicates past the reach: no interval
+            lo, hi = np.quantile(need[:, column], [tail, 1.0 - tail])
         intervals.append([round(float(lo), 1), round(float(hi), 1)] if math.isfinite(hi) else None)
     return {"k": grid.tolist(), "low": _rounded(low), "high": _rounded(high), "targets": intervals}
 

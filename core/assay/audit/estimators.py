@@ -384,7 +384,7 @@ def weighted_majority(
         raise ValueError("weighted majority needs scores")
     votes = all_votes(pool)
     weights = np.nan_to_num(pool.score, nan=0.0)
-    return monte_carlo(pool, ks, rng, mc_samples, _vote_evaluator(votes, weights))
+    return _exact_at_one(monte_carlo(pool, ks, rng, mc_samples, _vote_evaluator(votes, weights)), pool, ks)
 
 
 def verified_majority(

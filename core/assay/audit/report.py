@@ -254,6 +254,12 @@ def _pyplot() -> Any:
     return plt
 
 
+def _pyplot_ticker() -> Any:
+    import matplotlib.ticker
+
+    return matplotlib.ticker
+
+
 def _save_log_plot(plt: Any, figure: Any, axes: Any, path: Path, ylabel: str, title: str) -> Path:
     """Label a plot over k (the number of samples per problem), put the legend beside the plot (never over
     the data), save it and free it."""
@@ -263,11 +269,46 @@ def _save_log_plot(plt: Any, figure: Any, axes: Any, path: Path, ylabel: str, ti
     axes.grid(True, which="both", alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
         axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
-    figure.savefig(path, bbox_inches="tight")
+    return _save(plt, figure, axes, path)
+
+
+def legend_entries(axes: Any) -> list[dict[str, str]]:
+    """Each legend entry's label and the colour its marks have on a white page (a band's colour is blended
+    with white by its alpha): what a reader, or a test, looks for in the picture."""
+    from matplotlib.colors import to_hex, to_rgba, to_rgba_array
+
+    entries = []
+    for handle, label in zip(*axes.get_legend_handles_labels(), strict=True):
+        if hasattr(handle, "patches"):  # bars: their first rectangle stands for them
+            handle = handle.patches[0]
+        is_line = hasattr(handle, "get_color") and not hasattr(handle, "get_facecolor")
+        rgba = to_rgba(handle.get_color()) if is_line else tuple(to_rgba_array(handle.get_facecolor())[0])
+        kind = "area" if not is_line else "line" if handle.get_linestyle() not in ("None", "", " ") else "marker"
+        alpha = rgba[3] if handle.get_alpha() is None else handle.get_alpha()
+        blended = tuple(alpha * c + (1 - alpha) for c in rgba[:3])
+        entries.append({"label": label, "color": to_hex(blended), "kind": kind})
+    return entries
+
+
+def _save(plt: Any, figure: Any, axes: Any, path: Path) -> Path:
+    """Save a figure with its legend entries in the PNG's Description (report.html passes them on), free it."""
+    legend = json.dumps(legend_entries(axes))
+    figure.savefig(path, bbox_inches="tight", metadata={"Description": legend})
     plt.close(figure)
     return path
 
 
+def saved_legend(path: Path) -> list[dict[str, str]]:
+    """The legend entries `_save` wrote into a PNG."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        text = image.info.get("Description")
+    return json.loads(text) if isinstance(text, str) else []
+
+
+#: Coverage's colour in every plot: not black (text and axes are), not in matplotlib's colour cycle.
+COVERAGE_COLOUR = "#6a3d9a"
 #: Marker shapes, one per drawn curve, so that curves that come close stay told apart.
 _MARKERS = "osD^vP*Xh<>"
 
@@ -287,7 +328,7 @@ def plot_selection(report: dict[str, Any], path: Path) -> Path:
         names = [c["name"] + (" (MC)" if c["method"] == "monte_carlo" else "") for c in group]
         if curve["name"] == "coverage":
             label = "coverage (upper bound)" + "".join(f"\n= {name}" for name in names[1:])
-            colour, style, width, zorder = "black", "--", 2.0, 5
+            colour, style, width, zorder = COVERAGE_COLOUR, "--", 2.0, 5
         else:
             label = "\n= ".join(names)
             colour, style, width, zorder = next(colours), "-", 1.6, 3
@@ -304,6 +345,9 @@ def plot_selection(report: dict[str, Any], path: Path) -> Path:
         )
         axes.fill_between(ks, low, high, color=colour, alpha=0.12, linewidth=0, zorder=1)
     axes.set_xscale("log", base=2 if max(ks) <= 4096 else 10)
+    if len(ks) <= 12:  # the audited ks themselves, written plainly (2^6 reads slower than 64)
+        axes.set_xticks(ks, [f"{k:,}" for k in ks])
+        axes.xaxis.set_minor_locator(_pyplot_ticker().NullLocator())
     axes.set_ylim(bottom=0)
     return _save_log_plot(plt, figure, axes, path, "accuracy (%)", f"{title(report)}: selection against k")
 
@@ -320,7 +364,7 @@ def plot_coverage_fit(report: dict[str, Any], path: Path) -> Path | None:
     figure, axes = plt.subplots(figsize=(8, 4.2), dpi=110)
     observed = fit["observed"]
     k_seen = observed["k"][-1]
-    axes.plot(observed["k"], [100 * c for c in observed["coverage"]], "o", color="black", markersize=4,
+    axes.plot(observed["k"], [100 * c for c in observed["coverage"]], "o", color=COVERAGE_COLOUR, markersize=4,
               label="coverage observed (pass@k)", zorder=4)  # fmt: skip
     k_end = k_seen * EXTRAPOLATE_AT_MOST
     inside = np.geomspace(1, k_seen, 100)
@@ -363,10 +407,7 @@ def plot_reliability(verifier: dict[str, Any], path: Path) -> Path | None:
     axes.set_ylabel("fraction of samples correct")
     axes.set_title(f"{verifier['id']}: ECE {calibration['ece']:.3f}", fontsize=10)
     axes.legend(fontsize=8, loc="upper left")
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return _save(plt, figure, axes, path)
 
 
 # -- files ------------------------------------------------------------------------------------------------------------
@@ -522,7 +563,9 @@ def render_html(report: dict[str, Any], plots: list[tuple[str, Path]]) -> str:
         )
         for pair in report["agreement"]:
             k = pair["kappa"]
-            kappa = "n/a" if k["value"] is None else f"{k['value']:.3f} [{k['ci_low']}, {k['ci_high']}]"
+            kappa = "n/a" if k["value"] is None else f"{k['value']:.3f}"
+            if k["value"] is not None and k.get("ci_low") is not None and k.get("ci_high") is not None:
+                kappa += f" [{k['ci_low']:.3f}, {k['ci_high']:.3f}]"
             agreement = "n/a" if pair["agreement"] is None else _percent(pair["agreement"])
             parts.append(
                 f"<tr><td>{esc(pair['a'])} / {esc(pair['b'])}</td><td>{pair['samples']:,}</td>"
@@ -554,5 +597,7 @@ def render_html(report: dict[str, Any], plots: list[tuple[str, Path]]) -> str:
 
 
 def _image(title: str, path: Path) -> str:
+    """The PNG inlined, with its legend entries (label, colour) in `data-legend` for tools and tests."""
     encoded = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f"<p><img alt='{html.escape(title)}' src='data:image/png;base64,{encoded}'></p>"
+    legend = html.escape(json.dumps(saved_legend(path)), quote=True)
+    return f"<p><img alt='{html.escape(title)}' data-legend=\"{legend}\" src='data:image/png;base64,{encoded}'></p>"
