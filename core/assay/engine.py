@@ -23,13 +23,14 @@ from typing import IO, Any, NoReturn
 
 import orjson
 from pydantic import ValidationError
-from tqdm import tqdm
 
 from assay.executors.base import Executor, ExecutorFactory, VerifierSpec, WorkUnit, uses_batching
 from assay.executors.local import make_local_executor
 from assay.jsonl import InputError, InputFileError, check_input, dumps, read_lines, read_models, validation_error
 from assay.models import Sample, Task, Verdict
 from assay.plugins import get_registry
+from assay.progress import Mode as ProgressMode
+from assay.progress import Progress, count_lines
 from assay.store import VerdictStore, default_store_path, task_hash, text_hash, verifier_key
 from assay.verifier import Verifier
 
@@ -330,7 +331,7 @@ class VerifyRun:
         self.use_cache = use_cache
         self.use_store = use_store
         self.resume = resume
-        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.progress = progress  # None: a bar on a terminal, else a line every ASSAY_PROGRESS_EVERY_S seconds
         self.executor_factory: ExecutorFactory = executor or make_local_executor
         self.on_input_error = on_input_error or (lambda error: print(f"assay: {error}", file=sys.stderr))
         self.on_warning = on_warning or (lambda message: print(f"assay: {message}", file=sys.stderr))
@@ -395,7 +396,9 @@ class VerifyRun:
             self._report(error)
         output = _Output(self.out, self.resume) if self.out is not None else None
         store, own_store = self._open_store()
-        bar = tqdm(desc=self.spec.cls.name, unit=" samples", disable=not self.progress, file=sys.stderr)
+        path = self.samples if isinstance(self.samples, str | Path) and self.progress is not False else None
+        mode: ProgressMode | None = None if self.progress is None else "bar" if self.progress else "off"
+        bar = Progress(self.spec.cls.name, count_lines(path) if path is not None else None, mode=mode)
         executor: Executor | None = None
         try:
             executor = self.executor_factory(self.spec, self.jobs)
@@ -418,7 +421,7 @@ class VerifyRun:
             raise RunStopped(self.summary.stopped)
 
     def _loop(
-        self, executor: Executor, store: VerdictStore, output: _Output | None, bar: tqdm[Any]
+        self, executor: Executor, store: VerdictStore, output: _Output | None, bar: Progress
     ) -> Iterator[dict[str, Any]]:
         vkey = verifier_key(self.summary.verifier, self.config)
         verifier_id = self.summary.verifier
