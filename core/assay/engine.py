@@ -12,6 +12,7 @@ an output that cannot be written stops the run with `RunStopped`, leaving it res
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -372,7 +373,10 @@ class VerifyRun:
             return self._store_arg, False
         if not self.use_store:
             return VerdictStore(None), True
-        return VerdictStore(self._store_arg or default_store_path(), warn=self.on_warning), True
+        path = Path(self._store_arg) if self._store_arg is not None else default_store_path()
+        if self._store_arg is None:
+            _announce_default_store(path, self.on_warning)
+        return VerdictStore(path, warn=self.on_warning), True
 
     def _cannot_write(self, output: _Output, store: VerdictStore) -> str:
         failure = output.failure
@@ -569,6 +573,20 @@ def _unknown_task_verdict(verifier_id: str, sample: Sample, message: str) -> dic
     }
 
 
+_announced_stores: set[Path] = set()
+
+
+def _announce_default_store(path: Path, say: Callable[[str], None]) -> None:
+    """Where verdicts are cached when no store was named: logged once per process, and said once when the
+    file is about to be created (a cache in the home folder should not be a surprise)."""
+    if path in _announced_stores:
+        return
+    _announced_stores.add(path)
+    logging.getLogger("assay").info("verdict cache: %s (store= or ASSAY_STORE to move it)", path)
+    if not path.exists():
+        say(f"caching verdicts in {path} (set ASSAY_STORE, or pass store= / --store, to keep them elsewhere)")
+
+
 def verify(
     tasks: TaskSource,
     samples: SampleSource,
@@ -579,7 +597,9 @@ def verify(
 
     `tasks` and `samples` are JSONL paths (`.gz` too) or iterables of models or dicts; `verifier` is a
     registered name or a Verifier class. Options: `config`, `jobs` (0 = in this process), `out` (a JSONL
-    file, resumed if it exists), `store` (the SQLite cache), `use_cache` (False: judge again, still record),
+    file, resumed if it exists), `store` (the SQLite verdict cache; by default `$ASSAY_STORE`, else
+    `$XDG_CACHE_HOME/assay/verdicts.sqlite`, that is `~/.cache/assay/verdicts.sqlite`, logged on the
+    `assay` logger at first use and said on stderr when it is created), `use_cache` (False: judge again, still record),
     `use_store` (False: neither read nor write the store), `resume`, `progress`, `max_bad_lines` (raise
     `RunStopped` after more bad input lines than this), `on_input_error`, `on_warning`.
 
