@@ -1,5 +1,6 @@
 """The example plugin's tests: the conformance suite on hand-picked cases and on the bundled SVAMP data, and
-the verifier's own behaviour. Run them with `pytest` after `pip install -e '.[test]'`."""
+the verifier's own behaviour. From the checkout's root: `pip install ./ './examples/plugin-numeric[test]'`,
+then `pytest examples/plugin-numeric`."""
 
 from __future__ import annotations
 
