@@ -82,8 +82,9 @@ class VerifierConformance:
     #: True for verifiers that judge a sample without the task's reference (a learned scorer): then any
     #: reference, garbage or empty, must give the same verdict instead of an error.
     reference_free: bool = False
-    #: The share of labelled samples in `sample_data` whose verdict must agree with the label.
-    min_label_agreement: float = 0.9
+    #: The share of labelled cases and `sample_data` samples whose verdict must agree with the label; None: 0.9,
+    #: or 0.6 for a learned verifier (a scorer is judged by how it ranks, in the audit, not by exact agreement).
+    min_label_agreement: float | None = None
     #: How many samples of `sample_data` are judged (the first ones of the samples file).
     sample_data_limit: int = 500
 
@@ -140,20 +141,30 @@ class VerifierConformance:
         statuses = {verifier.verify(task, sample).status for task, sample in cases}
         assert statuses & {"pass", "fail"}, f"no case was decided (statuses {statuses})"
 
+    def label_agreement_needed(self, verifier: Verifier) -> float:
+        if self.min_label_agreement is not None:
+            return self.min_label_agreement
+        return 0.6 if verifier.kind == "learned" else 0.9
+
     def test_cases_are_judged_as_labelled(self, verifier: Verifier, cases: list[Case]) -> None:
         """At least one case passes and one fails (a verifier that passes nothing, or everything, is caught),
-        and every case that carries a `label` is judged as it says."""
+        and the cases that carry a `label` are judged as it says (all but a share for a learned scorer)."""
         verdicts = [(sample, verifier.verify(task, sample)) for task, sample in cases]
         statuses = {verdict.status for _, verdict in verdicts}
         assert "pass" in statuses, f"no case passes (statuses {statuses}): give a right answer among the cases"
         assert "fail" in statuses, f"no case fails (statuses {statuses}): give a wrong answer among the cases"
+        labelled = [(sample, verdict) for sample, verdict in verdicts if sample.label is not None]
         wrong = [
             f"sample {sample.index} of {sample.task_id!r}: labelled {sample.label}, got {verdict.status} "
             f"({verdict.reason})"
-            for sample, verdict in verdicts
-            if sample.label is not None and verdict.passed is not sample.label
+            for sample, verdict in labelled
+            if verdict.passed is not sample.label
         ]
-        assert not wrong, "cases judged against their labels: " + "; ".join(wrong)
+        needed = self.label_agreement_needed(verifier)
+        assert len(labelled) - len(wrong) >= needed * len(labelled), (
+            f"{len(wrong)} of {len(labelled)} labelled cases judged against their labels (at most "
+            f"{1 - needed:.0%} may be): " + "; ".join(wrong[:10])
+        )
 
     def test_sample_data_agrees_with_labels(self, verifier: Verifier, sample_data: tuple[Path, Path] | None) -> None:
         """The plugin's own data, judged: most verdicts agree with the labels, and some samples pass."""
@@ -181,9 +192,9 @@ class VerifierConformance:
         assert passed or not labelled_right, (
             f"{verifier.name} passed none of {judged} samples, {labelled_right} of them labelled right"
         )
-        assert agree >= self.min_label_agreement * judged, (
-            f"{verifier.name} agrees with the labels on {agree} of {judged} samples "
-            f"(at least {self.min_label_agreement:.0%} expected)"
+        needed = self.label_agreement_needed(verifier)
+        assert agree >= needed * judged, (
+            f"{verifier.name} agrees with the labels on {agree} of {judged} samples (at least {needed:.0%} expected)"
         )
 
     def test_hostile_texts_do_not_raise(self, verifier: Verifier, cases: list[Case]) -> None:
