@@ -255,10 +255,11 @@ def load(
                 unlabelled.append(line)
         elif first_labelled is None:
             first_labelled = line
-        for key in ("dataset", "model") if len(described) < 2 else ():
-            value = sample.metadata.get(key)
-            if isinstance(value, str) and value:
-                described.setdefault(key, value)
+        if sample.metadata and len(described) < 2:
+            for key in ("dataset", "model"):
+                value = sample.metadata.get(key)
+                if isinstance(value, str) and value:
+                    described.setdefault(key, value)
         rows[row].append((sample.index, label, sample.text))
     if require_labels and missing_labels:
         errors.extend(_label_errors(samples_path, label_field, missing_labels, unlabelled, first_labelled))
