@@ -166,3 +166,26 @@ def test_no_vote_reads_above_coverage_at_k1(problems: list[list[tuple[bool, int,
         estimators.verified_majority(pool, ks, rng, 8, exact=False),
     ):
         assert estimate.value[0] <= coverage + 1e-12
+
+
+def test_select_says_how_many_tasks_fell_back_to_a_plain_vote(
+    labelled: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tasks, samples = labelled
+    rows = [
+        {"task_id": row["task_id"], "sample_index": row["index"], "verifier": "strict@1", "status": "fail",
+         "passed": False, "answer": row["text"], "reason": "rejected"}
+        for row in load_jsonl(samples)
+        if row["task_id"] in ("t0", "t1")
+    ] + [
+        {"task_id": row["task_id"], "sample_index": row["index"], "verifier": "strict@1", "status": "pass",
+         "passed": True, "answer": row["text"]}
+        for row in load_jsonl(samples)
+        if row["task_id"] not in ("t0", "t1")
+    ]  # fmt: skip
+    verdicts = write_jsonl(tmp_path / "strict.jsonl", rows)
+    out = tmp_path / "chosen.jsonl"
+    args = ["select", str(tasks), str(samples), "--verdicts", str(verdicts), "--selector", "verified_majority"]
+    assert main([*args, "-o", str(out)]) == 0
+    assert "; 2 of them by a plain vote" in capsys.readouterr().err
+    assert sorted(row["task_id"] for row in load_jsonl(out) if row.get("fallback")) == ["t0", "t1"]

@@ -100,7 +100,13 @@ def selections(args: argparse.Namespace) -> tuple[Iterator[dict[str, Any]], dict
     if missing is not None:
         raise SelectionError(missing)
     answers = data.answers()
-    summary: dict[str, Any] = {"tasks": data.problems, "selected": 0, "correct": 0, "labelled": data.label is not None}
+    summary: dict[str, Any] = {
+        "tasks": data.problems,
+        "selected": 0,
+        "correct": 0,
+        "fallbacks": 0,
+        "labelled": data.label is not None,
+    }
 
     def rows() -> Iterator[dict[str, Any]]:
         for row, task_id in enumerate(data.task_ids):
@@ -127,6 +133,7 @@ def selections(args: argparse.Namespace) -> tuple[Iterator[dict[str, Any]], dict
                 line.update({"sample_index": choice.index, "answer": choice.answer, "support": choice.support})
                 if choice.fallback:
                     line["fallback"] = True
+                    summary["fallbacks"] += 1
                 if data.label is not None:
                     correct = next(c.label for c in candidates if c.index == choice.index)
                     line["label"] = correct
@@ -159,6 +166,11 @@ def run(args: argparse.Namespace) -> int:
         message = f"{args.selector}: chose a sample for {summary['selected']} of {summary['tasks']} tasks"
         if summary["labelled"] and summary["tasks"]:
             message += f"; {summary['correct'] / summary['tasks']:.1%} correct by the labels"
+        if summary["fallbacks"]:
+            message += (
+                f"; {summary['fallbacks']} of them by a plain vote, the verifier passing none of their samples"
+                " (`fallback` in the output)"
+            )
         print(message, file=sys.stderr)
     return 0
 
