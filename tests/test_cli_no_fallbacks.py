@@ -189,3 +189,30 @@ def test_select_says_how_many_tasks_fell_back_to_a_plain_vote(
     assert main([*args, "-o", str(out)]) == 0
     assert "; 2 of them by a plain vote" in capsys.readouterr().err
     assert sorted(row["task_id"] for row in load_jsonl(out) if row.get("fallback")) == ["t0", "t1"]
+
+
+def test_no_monte_carlo_curve_reads_above_coverage(
+    labelled: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No selection estimated by Monte Carlo reads above coverage at any k (a perfect verifier's verified vote
+    comes closest)."""
+    from assay.audit import estimators
+
+    monkeypatch.setattr(estimators, "EXACT_VOTE_BUDGET", 0)  # every vote by Monte Carlo
+    tasks, samples = labelled
+    rows = [
+        {"task_id": row["task_id"], "sample_index": row["index"], "verifier": "perfect@1",
+         "status": "pass" if row["label"] else "fail", "passed": row["label"], "answer": row["text"],
+         "reason": None if row["label"] else "wrong_answer"}
+        for row in load_jsonl(samples)
+    ]  # fmt: skip
+    verdicts = write_jsonl(tmp_path / "perfect.jsonl", rows)
+    from assay.audit import audit_files
+
+    for seed in range(10):  # small Monte Carlo runs, where noise alone would cross coverage
+        report = audit_files(tasks, samples, [verdicts], mc_samples=8, bootstrap=20, seed=seed).json
+        curves = {curve["name"]: curve for curve in report["curves"]}
+        assert curves["verified_majority[perfect@1]"]["method"] == "monte_carlo"
+        coverage = curves["coverage"]["value"]
+        for curve in report["curves"]:
+            assert all(v <= c + 1e-9 for v, c in zip(curve["value"], coverage, strict=True)), (seed, curve["name"])

@@ -230,6 +230,7 @@ def _curves(
 ) -> list[Curve]:
     curves: list[Curve] = []
     label_pool = data.pool()
+    coverage_per_problem: np.ndarray | None = None
     for selector in _selectors(options.selectors):
         uses = set(getattr(selector, "uses", ()))
         pools: list[tuple[str | None, Pool]]
@@ -247,6 +248,11 @@ def _curves(
             if "answer" in uses and pool.group is None:
                 continue
             estimate = _estimate(selector, data, pool, ks, rng, mc_samples, options.exact)
+            if estimate.method == "monte_carlo":
+                # No selection beats coverage on a problem: Monte Carlo noise above the exact pass@k is cut.
+                if coverage_per_problem is None:
+                    coverage_per_problem = estimators.pass_at_k(label_pool, ks).per_problem
+                estimate.per_problem = np.minimum(estimate.per_problem, coverage_per_problem)
             low, high = boot.interval(boot.means(estimate.per_problem))
             name = COVERAGE if selector.name == "oracle" else selector.name
             if verifier_id is not None:
