@@ -24,8 +24,9 @@ def add_input_files(parser: argparse.ArgumentParser, samples_help: str) -> None:
     """The TASKS and SAMPLES positionals of `assay select` and `assay audit`. They are optional to argparse
     only so that `--verdicts V1 V2 TASKS SAMPLES` (a file list given first, which takes every file after it)
     can be read as meant: `take_input_files` gives the list's last two files back to the positionals."""
-    parser.add_argument("tasks", nargs="?", help="tasks JSONL ({id, prompt, reference}); .gz is fine")
-    parser.add_argument("samples", nargs="?", help=samples_help)
+    parser.usage = "%(prog)s TASKS SAMPLES [--verdicts VERDICTS ...] [options]"
+    parser.add_argument("tasks", nargs="?", metavar="TASKS", help="tasks JSONL ({id, prompt, reference}); .gz is fine")
+    parser.add_argument("samples", nargs="?", metavar="SAMPLES", help=samples_help)
     parser.set_defaults(_parser=parser)
 
 

@@ -136,7 +136,7 @@ def run_human_labels(args: argparse.Namespace) -> int:
 
 COMMAND = Command(
     "audit",
-    "Audit verifiers against ground truth and selection against coverage; write report.json and report.html.",
+    "Audit verifiers against ground truth and selection against coverage; write report.json, .html and .md.",
     configure,
     run,
 )
