@@ -11,9 +11,10 @@ to the HTML report.
    the `code` verifier runs every completion against the official tests in the sandbox; the audit measures it
    against the data set's labels and draws pass@k.
 3. Game of 24 with GPT-4, two prompts (examples/data/game24-gpt4): coverage at 100 samples from the labels,
-   then the `ensemble` selector against majority vote: three small checks on each answer's form
-   (examples/weak_checks.py) go into the samples' metadata as weak signals, and `assay select` picks one
-   answer per puzzle with each selector, without labels; the labels only score the choices.
+   and against it what majority vote makes of them (an HTML report for each prompt); then the `ensemble`
+   selector against majority vote: three small checks on each answer's form (examples/weak_checks.py) go into
+   the samples' metadata as weak signals, and `assay select` picks one answer per puzzle with each selector,
+   without labels; the labels only score the choices.
 4. The review page (`assay review`) on the HumanEval slice and its verdicts: where a browser is installed
    (Chromium and chromedriver, with selenium), a screenshot of it in OUT/review/review.png; and the command
    that opens it, to label samples by hand.
@@ -115,14 +116,15 @@ def main() -> int:
 
     game24 = DATA / "game24-gpt4"
     coverage = {}
-    for prompt in ("io", "cot"):
+    for prompt, title in (("io", "input-output prompt"), ("cot", "chain-of-thought prompt")):
         assay(
             "audit",
             str(game24 / "tasks.jsonl.gz"),
             str(game24 / f"samples-{prompt}.jsonl.gz"),
             "--k",
             "1,10,100",
-            "--no-html",
+            "--title",
+            f"Game of 24, GPT-4, {title}",
             "-o",
             str(out / f"game24-{prompt}"),
             quiet=True,
@@ -154,6 +156,7 @@ def main() -> int:
 
     print(f"\nDone in {time.perf_counter() - started:.0f} s. Open the reports: {report_dir / 'report.html'}")
     print(f"                  {out / 'humaneval' / 'report.html'}")
+    print(f"                  {out / 'game24-cot' / 'report.html'}")
     if screenshot is not None:
         print(f"The review page, as a screenshot: {screenshot}")
     print("Label samples by hand on the review page (then open http://127.0.0.1:8000/):")

@@ -46,7 +46,8 @@ def test_audit_reports_verifier_errors_selection_and_flakiness(
     args = ["audit", str(tasks), str(samples), "--verdicts", *map(str, echo_verdicts), "--k", "1,2,5,20"]
     assert main([*args, "-o", str(report_dir), "--bootstrap", "200"]) == 0
     printed = capsys.readouterr().out
-    assert "## assay audit: 10 problems, 200 samples (20 per problem)" in printed
+    assert ": 10 problems, 200 samples (20 per problem)" in printed
+    assert printed == (report_dir / "report.md").read_text()
     assert f"Report: {report_dir / 'report.html'}" in printed
 
     report = json.loads((report_dir / "report.json").read_text())
@@ -157,7 +158,7 @@ def test_bad_verdicts_are_named_by_file_line_and_field(
     )
     assert main(["audit", str(tasks), str(samples), "--verdicts", str(path), "-o", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
-    assert "verdicts.jsonl:2: Invalid JSON" in err
+    assert "verdicts.jsonl:2: not valid JSON" in err
     assert "verdicts.jsonl:3: field 'sample_index': no sample 99 of task 't0'" in err
     assert "verdicts.jsonl:4: Value error, status 'pass' needs passed=True" in err
 

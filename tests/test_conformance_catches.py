@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest_plugins = ["pytester"]
 
+SVAMP = Path(__file__).resolve().parents[1] / "examples" / "data" / "svamp-pot-codex"
+
 BROKEN_VERIFIERS = """
 import time
+from pathlib import Path
 import pytest
 from assay import Sample, Task, Verifier
 from assay.testing import VerifierConformance
 
+SVAMP = Path("__SVAMP__")
 
 class Base(Verifier):
     version = "1"
@@ -61,6 +67,33 @@ class NoReason(Base):
         return self.verdict(task, sample, "fail")
 
 
+class StringCompare(Base):
+    # Compares the text with the reference as written: SVAMP's references are floats (51.0), so it never
+    # passes anything there.
+
+    name = "string-compare"
+
+    def verify(self, task, sample):
+        ok = sample.text.strip() == task.reference["answer"]
+        return self.verdict(task, sample, "pass" if ok else "fail", reason=None if ok else "wrong_answer")
+
+
+class TestStringCompareOnSvamp(VerifierConformance):
+    @pytest.fixture
+    def verifier(self):
+        return StringCompare()
+
+    @pytest.fixture
+    def cases(self):
+        task = Task(id="t", reference={"answer": 51.0})
+        return [(task, Sample(task_id="t", index=0, text="51.0", label=True)),
+                (task, Sample(task_id="t", index=1, text="50", label=False))]
+
+    @pytest.fixture
+    def sample_data(self):
+        return SVAMP / "tasks.jsonl.gz", SVAMP / "samples.jsonl.gz"
+
+
 def make_suite(cls, limit=10.0):
     class Suite(VerifierConformance):
         time_slack_s = 0.1
@@ -92,8 +125,13 @@ EXPECTED = {
     "TestSlow::test_cases_give_valid_verdicts": "failed",
     "TestBatchDiffers::test_batch_equals_map": "failed",
     "TestNoReason::test_cases_give_valid_verdicts": "failed",
+    "TestWrongIndex::test_cases_are_judged_as_labelled": "failed",
+    "TestStringCompareOnSvamp::test_cases_are_judged_as_labelled": "failed",
+    "TestStringCompareOnSvamp::test_sample_data_agrees_with_labels": "failed",
     # and the same suites pass what these verifiers do right:
     "TestWrongIndex::test_identity": "passed",
+    "TestBatchDiffers::test_cases_are_judged_as_labelled": "passed",
+    "TestStringCompareOnSvamp::test_identity": "passed",
     "TestSlow::test_hostile_texts_do_not_raise": "passed",
     "TestBatchDiffers::test_deterministic": "passed",
     "TestBatchDiffers::test_garbage_references_give_error_verdicts": "passed",
@@ -102,7 +140,7 @@ EXPECTED = {
 
 
 def test_the_suite_fails_contract_breakers_for_the_right_reason(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_broken=BROKEN_VERIFIERS)
+    pytester.makepyfile(test_broken=BROKEN_VERIFIERS.replace("__SVAMP__", str(SVAMP)))
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", "--hypothesis-seed=0")
     reports = result.reprec.getreports("pytest_runtest_logreport")  # type: ignore[attr-defined]
     outcomes = {r.nodeid.split("::", 1)[1]: r.outcome for r in reports if r.when == "call"}

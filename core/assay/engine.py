@@ -12,6 +12,7 @@ an output that cannot be written stops the run with `RunStopped`, leaving it res
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -23,13 +24,14 @@ from typing import IO, Any, NoReturn
 
 import orjson
 from pydantic import ValidationError
-from tqdm import tqdm
 
 from assay.executors.base import Executor, ExecutorFactory, VerifierSpec, WorkUnit, uses_batching
 from assay.executors.local import make_local_executor
 from assay.jsonl import InputError, InputFileError, check_input, dumps, read_lines, read_models, validation_error
 from assay.models import Sample, Task, Verdict
 from assay.plugins import get_registry
+from assay.progress import Mode as ProgressMode
+from assay.progress import Progress, count_lines
 from assay.store import VerdictStore, default_store_path, task_hash, text_hash, verifier_key
 from assay.verifier import Verifier
 
@@ -330,7 +332,7 @@ class VerifyRun:
         self.use_cache = use_cache
         self.use_store = use_store
         self.resume = resume
-        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.progress = progress  # None: a bar on a terminal, else a line every ASSAY_PROGRESS_EVERY_S seconds
         self.executor_factory: ExecutorFactory = executor or make_local_executor
         self.on_input_error = on_input_error or (lambda error: print(f"assay: {error}", file=sys.stderr))
         self.on_warning = on_warning or (lambda message: print(f"assay: {message}", file=sys.stderr))
@@ -371,7 +373,10 @@ class VerifyRun:
             return self._store_arg, False
         if not self.use_store:
             return VerdictStore(None), True
-        return VerdictStore(self._store_arg or default_store_path(), warn=self.on_warning), True
+        path = Path(self._store_arg) if self._store_arg is not None else default_store_path()
+        if self._store_arg is None:
+            _announce_default_store(path, self.on_warning)
+        return VerdictStore(path, warn=self.on_warning), True
 
     def _cannot_write(self, output: _Output, store: VerdictStore) -> str:
         failure = output.failure
@@ -395,7 +400,9 @@ class VerifyRun:
             self._report(error)
         output = _Output(self.out, self.resume) if self.out is not None else None
         store, own_store = self._open_store()
-        bar = tqdm(desc=self.spec.cls.name, unit=" samples", disable=not self.progress, file=sys.stderr)
+        path = self.samples if isinstance(self.samples, str | Path) and self.progress is not False else None
+        mode: ProgressMode | None = None if self.progress is None else "bar" if self.progress else "off"
+        bar = Progress(self.spec.cls.name, count_lines(path) if path is not None else None, mode=mode)
         executor: Executor | None = None
         try:
             executor = self.executor_factory(self.spec, self.jobs)
@@ -418,7 +425,7 @@ class VerifyRun:
             raise RunStopped(self.summary.stopped)
 
     def _loop(
-        self, executor: Executor, store: VerdictStore, output: _Output | None, bar: tqdm[Any]
+        self, executor: Executor, store: VerdictStore, output: _Output | None, bar: Progress
     ) -> Iterator[dict[str, Any]]:
         vkey = verifier_key(self.summary.verifier, self.config)
         verifier_id = self.summary.verifier
@@ -566,6 +573,20 @@ def _unknown_task_verdict(verifier_id: str, sample: Sample, message: str) -> dic
     }
 
 
+_announced_stores: set[Path] = set()
+
+
+def _announce_default_store(path: Path, say: Callable[[str], None]) -> None:
+    """Where verdicts are cached when no store was named: logged once per process, and said once when the
+    file is about to be created (a cache in the home folder should not be a surprise)."""
+    if path in _announced_stores:
+        return
+    _announced_stores.add(path)
+    logging.getLogger("assay").info("verdict cache: %s (store= or ASSAY_STORE to move it)", path)
+    if not path.exists():
+        say(f"caching verdicts in {path} (set ASSAY_STORE, or pass store= / --store, to keep them elsewhere)")
+
+
 def verify(
     tasks: TaskSource,
     samples: SampleSource,
@@ -576,7 +597,9 @@ def verify(
 
     `tasks` and `samples` are JSONL paths (`.gz` too) or iterables of models or dicts; `verifier` is a
     registered name or a Verifier class. Options: `config`, `jobs` (0 = in this process), `out` (a JSONL
-    file, resumed if it exists), `store` (the SQLite cache), `use_cache` (False: judge again, still record),
+    file, resumed if it exists), `store` (the SQLite verdict cache; by default `$ASSAY_STORE`, else
+    `$XDG_CACHE_HOME/assay/verdicts.sqlite`, that is `~/.cache/assay/verdicts.sqlite`, logged on the
+    `assay` logger at first use and said on stderr when it is created), `use_cache` (False: judge again, still record),
     `use_store` (False: neither read nor write the store), `resume`, `progress`, `max_bad_lines` (raise
     `RunStopped` after more bad input lines than this), `on_input_error`, `on_warning`.
 

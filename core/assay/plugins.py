@@ -14,17 +14,18 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import re
 import threading
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import pluggy
 
 from assay import hookspecs
-from assay.verifier import Verifier
+from assay.verifier import Verifier, VerifierKind
 
 ENTRY_POINT_GROUP = "assay"
 #: Built-in pieces, registered through the same hooks as third-party plugins.
@@ -226,9 +227,36 @@ class PluginHost:
         return registry
 
 
+#: A verifier's name and version appear in `name@version` ids, file names and command lines.
+_DECLARED_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+def declaration_problems(cls: type[Verifier]) -> list[str]:
+    """What is wrong with the class attributes a verifier declares (empty: nothing). A missing `version`
+    would make every verdict `name@0`, and a cached verdict would outlive a change to the verifier."""
+    problems = []
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not _DECLARED_TOKEN.fullmatch(name):
+        problems.append(f"`name` must be a word of letters, digits, _ . + - (got {name!r})")
+    declared = any("version" in vars(base) for base in cls.__mro__ if base is not Verifier)
+    version = getattr(cls, "version", None)
+    if not declared:
+        problems.append("`version` is not declared (set version = \"0.1.0\" and raise it when verdicts change)")
+    elif not isinstance(version, str) or not _DECLARED_TOKEN.fullmatch(version):
+        problems.append(f"`version` must be a string such as \"0.1.0\" without spaces or @ (got {version!r})")
+    kinds = get_args(VerifierKind)
+    kind = getattr(cls, "kind", None)
+    if kind not in kinds:
+        problems.append(f"`kind` must be one of {', '.join(kinds)} (got {kind!r})")
+    return problems
+
+
 def _add_verifier(registry: Registry, info: PluginInfo, cls: Any) -> None:
     if not (isinstance(cls, type) and issubclass(cls, Verifier)):
         raise TypeError(f"register_verifiers: {cls!r} is not a subclass of assay.Verifier")
+    problems = declaration_problems(cls)
+    if problems:
+        raise TypeError(f"register_verifiers: {cls.__qualname__}: " + "; ".join(problems))
     _claim(registry.verifiers, cls.name, cls, info, "verifier")
     info.verifiers[cls.name] = {"version": cls.version, "kind": cls.kind}
 

@@ -159,7 +159,7 @@ def audit(data: AuditData, options: AuditOptions | None = None) -> AuditReport:
     curves_done = time.perf_counter()
     verifiers = [_verifier_report(data, verifier_id, boot) for verifier_id in data.verifiers]
     agreement = _agreement(data, boot)
-    fit = _coverage_fit(data, options.targets)
+    fit = _coverage_fit(data, options.targets, boot)
     finished = time.perf_counter()
 
     answers = data.answer_source()
@@ -203,8 +203,10 @@ def _ks(requested: Sequence[int] | None, n_max: int) -> np.ndarray:
     ks = sorted({int(k) for k in (requested or default_ks(n_max))})
     if not ks or ks[0] < 1:
         raise AuditInputError([f"k must be positive integers, got {list(requested or [])}"])
-    clipped = sorted({min(k, n_max) for k in ks})
-    return np.asarray(clipped, dtype=np.int64)
+    if ks[-1] > n_max:
+        too_large = ",".join(str(k) for k in ks if k > n_max)
+        raise AuditInputError([f"--k {too_large}: more than the samples per problem (at most {n_max})"])
+    return np.asarray(ks, dtype=np.int64)
 
 
 # -- selection curves -----------------------------------------------------------------------------------------------
@@ -229,6 +231,7 @@ def _curves(
 ) -> list[Curve]:
     curves: list[Curve] = []
     label_pool = data.pool()
+    coverage_per_problem: np.ndarray | None = None
     for selector in _selectors(options.selectors):
         uses = set(getattr(selector, "uses", ()))
         pools: list[tuple[str | None, Pool]]
@@ -239,10 +242,20 @@ def _curves(
             pools = [(v.id, data.pool(v.id)) for v in targets]
         else:
             pools = [(None, label_pool)]
+        if options.selectors is not None and not pools:
+            graded_only = uses & {"passed", "score"} == {"score"}
+            wanted = "graded scores (values other than 0 and 1)" if graded_only else "pass/fail or scores"
+            have = ", ".join(data.verifiers) or "no --verdicts"
+            raise AuditInputError([f"selector {selector.name!r} needs a verifier with {wanted}; have: {have}"])
         for verifier_id, pool in pools:
             if "answer" in uses and pool.group is None:
                 continue
             estimate = _estimate(selector, data, pool, ks, rng, mc_samples, options.exact)
+            if estimate.method == "monte_carlo":
+                # No selection beats coverage on a problem: Monte Carlo noise above the exact pass@k is cut.
+                if coverage_per_problem is None:
+                    coverage_per_problem = estimators.pass_at_k(label_pool, ks).per_problem
+                estimate.per_problem = np.minimum(estimate.per_problem, coverage_per_problem)
             low, high = boot.interval(boot.means(estimate.per_problem))
             name = COVERAGE if selector.name == "oracle" else selector.name
             if verifier_id is not None:
@@ -463,13 +476,21 @@ def _agreement(data: AuditData, boot: stats.Bootstrap) -> list[dict[str, Any]]:
 # -- coverage fit -----------------------------------------------------------------------------------------------------
 
 
-def _coverage_fit(data: AuditData, targets: Sequence[float]) -> dict[str, Any]:
+#: Bootstrap replicates refitted for the fit's band (each is a small least-squares fit).
+FIT_REPLICATES = 200
+#: The fit is extrapolated to at most this many times the largest observed k.
+FIT_REACH = 100
+
+
+def _coverage_fit(data: AuditData, targets: Sequence[float], boot: stats.Bootstrap | None = None) -> dict[str, Any]:
     n_max = int(data.n.max(initial=0))
     dense = np.unique(np.round(np.geomspace(1, max(n_max, 1), num=min(40, max(n_max, 1)))).astype(np.int64))
-    coverage = estimators.pass_at_k(data.pool(), dense).value
+    estimate = estimators.pass_at_k(data.pool(), dense)
+    coverage = estimate.value
     fit = stats.fit_power_law(dense.astype(np.float64), coverage)
     if isinstance(fit, str):
         return {"error": fit}
+    band = _fit_band(dense, estimate.per_problem, boot, targets, n_max) if boot is not None else None
     ceiling = float(estimators.pass_at_k(data.pool(), np.asarray([n_max])).value[0])
     return {
         "model": "log c(k) = a * k^b",
@@ -480,12 +501,47 @@ def _coverage_fit(data: AuditData, targets: Sequence[float]) -> dict[str, Any]:
         "points": fit.points,
         "k_range": [int(dense[0]), int(dense[-1])],
         "observed": {"k": dense.tolist(), "coverage": _rounded(coverage)},
+        "reach": FIT_REACH * n_max,
         "targets": [
-            {"coverage": target, "k": _finite_or_none(fit.k_for(target)), "observed": ceiling >= target}
-            for target in targets
+            {
+                "coverage": target,
+                "k": _finite_or_none(fit.k_for(target)),
+                "k_interval": band["targets"][i] if band is not None else None,
+                "observed": ceiling >= target,
+            }
+            for i, target in enumerate(targets)
         ],
+        "band": {key: band[key] for key in ("k", "low", "high")} if band is not None else None,
         "predicted": [{"k": int(k), "coverage": round(float(fit.coverage(k)), 6)} for k in (10 * n_max, 100 * n_max)],
     }
+
+
+def _fit_band(
+    dense: np.ndarray, per_problem: np.ndarray, boot: stats.Bootstrap, targets: Sequence[float], n_max: int
+) -> dict[str, Any] | None:
+    """Refit the power law on bootstrap replicates of coverage over problems: a band around the fitted curve up
+    to FIT_REACH times the observed k, and an interval on the k each target needs (None: not reached there)."""
+    replicates = boot.means(per_problem)[:FIT_REPLICATES]
+    grid = np.unique(np.geomspace(1, FIT_REACH * max(n_max, 1), 60))
+    curves, needed = [], []
+    for coverage in replicates:
+        fit = stats.fit_power_law(dense.astype(np.float64), coverage)
+        if isinstance(fit, str):
+            continue
+        curves.append(fit.coverage(grid))
+        needed.append([fit.k_for(target) for target in targets])
+    if len(curves) < 20:
+        return None
+    low, high = boot.interval(np.asarray(curves))
+    need = np.asarray(needed, dtype=np.float64)
+    need[~np.isfinite(need) | (need > FIT_REACH * n_max)] = np.inf  # past what the fit supports
+    tail = (1.0 - boot.confidence) / 2.0
+    intervals: list[list[float] | None] = []
+    for column in range(len(targets)):
+        with np.errstate(invalid="ignore"):  # inf - inf between two replicates past the reach: no interval
+            lo, hi = np.quantile(need[:, column], [tail, 1.0 - tail])
+        intervals.append([round(float(lo), 1), round(float(hi), 1)] if math.isfinite(hi) else None)
+    return {"k": grid.tolist(), "low": _rounded(low), "high": _rounded(high), "targets": intervals}
 
 
 def _finite_or_none(x: float) -> float | None:

@@ -9,22 +9,23 @@ differences between runs are its flakiness.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 from numpy.typing import NDArray
 from pydantic import ValidationError
 
 from assay.audit.estimators import Pool
-from assay.jsonl import InputError, InputFileError, open_text, read_models, validation_error
+from assay.jsonl import InputError, read_lines, read_models, validation_error
 from assay.models import Sample, Task, Verdict
 from assay.selection.signals import TEXT_CHARS, metadata_signals
 
 MAX_REPORTED_ERRORS = 10
+#: Lines named when only some samples lack a label (the rest are counted).
+SHOWN_UNLABELLED = 3
 
 
 class AuditInputError(ValueError):
@@ -168,16 +169,22 @@ class AuditData:
         )
 
 
-def _raw_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """(line number, raw line) for every non-blank line; pydantic parses and validates in one step."""
-    try:
-        handle = open_text(path)
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot open: {exc.strerror or exc}") from None
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            if raw.strip():
-                yield number, raw
+def _label_errors(
+    path: str, field_path: str, missing: int, lines: list[int], first_labelled: int | None
+) -> list[InputError | str]:
+    """One line when no sample has the field (a wrong `--labels`); else the first lines without it and a count."""
+    if first_labelled is None:
+        return [
+            f"{path}: no sample has a ground-truth label in field {field_path!r} (the audit needs one on every "
+            "sample; --labels FIELD names another field, dotted for nested)"
+        ]
+    errors: list[InputError | str] = [
+        InputError(path, line, field_path, "no ground-truth label (the audit needs one on every sample)")
+        for line in lines
+    ]
+    if missing > len(lines):
+        errors.append(f"{path}: {missing:,} samples in all have no label {field_path!r}")
+    return errors
 
 
 def _label_value(obj: dict[str, Any], field_path: str) -> Any:
@@ -234,9 +241,16 @@ def load(
     samples_path = str(samples)
     label_field = labels or "label"
     missing_labels = 0
-    for line, raw in _raw_lines(samples):
+    unlabelled: list[int] = []  # the first few lines without a label
+    first_labelled: int | None = None
+    described: dict[str, str] = {}  # the samples' own metadata.dataset and metadata.model, for the report's title
+    # Bytes decoded line by line (jsonl.read_lines): invalid UTF-8 or JSON is one bad line, named with its number.
+    for line, obj in read_lines(samples):
+        if isinstance(obj, InputError):
+            errors.append(obj)
+            continue
         try:
-            sample = Sample.model_validate_json(raw)
+            sample = Sample.model_validate(obj)
         except ValidationError as exc:
             errors.append(validation_error(samples_path, line, exc))
             continue
@@ -258,28 +272,27 @@ def load(
         seen.add((row, sample.index))
         label: bool | None = sample.label
         if label_field != "label":
-            raw_label = _label_value(orjson.loads(raw), label_field)
+            raw_label = _label_value(obj, label_field)
             if raw_label is not None and not (isinstance(raw_label, bool) or raw_label in (0, 1)):
                 errors.append(InputError(samples_path, line, label_field, f"expected true or false, got {raw_label!r}"))
                 continue
             label = None if raw_label is None else bool(raw_label)
         if label is None:
             missing_labels += 1
-            if require_labels and missing_labels <= MAX_REPORTED_ERRORS:
-                errors.append(
-                    InputError(
-                        samples_path,
-                        line,
-                        label_field,
-                        "no ground-truth label (the audit needs one on every "
-                        "sample; --labels FIELD reads another field)",
-                    )
-                )
+            if require_labels and len(unlabelled) < SHOWN_UNLABELLED:
+                unlabelled.append(line)
+        elif first_labelled is None:
+            first_labelled = line
+        if sample.metadata and len(described) < 2:
+            for key in ("dataset", "model"):
+                value = sample.metadata.get(key)
+                if isinstance(value, str) and value:
+                    described.setdefault(key, value)
         rows[row].append((sample.index, label, sample.text))
         if sample.metadata:
             own_signals[(row, sample.index)] = metadata_signals(sample.metadata)
-    if require_labels and missing_labels > MAX_REPORTED_ERRORS:
-        errors.append(f"{samples_path}: {missing_labels} samples in all have no label {label_field!r}")
+    if require_labels and missing_labels:
+        errors.extend(_label_errors(samples_path, label_field, missing_labels, unlabelled, first_labelled))
     if errors:
         raise AuditInputError(errors)
 
@@ -317,6 +330,7 @@ def load(
             "samples": samples_path,
             "verdicts": [str(v) for v in verdicts],
             "labels": label_field,
+            **described,
         },
     )
     data.signals = _signal_arrays(own_signals, flat_cells, flat_index, width, index.shape)
@@ -412,9 +426,12 @@ def _read_verdicts(
 ) -> None:
     collected: dict[str, _Collected] = {}
     path_str = str(path)
-    for line, raw in _raw_lines(path):
+    for line, obj in read_lines(path):
+        if isinstance(obj, InputError):
+            errors.append(obj)
+            continue
         try:
-            verdict = Verdict.model_validate_json(raw)
+            verdict = Verdict.model_validate(obj)
         except ValidationError as exc:
             errors.append(validation_error(path_str, line, exc))
             continue

@@ -365,8 +365,22 @@ def majority(
     if _use_exact(exact, exact_vote_cost(votes, s_max)):
         return CurveEstimate(_gather(vote_table(votes, s_max), effective_k(ks, pool.n)), "exact")
     if _counts_are_cheaper([votes], pool.valid.shape[1], ks):
-        return counts_monte_carlo([votes], pool.n, ks, rng, mc_samples)
-    return monte_carlo(pool, ks, rng, mc_samples, _vote_evaluator(votes, None))
+        return _exact_at_one(counts_monte_carlo([votes], pool.n, ks, rng, mc_samples), pool, ks)
+    return _exact_at_one(monte_carlo(pool, ks, rng, mc_samples, _vote_evaluator(votes, None)), pool, ks)
+
+
+def _exact_at_one(estimate: CurveEstimate, pool: Pool, ks: IntArray) -> CurveEstimate:
+    """A vote over one sample picks it when it has an answer: at k=1 the exact value replaces Monte Carlo's,
+    so that no vote reads above coverage there by noise alone."""
+    ones = np.flatnonzero(ks == 1)
+    if not len(ones) or pool.group is None:
+        return estimate
+    answered = pool.valid & (pool.group >= 0)
+    exact = (pool.correct * answered).sum(axis=1) / np.maximum(pool.n, 1)
+    estimate.per_problem[:, ones] = exact[:, None]
+    if estimate.replicate_means is not None:
+        estimate.replicate_means[:, ones] = exact.mean() if len(exact) else 0.0
+    return estimate
 
 
 def weighted_majority(
@@ -376,7 +390,7 @@ def weighted_majority(
         raise ValueError("weighted majority needs scores")
     votes = all_votes(pool)
     weights = np.nan_to_num(pool.score, nan=0.0)
-    return monte_carlo(pool, ks, rng, mc_samples, _vote_evaluator(votes, weights))
+    return _exact_at_one(monte_carlo(pool, ks, rng, mc_samples, _vote_evaluator(votes, weights)), pool, ks)
 
 
 def verified_majority(
@@ -392,8 +406,8 @@ def verified_majority(
     cost = exact_vote_cost(verified, s_max) + exact_vote_cost(rest, s_max)
     if not _use_exact(exact, cost):
         if _counts_are_cheaper([verified, rest], pool.valid.shape[1], ks):
-            return counts_monte_carlo([verified, rest], pool.n, ks, rng, mc_samples)
-        return monte_carlo(pool, ks, rng, mc_samples, _verified_evaluator(verified, rest))
+            return _exact_at_one(counts_monte_carlo([verified, rest], pool.n, ks, rng, mc_samples), pool, ks)
+        return _exact_at_one(monte_carlo(pool, ks, rng, mc_samples, _verified_evaluator(verified, rest)), pool, ks)
     verified_table = vote_table(verified, s_max)
     rest_table = vote_table(rest, s_max)
     n, n1 = pool.n, verified.n

@@ -202,7 +202,10 @@ class PowerLawFit:
         """The k at which the fitted curve reaches `target` coverage (inf when it never does)."""
         if not 0 < target < 1 or self.b >= 0 or self.a >= 0:
             return math.inf
-        return float((math.log(target) / self.a) ** (1.0 / self.b))
+        try:
+            return float((math.log(target) / self.a) ** (1.0 / self.b))
+        except OverflowError:  # a flat fit: the target is out of any reach
+            return math.inf
 
 
 def fit_power_law(k: FloatArray, coverage: FloatArray) -> PowerLawFit | str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from assay.cli import Command
+from assay.cli import Command, add_input_files, take_input_files
 from assay.cli.select import add_answer_key_option
 from assay.jsonl import InputFileError
 from assay.plugins import UnknownComponent
@@ -32,11 +32,10 @@ def parse_targets(text: str) -> list[float]:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("tasks", help="tasks JSONL ({id, prompt, reference}); .gz is fine")
-    parser.add_argument("samples", help="samples JSONL with ground-truth labels ({task_id, index, text, label})")
+    add_input_files(parser, "samples JSONL with ground-truth labels ({task_id, index, text, label})")
     parser.add_argument(
         "--verdicts",
-        nargs="*",
+        nargs="+",
         default=[],
         metavar="VERDICTS",
         help="verdict files written by `assay verify`; one verifier judged twice gives its flakiness",
@@ -55,9 +54,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=parse_ks,
         default=None,
         metavar="K,K,...",
-        help="budgets to evaluate (default: 1, 2, 4, ... and the number of samples)",
+        help="budgets to evaluate, each at most the samples per problem (default: 1, 2, 4, ... and the number "
+        "of samples)",
     )
-    parser.add_argument("-o", "--out", required=True, metavar="REPORT_DIR", help="where report.json and report.html go")
+    parser.add_argument(
+        "-o", "--out", required=True, metavar="REPORT_DIR", help="where report.json, report.html and report.md go"
+    )
+    parser.add_argument("--title", help="the report's title (default: the data set and model, read from the inputs)")
     parser.add_argument(
         "--selectors", nargs="+", metavar="NAME", help="selectors to evaluate (default: every registered one)"
     )
@@ -77,13 +80,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="C,C,...",
         help="coverages to extrapolate k for (default 0.9,0.95,0.99)",
     )
-    parser.add_argument("--no-html", action="store_true", help="write report.json only")
+    parser.add_argument("--no-html", action="store_true", help="write report.json and report.md only")
     parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
 
 
 def run(args: argparse.Namespace) -> int:
     from assay.review.labels import is_label_database
 
+    take_input_files(args)
     if is_label_database(args.labels):
         return run_human_labels(args)
     from assay.audit import DEFAULT_TARGETS, AuditInputError, audit_files
@@ -106,9 +110,11 @@ def run(args: argparse.Namespace) -> int:
     except (AuditInputError, InputFileError, UnknownComponent) as exc:
         print(f"assay audit: {exc}", file=sys.stderr)
         return 2
+    if args.title:
+        report.json["title"] = args.title
     paths = report.write(args.out, html=not args.no_html)
     if not args.quiet:
-        print(report.markdown(paths.get("html", paths["json"])))
+        print(paths["markdown"].read_text(encoding="utf-8"), end="")
     return 0
 
 
@@ -130,7 +136,7 @@ def run_human_labels(args: argparse.Namespace) -> int:
 
 COMMAND = Command(
     "audit",
-    "Audit verifiers against ground truth and selection against coverage; write report.json and report.html.",
+    "Audit verifiers against ground truth and selection against coverage; write report.json, .html and .md.",
     configure,
     run,
 )

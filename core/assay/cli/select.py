@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from assay.cli import Command
+from assay.cli import Command, add_input_files, resolve_verifier_id, take_input_files
 from assay.jsonl import InputFileError, dumps
 from assay.plugins import UnknownComponent
+
+if TYPE_CHECKING:
+    from assay.audit.data import VerifierData
 
 
 def add_answer_key_option(parser: argparse.ArgumentParser) -> None:
@@ -23,8 +26,7 @@ def add_answer_key_option(parser: argparse.ArgumentParser) -> None:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("tasks", help="tasks JSONL ({id, prompt, reference}); .gz is fine")
-    parser.add_argument("samples", help="samples JSONL ({task_id, index, text}); .gz is fine")
+    add_input_files(parser, "samples JSONL ({task_id, index, text}); .gz is fine")
     parser.add_argument(
         "--selector",
         "-s",
@@ -33,7 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--verdicts",
-        nargs="*",
+        nargs="+",
         default=[],
         metavar="VERDICTS",
         help="verdict files from `assay verify`; votes use the first verifier that gives answers "
@@ -41,35 +43,70 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--verifier",
-        help="the verifier (name@version) whose pass/fail and scores the selector "
-        "reads (default: the first in --verdicts)",
+        help="the verifier (name@version, or the bare name when one version is present) whose pass/fail and "
+        "scores the selector reads (default: the first in --verdicts)",
     )
     add_answer_key_option(parser)
     parser.add_argument(
         "--labels",
-        default="label",
+        default=None,
         metavar="FIELD",
-        help="the samples' ground-truth field, used by the oracle and for the accuracy line",
+        help="the samples' ground-truth field, used by the oracle and for the accuracy line (default: label, "
+        "when present; a field named here must be on the samples)",
     )
     parser.add_argument("-o", "--out", help="selections JSONL (default: stdout)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no summary on stderr")
 
 
+def missing_inputs(selector: Any, verifier: VerifierData | None) -> str | None:
+    """Why `selector` cannot run as documented on what the verifier gives (None: it can). A selector that
+    reads pass/fail or scores never silently falls back to sample 0 or a plain vote."""
+    uses = set(getattr(selector, "uses", ()))
+    reads = [what for what in ("passed", "score") if what in uses]
+    if not reads:
+        return None
+    wanted = " or ".join({"passed": "pass/fail", "score": "scores"}[what] for what in reads)
+    if verifier is None:
+        return f"selector {selector.name!r} reads a verifier's {wanted}: give --verdicts FILE (from `assay verify`)"
+    gives = ("passed" in reads and verifier.decides) or ("score" in reads and verifier.has_scores)
+    if not gives:
+        return f"selector {selector.name!r} reads a verifier's {wanted}, and {verifier.id} gives none"
+    return None
+
+
 def selections(args: argparse.Namespace) -> tuple[Iterator[dict[str, Any]], dict[str, Any]]:
-    from assay.audit.data import load
-    from assay.selection import Candidate, get_selector
+    from assay.audit.data import AuditInputError, load
+    from assay.selection import Candidate, SelectionError, get_selector
 
     selector = get_selector(args.selector)
     data = load(
-        args.tasks, args.samples, args.verdicts, labels=args.labels, require_labels=False, answer_key=args.answer_key
+        args.tasks,
+        args.samples,
+        args.verdicts,
+        labels=args.labels or "label",
+        require_labels=False,
+        answer_key=args.answer_key,
     )
+    if args.labels is not None and data.label is None:
+        raise AuditInputError([f"--labels {args.labels!r}: not every sample in {args.samples} has this field"])
     verifier_id = args.verifier or next(iter(data.verifiers), None)
-    if verifier_id is not None and verifier_id not in data.verifiers:
-        known = ", ".join(data.verifiers) or "none"
-        raise UnknownComponent(f"--verifier {verifier_id!r}: no verdicts from it (have: {known})")
+    if verifier_id is not None:
+        try:
+            verifier_id = resolve_verifier_id(verifier_id, list(data.verifiers))
+        except LookupError as exc:
+            raise UnknownComponent(str(exc)) from None
     verifier = data.verifiers[verifier_id] if verifier_id is not None else None
+    missing = missing_inputs(selector, verifier)
+    if missing is not None:
+        raise SelectionError(missing)
     answers = data.answers()
-    summary: dict[str, Any] = {"tasks": data.problems, "selected": 0, "correct": 0, "labelled": data.label is not None}
+    summary: dict[str, Any] = {
+        "tasks": data.problems,
+        "selected": 0,
+        "correct": 0,
+        "fallbacks": 0,
+        "labelled": data.label is not None,
+    }
     reads_signals = "signals" in getattr(selector, "uses", ())
     table, names = data.signal_table() if reads_signals else (None, [])
 
@@ -111,6 +148,7 @@ def selections(args: argparse.Namespace) -> tuple[Iterator[dict[str, Any]], dict
                 line.update({"sample_index": choice.index, "answer": choice.answer, "support": choice.support})
                 if choice.fallback:
                     line["fallback"] = True
+                    summary["fallbacks"] += 1
                 if data.label is not None:
                     correct = next(c.label for c in candidates if c.index == choice.index)
                     line["label"] = correct
@@ -124,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
     from assay.audit.data import AuditInputError
     from assay.selection import SelectionError
 
+    take_input_files(args)
     try:
         lines, summary = selections(args)
         if args.out is None:
@@ -142,6 +181,11 @@ def run(args: argparse.Namespace) -> int:
         message = f"{args.selector}: chose a sample for {summary['selected']} of {summary['tasks']} tasks"
         if summary["labelled"] and summary["tasks"]:
             message += f"; {summary['correct'] / summary['tasks']:.1%} correct by the labels"
+        if summary["fallbacks"]:
+            message += (
+                f"; {summary['fallbacks']} of them by a plain vote, the verifier passing none of their samples"
+                " (`fallback` in the output)"
+            )
         print(message, file=sys.stderr)
     return 0
 

@@ -12,18 +12,29 @@ Subclass `VerifierConformance` in your plugin's tests and give it two fixtures:
             return [(task, sample), ...]   # real examples; a passing and a failing one at least
 
 pytest then runs every `test_*` below against it: the verdict schema, never raising on garbage, answering
-within the configured time limit, determinism where claimed, and `verify_batch` agreeing with `verify`.
+within the configured time limit, determinism where claimed, `verify_batch` agreeing with `verify`, and that
+the cases (and the optional `sample_data` fixture: a tasks and a samples JSONL with labels) are judged as
+their labels say, so a verifier that never passes anything cannot pass the suite.
+
+It needs pytest and hypothesis only: `pip install 'assay[testing]'`.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
+try:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+except ImportError as missing:  # the one dependency beyond pytest: say how to get it
+    needed = "assay's conformance suite needs hypothesis (and pytest): pip install 'assay[testing]'"
+    raise ImportError(needed) from missing
+
+from assay.jsonl import InputError, read_models
 from assay.models import STATUSES, Sample, Task, Verdict
 from assay.verifier import Verifier
 
@@ -71,6 +82,11 @@ class VerifierConformance:
     #: True for verifiers that judge a sample without the task's reference (a learned scorer): then any
     #: reference, garbage or empty, must give the same verdict instead of an error.
     reference_free: bool = False
+    #: The share of labelled cases and `sample_data` samples whose verdict must agree with the label; None: 0.9,
+    #: or 0.6 for a learned verifier (a scorer is judged by how it ranks, in the audit, not by exact agreement).
+    min_label_agreement: float | None = None
+    #: How many samples of `sample_data` are judged (the first ones of the samples file).
+    sample_data_limit: int = 500
 
     @pytest.fixture
     def verifier(self) -> Verifier:
@@ -79,6 +95,11 @@ class VerifierConformance:
     @pytest.fixture
     def cases(self) -> list[Case]:
         raise NotImplementedError("define a `cases` fixture returning [(Task, Sample), ...]")
+
+    @pytest.fixture
+    def sample_data(self) -> tuple[Path, Path] | None:
+        """(tasks JSONL, samples JSONL with `label`): real data the plugin ships with; None skips that test."""
+        return None
 
     # -- helpers --------------------------------------------------------------------------------------------------
 
@@ -119,6 +140,62 @@ class VerifierConformance:
     def test_cases_decide_something(self, verifier: Verifier, cases: list[Case]) -> None:
         statuses = {verifier.verify(task, sample).status for task, sample in cases}
         assert statuses & {"pass", "fail"}, f"no case was decided (statuses {statuses})"
+
+    def label_agreement_needed(self, verifier: Verifier) -> float:
+        if self.min_label_agreement is not None:
+            return self.min_label_agreement
+        return 0.6 if verifier.kind == "learned" else 0.9
+
+    def test_cases_are_judged_as_labelled(self, verifier: Verifier, cases: list[Case]) -> None:
+        """At least one case passes and one fails (a verifier that passes nothing, or everything, is caught),
+        and the cases that carry a `label` are judged as it says (all but a share for a learned scorer)."""
+        verdicts = [(sample, verifier.verify(task, sample)) for task, sample in cases]
+        statuses = {verdict.status for _, verdict in verdicts}
+        assert "pass" in statuses, f"no case passes (statuses {statuses}): give a right answer among the cases"
+        assert "fail" in statuses, f"no case fails (statuses {statuses}): give a wrong answer among the cases"
+        labelled = [(sample, verdict) for sample, verdict in verdicts if sample.label is not None]
+        wrong = [
+            f"sample {sample.index} of {sample.task_id!r}: labelled {sample.label}, got {verdict.status} "
+            f"({verdict.reason})"
+            for sample, verdict in labelled
+            if verdict.passed is not sample.label
+        ]
+        needed = self.label_agreement_needed(verifier)
+        assert len(labelled) - len(wrong) >= needed * len(labelled), (
+            f"{len(wrong)} of {len(labelled)} labelled cases judged against their labels (at most "
+            f"{1 - needed:.0%} may be): " + "; ".join(wrong[:10])
+        )
+
+    def test_sample_data_agrees_with_labels(self, verifier: Verifier, sample_data: tuple[Path, Path] | None) -> None:
+        """The plugin's own data, judged: most verdicts agree with the labels, and some samples pass."""
+        if sample_data is None:
+            pytest.skip("no sample_data fixture")
+        tasks_path, samples_path = sample_data
+        tasks: dict[str, Task] = {}
+        for _, task in read_models(tasks_path, Task):
+            assert not isinstance(task, InputError), str(task)
+            tasks[task.id] = task
+        agree = judged = passed = labelled_right = 0
+        for line, sample in read_models(samples_path, Sample):
+            if judged >= self.sample_data_limit:
+                break
+            assert not isinstance(sample, InputError), str(sample)
+            assert sample.task_id in tasks, f"{samples_path}:{line}: no task {sample.task_id!r} in {tasks_path}"
+            if sample.label is None:
+                continue
+            verdict = verifier.verify(tasks[sample.task_id], sample)
+            judged += 1
+            passed += verdict.passed is True
+            labelled_right += sample.label
+            agree += verdict.passed is sample.label
+        assert judged, f"{samples_path}: no labelled sample to judge"
+        assert passed or not labelled_right, (
+            f"{verifier.name} passed none of {judged} samples, {labelled_right} of them labelled right"
+        )
+        needed = self.label_agreement_needed(verifier)
+        assert agree >= needed * judged, (
+            f"{verifier.name} agrees with the labels on {agree} of {judged} samples (at least {needed:.0%} expected)"
+        )
 
     def test_hostile_texts_do_not_raise(self, verifier: Verifier, cases: list[Case]) -> None:
         task, sample = cases[0]

@@ -1,0 +1,6 @@
+"""Lets the tests import `assay_numeric` from a checkout before it is installed."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
