@@ -7,9 +7,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 Status = Literal["pass", "fail", "error", "timeout", "skipped"]
+#: How much a verdict's `feedback` may reveal, set per task in `task.metadata["feedback"]` (default
+#: "public"): "public" shows the failing test's content, "hidden" only what kind of failure it was (the
+#: tests stay secret), "none" gives no feedback at all.
+FeedbackMode = Literal["public", "hidden", "none"]
+FEEDBACK_MODES: tuple[FeedbackMode, ...] = ("public", "hidden", "none")
 STATUSES: tuple[Status, ...] = ("pass", "fail", "error", "timeout", "skipped")
 
 
@@ -50,7 +55,8 @@ class Verdict(BaseModel):
 
     `passed` is None when nothing was decided (the verifier itself failed, or it skipped the sample).
     `reason` is machine-readable (`wrong_answer`, `runtime_error`, `time_limit`, `sorry`, ...); `details`
-    holds whatever a human needs to see why.
+    holds whatever a human needs to see why. `feedback` is the same account written for the model that
+    produced the sample (the input of a refine loop); it is left out of the JSON when there is none.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -65,6 +71,14 @@ class Verdict(BaseModel):
     reason: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
     elapsed_s: float = 0.0
+    feedback: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_empty_feedback(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        if dumped.get("feedback", "") is None:
+            del dumped["feedback"]
+        return dumped
 
     @model_validator(mode="after")
     def _passed_agrees_with_status(self) -> Verdict:

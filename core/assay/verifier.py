@@ -3,6 +3,9 @@
 A verifier never raises on a bad sample or a bad reference: `verify` is wrapped (see `__init_subclass__`)
 so that any exception becomes a Verdict with `status="error"`. It raises only for misuse of the API:
 passing something that is not a `Task` and a `Sample`.
+
+The same wrapper gives every verdict its `feedback` (see `Verifier.feedback`), as far as the task's
+switch `task.metadata["feedback"]` allows: that switch is applied here and nowhere else.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from assay.models import Sample, Status, Task, Verdict
+from assay.models import FEEDBACK_MODES, FeedbackMode, Sample, Status, Task, Verdict
 
 VerifierKind = Literal["execution", "proof", "symbolic", "learned"]
 ReferenceT = TypeVar("ReferenceT", bound=BaseModel)
@@ -80,6 +83,8 @@ class Verifier:
         super().__init_subclass__(**kwargs)
         if "verify" in cls.__dict__:
             cls.verify = _guarded(cls.__dict__["verify"])  # type: ignore[method-assign,assignment]
+        if "verify_batch" in cls.__dict__:
+            cls.verify_batch = _with_batch_feedback(cls.__dict__["verify_batch"])  # type: ignore[method-assign,assignment]
 
     # -- the contract ----------------------------------------------------------------------------------
 
@@ -94,6 +99,15 @@ class Verifier:
     def answer_key(self, task: Task, sample: Sample) -> str | None:
         """A canonical form of the sample's answer for voting, or None when there is no answer."""
         return None
+
+    def feedback(self, task: Task, verdict: Verdict, *, show_tests: bool) -> str | None:
+        """What the verdict means, written for the model that produced the sample: the input of a refine
+        loop. Plugins override it to name the first failing test, the Lean error, the missing answer.
+
+        `show_tests` is False when the task keeps its tests secret (`feedback: "hidden"`): then say what
+        kind of failure it was, never a test's input, expected value or the program's output on it.
+        """
+        return generic_feedback(verdict, show_tests=show_tests)
 
     def close(self) -> None:
         """Release warm resources (processes, pools, models). Called once when a worker stops."""
@@ -152,6 +166,80 @@ class Verifier:
 
 
 VerifyMethod = Callable[[Verifier, Task, Sample], Verdict]
+BatchMethod = Callable[[Verifier, Task, Sequence[Sample]], list[Verdict]]
+
+_FAILURE_WORDS = {
+    "fail": "The sample is wrong",
+    "timeout": "The sample ran out of time",
+    "error": "The sample could not be judged",
+    "skipped": "The sample was not judged",
+}
+
+
+def generic_feedback(verdict: Verdict, *, show_tests: bool) -> str:
+    """Feedback from the verdict's status and reason alone (plus `details.message` for a failure when
+    tests may be shown): what a verifier without its own `feedback` says."""
+    if verdict.status == "pass":
+        return "Correct."
+    text = _FAILURE_WORDS[verdict.status]
+    if verdict.reason:
+        text += f" ({verdict.reason.replace('_', ' ')})"
+    message = verdict.details.get("message")
+    if show_tests and verdict.status in ("fail", "timeout") and isinstance(message, str) and message:
+        text += f": {message}"
+    return text + "."
+
+
+class BadFeedbackSwitch(ValueError):
+    """`task.metadata["feedback"]` is not one of the known modes."""
+
+
+def feedback_mode(task: Task) -> FeedbackMode:
+    """The task's feedback switch, `task.metadata["feedback"]`; "public" when unset."""
+    mode = task.metadata.get("feedback", "public")
+    if mode not in FEEDBACK_MODES:
+        known = ", ".join(repr(m) for m in FEEDBACK_MODES)
+        raise BadFeedbackSwitch(f"task {task.id!r}: metadata.feedback must be one of {known}, got {mode!r}")
+    return mode  # type: ignore[no-any-return]
+
+
+def _apply_feedback(verifier: Verifier, task: Task, verdict: Verdict) -> Verdict:
+    """Set `verdict.feedback` as the task's switch allows. The switch is part of the task's metadata, so
+    it is part of the verdict cache's key: a cached verdict never carries feedback the switch forbids."""
+    try:
+        mode = feedback_mode(task)
+    except BadFeedbackSwitch as exc:
+        details = {"message": str(exc), "field": "metadata.feedback"}
+        return Verdict(
+            task_id=task.id,
+            sample_index=verdict.sample_index,
+            verifier=verifier.id,
+            status="error",
+            reason="bad_task",
+            details=details,
+            elapsed_s=verdict.elapsed_s,
+        )
+    if mode == "none":
+        verdict.feedback = None
+        return verdict
+    try:
+        verdict.feedback = verifier.feedback(task, verdict, show_tests=mode == "public")
+    except Exception:  # a bug in the feedback text must not cost the verdict
+        verdict.feedback = generic_feedback(verdict, show_tests=False)
+    return verdict
+
+
+def _with_batch_feedback(verify_batch: BatchMethod) -> BatchMethod:
+    """Wrap an overridden `verify_batch` so that verdicts it builds without `verify` get feedback too."""
+
+    @functools.wraps(verify_batch)
+    def with_feedback(self: Verifier, task: Task, samples: Sequence[Sample]) -> list[Verdict]:
+        verdicts = verify_batch(self, task, samples)
+        if not isinstance(task, Task):
+            return verdicts
+        return [_apply_feedback(self, task, verdict) for verdict in verdicts]
+
+    return with_feedback
 
 
 def _guarded(verify: VerifyMethod) -> VerifyMethod:
@@ -177,6 +265,7 @@ def _guarded(verify: VerifyMethod) -> VerifyMethod:
                 f"{type(exc).__name__}: {exc}",
                 traceback=traceback.format_exc(limit=8),
             )
+        verdict = _apply_feedback(self, task, verdict)
         if not verdict.elapsed_s:
             verdict.elapsed_s = time.perf_counter() - started
         return verdict

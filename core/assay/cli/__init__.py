@@ -58,9 +58,17 @@ def resolve_verifier_id(name: str, known: Sequence[str]) -> str:
 
 
 def _builtin_commands() -> list[Command]:
-    from assay.cli import audit, plugins, review, select, serve, verify
+    from assay.cli import audit, export, plugins, review, select, serve, verify
 
-    return [plugins.COMMAND, verify.COMMAND, serve.COMMAND, select.COMMAND, audit.COMMAND, review.COMMAND]
+    return [
+        plugins.COMMAND,
+        verify.COMMAND,
+        serve.COMMAND,
+        select.COMMAND,
+        audit.COMMAND,
+        review.COMMAND,
+        export.COMMAND,
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:

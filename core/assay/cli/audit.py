@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import pathlib
 import sys
 
 from assay.cli import Command, add_input_files, take_input_files
@@ -82,12 +83,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-html", action="store_true", help="write report.json and report.md only")
     parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    parser.add_argument(
+        "--refine",
+        action="store_true",
+        help="compare k parallel samples with k/2 samples refined once (refinements name their parent in "
+        "metadata.parent_index); writes refine.json only",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from assay.review.labels import is_label_database
 
     take_input_files(args)
+    if args.refine:
+        return run_refine(args)
     if is_label_database(args.labels):
         return run_human_labels(args)
     from assay.audit import DEFAULT_TARGETS, AuditInputError, audit_files
@@ -131,6 +140,32 @@ def run_human_labels(args: argparse.Namespace) -> int:
     path = human.write(report, args.out)
     if not args.quiet:
         print(human.markdown(report, path))
+    return 0
+
+
+def run_refine(args: argparse.Namespace) -> int:
+    import orjson
+
+    from assay.audit import refine
+
+    try:
+        result = refine.compare_refinement(
+            args.samples,
+            args.verdicts,
+            labels=args.labels,
+            ks=args.k,
+            bootstrap=args.bootstrap,
+            confidence=args.confidence,
+            seed=args.seed,
+        )
+    except (refine.RefineInputError, InputFileError) as exc:
+        print(f"assay audit: {exc}", file=sys.stderr)
+        return 2
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "refine.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    if not args.quiet:
+        print(refine.markdown(result))
     return 0
 
 

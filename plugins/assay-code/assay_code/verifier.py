@@ -29,6 +29,7 @@ from assay.plugins import get_registry
 from assay.sandbox import ExecResult, PairResult, PythonProgram, PythonSandbox
 from assay_code import harness
 from assay_code.compare import first_mismatch
+from assay_code.feedback import code_feedback
 from assay_code.harness.channel import frame
 from assay_code.harness.tester import RESULT_MARK
 from assay_code.judge import JudgeHost, JudgeUnavailable
@@ -188,6 +189,10 @@ class CodeVerifier(Verifier):
                 sandbox.close()
             self._sandboxes.clear()
         self._local = threading.local()
+
+    def feedback(self, task: Task, verdict: Verdict, *, show_tests: bool) -> str | None:
+        """The first failing test with its input, expected and actual value, or the exception."""
+        return code_feedback(task, verdict, show_tests=show_tests)
 
     def verify_batch(self, task: Task, samples: Sequence[Sample]) -> list[Verdict]:
         """Several samples at once (`concurrency` of them), each pair of runs in its own sandbox: a pair

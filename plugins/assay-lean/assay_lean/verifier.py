@@ -16,6 +16,7 @@ from assay.sandbox import Sandbox
 from assay.verifier import Verifier, VerifierConfig
 from assay_lean.assemble import Assembly, assemble
 from assay_lean.backends import CheckResult
+from assay_lean.feedback import lean_feedback
 from assay_lean.judge import judge
 from assay_lean.lexer import code_view
 from assay_lean.precheck import (
@@ -262,6 +263,10 @@ class LeanVerifier(Verifier):
         if result.sorries:
             return self.verdict(task, sample, "fail", reason="sorry", details=details)
         return self.verdict(task, sample, "pass", details=details)
+
+    def feedback(self, task: Task, verdict: Verdict, *, show_tests: bool) -> str | None:
+        """The first Lean error with its line and text (the goal, for unsolved goals)."""
+        return lean_feedback(verdict)
 
     def verify_batch(self, task: Task, samples: Sequence[Sample]) -> list[Verdict]:
         """With a REPL pool of several processes, check the samples concurrently (one per process)."""

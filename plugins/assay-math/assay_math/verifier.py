@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from assay.models import Sample, Task, Verdict
 from assay.verifier import BadReference, Verifier, VerifierKind
 from assay_math.config import MathConfig
+from assay_math.feedback import math_feedback
 
 
 class MathReference(BaseModel):
@@ -253,6 +254,10 @@ class MathVerifier(Verifier):
         golds = [g for g in readings(gold_answer, gold, True) if g is not None]
         preds = readings(extracted, pred, False)
         return any(self.reader.equal(g, p, budget) for g in golds for p in preds if (g, p) != (gold, pred))
+
+    def feedback(self, task: Task, verdict: Verdict, *, show_tests: bool) -> str | None:
+        """"no final answer found", or the answer that was read and judged wrong (never the reference)."""
+        return math_feedback(verdict, show_tests=show_tests)
 
     def answer_key(self, task: Task, sample: Sample) -> str | None:
         from assay_math.answers import DeadlineExceeded
