@@ -186,6 +186,28 @@ class _Slot:
     used: bool = False
 
 
+def plan_call(
+    known: OrderedDict[_TaskKey, None], units: list[WorkUnit], keep: int
+) -> tuple[dict[_TaskKey, dict[str, Any]], list[_TaskKey], list[tuple[_TaskKey, list[WireItem]]]]:
+    """What one `run_batch` call carries to an actor that holds the tasks in `known` (least recently sent
+    first): the tasks it lacks, the ones it should drop so that it keeps at most `keep` (never one this call
+    needs), and the units by task key. `known` is updated to what the actor will hold."""
+    new_tasks: dict[_TaskKey, dict[str, Any]] = {}
+    payload: list[tuple[_TaskKey, list[WireItem]]] = []
+    for unit in units:
+        key = (unit.task_key, unit.task.id)
+        if key in known:
+            known.move_to_end(key)
+        else:
+            new_tasks[key] = unit.task.model_dump()
+            known[key] = None
+        payload.append((key, to_wire(unit)))
+    forget = []
+    while len(known) > max(keep, len(payload)):
+        forget.append(known.popitem(last=False)[0])  # the oldest: this call's own were all just moved last
+    return new_tasks, forget, payload
+
+
 #: Actors kept between runs (`keep_warm=True`), by verifier configuration.
 _warm: dict[str, list[Any]] = {}
 _warm_lock = threading.Lock()
@@ -321,19 +343,7 @@ class RayExecutor(Executor):
         return units
 
     def _send(self, slot: _Slot, units: list[WorkUnit]) -> None:
-        new_tasks: dict[_TaskKey, dict[str, Any]] = {}
-        payload: list[tuple[_TaskKey, list[WireItem]]] = []
-        for unit in units:
-            key = (unit.task_key, unit.task.id)
-            if key in slot.tasks:
-                slot.tasks.move_to_end(key)
-            elif key not in new_tasks:
-                new_tasks[key] = unit.task.model_dump()
-                slot.tasks[key] = None
-            payload.append((key, to_wire(unit)))
-        forget = []
-        while len(slot.tasks) > max(self.TASKS_PER_ACTOR, len(units)):
-            forget.append(slot.tasks.popitem(last=False)[0])  # not one of this call's: those were just sent
+        new_tasks, forget, payload = plan_call(slot.tasks, units, self.TASKS_PER_ACTOR)
         stream = slot.handle.run_batch.options(num_returns="streaming").remote(
             not slot.used, new_tasks, forget, payload
         )
