@@ -7,9 +7,11 @@ is unchanged: it still reads, deduplicates, caches into the same SQLite store an
 the units travel.
 
 Time limits and crashes follow the same supervision policy as the local executor
-(`assay.executors.supervision`); this module only moves units and verdicts. The driver cannot see which
-sample of a unit an actor is on, so the whole unit is on the clock (`time_limit_s` + grace per sample) and
-a unit that runs out its time, or whose actor dies, is split into one-sample units to find the culprit.
+(`assay.executors.supervision`); this module only moves units and verdicts. Units travel many to a call
+and verdicts come back in blocks while it runs, so the driver cannot see which unit (or which sample of a
+unit) an actor is on: each unit not yet reported is on its whole-unit clock from the last block, and the
+units of a call that ran out its time, or whose actor died, go back one to a call, then one sample to a
+unit, to find the culprit.
 
 Every node needs assay and the plugins installed (the verifier class travels by reference), e.g. the
 same virtual environment, or a Ray `runtime_env`.
