@@ -367,9 +367,10 @@ class RayExecutor(Executor):
             self._dispatch()
             streams = [slot.calls[0].stream for slot in self._slots if slot.calls and slot.starting is None]
             if not self.supervisor.has_verdicts() and (streams or self._any_starting()):
-                if streams:
-                    wait_for = max(0.0, min(timeout, self._time_to_next_deadline()))
-                    ray.wait(streams, num_returns=1, timeout=wait_for)
+                # Wait for a block of verdicts, or for a replacement actor to come up (never spin).
+                starting = [slot.starting for slot in self._slots if slot.starting is not None]
+                wait_for = max(0.0, min(timeout, self._time_to_next_deadline()))
+                ray.wait(streams + starting, num_returns=1, timeout=wait_for)
                 for slot in list(self._slots):
                     self._collect(slot)
                 self._enforce_deadlines()
