@@ -7,9 +7,11 @@ is unchanged: it still reads, deduplicates, caches into the same SQLite store an
 the units travel.
 
 Time limits and crashes follow the same supervision policy as the local executor
-(`assay.executors.supervision`); this module only moves units and verdicts. The driver cannot see which
-sample of a unit an actor is on, so the whole unit is on the clock (`time_limit_s` + grace per sample) and
-a unit that runs out its time, or whose actor dies, is split into one-sample units to find the culprit.
+(`assay.executors.supervision`); this module only moves units and verdicts. Units travel many to a call
+and verdicts come back in blocks while it runs, so the driver cannot see which unit (or which sample of a
+unit) an actor is on: each unit not yet reported is on its whole-unit clock from the last block, and the
+units of a call that ran out its time, or whose actor died, go back one to a call, then one sample to a
+unit, to find the culprit.
 
 Every node needs assay and the plugins installed (the verifier class travels by reference), e.g. the
 same virtual environment, or a Ray `runtime_env`.
@@ -23,7 +25,8 @@ import os
 import socket
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,21 +102,51 @@ def check_cluster_access(address: str | None) -> None:
         return
 
 
+#: An actor sends back the verdicts it has when this long has passed since its last block (and at the end
+#: of a call): few round trips for fast samples, and a hung sample is known within this of its start.
+_BLOCK_S = 0.02
+
+
 class VerifierActor:
-    """What runs inside each Ray actor: one warm verifier."""
+    """What runs inside each Ray actor: one warm verifier, and the tasks its driver has sent it."""
 
     def __init__(self, spec: VerifierSpec) -> None:
         self.verifier = spec.build()
+        #: Tasks by key, added and dropped only as the driver says (it keeps the same list per actor).
+        self.tasks: dict[_TaskKey, Task] = {}
 
     def ready(self) -> bool:
         return True
 
-    def run(self, task_json: dict[str, Any], items: list[WireItem]) -> list[ItemResult]:
-        return judge_wire(self.verifier, Task.model_validate(task_json), items)
+    def run_batch(
+        self,
+        fresh: bool,
+        new_tasks: dict[_TaskKey, dict[str, Any]],
+        forget: list[_TaskKey],
+        units: list[tuple[_TaskKey, list[WireItem]]],
+    ) -> Iterator[tuple[int, list[ItemResult]]]:
+        """Judge `units` in order, yielding (units finished, their verdicts) in blocks of about `_BLOCK_S`."""
+        if fresh:
+            self.tasks.clear()
+        for key in forget:
+            self.tasks.pop(key, None)
+        for key, task_json in new_tasks.items():
+            self.tasks[key] = Task.model_validate(task_json)
+        finished, verdicts, last = 0, [], time.monotonic()
+        for number, (key, items) in enumerate(units, start=1):
+            verdicts.extend(judge_wire(self.verifier, self.tasks[key], items))
+            finished += 1
+            now = time.monotonic()
+            if number == len(units) or now - last >= _BLOCK_S:
+                yield finished, verdicts
+                finished, verdicts, last = 0, [], now
 
     def close(self) -> None:
         self.verifier.close()
 
+
+#: A task as an actor knows it: its content hash and its id (two ids may share one content).
+_TaskKey = tuple[bytes, str]
 
 _remote_class: Any = None
 _remote_lock = threading.Lock()
@@ -130,15 +163,51 @@ def _actor_class() -> Any:
 
 
 @dataclass
+class _Call:
+    """One `run_batch` call: its stream of verdict blocks and its units, oldest first."""
+
+    stream: Any
+    units: list[WorkUnit]
+    #: Units whose verdicts came back (an actor judges a call's units in order).
+    reported: int = 0
+
+
+@dataclass
 class _Slot:
     handle: Any
-    #: Units sent to this actor, oldest first (an actor runs them one at a time, in order).
-    queue: deque[tuple[Any, WorkUnit]] = field(default_factory=deque)
-    #: When the unit at the head of the queue started running (as far as the driver can tell).
-    head_since: float = 0.0
+    #: Calls sent to this actor, oldest first (an actor runs them one at a time, in order).
+    calls: deque[_Call] = field(default_factory=deque)
+    #: When the call at the head last showed progress (it started, or a block of verdicts came back).
+    progress_at: float = 0.0
     #: A fresh actor's `ready()` call until it answers: its start-up does not count against a unit.
     starting: Any = None
     started_at: float = 0.0
+    #: The tasks this actor holds, least recently sent first (its own list follows this one exactly).
+    tasks: OrderedDict[_TaskKey, None] = field(default_factory=OrderedDict)
+    #: Whether it has had a call from this executor yet (a kept-warm actor's first call clears old tasks).
+    used: bool = False
+
+
+def plan_call(
+    known: OrderedDict[_TaskKey, None], units: list[WorkUnit], keep: int
+) -> tuple[dict[_TaskKey, dict[str, Any]], list[_TaskKey], list[tuple[_TaskKey, list[WireItem]]]]:
+    """What one `run_batch` call carries to an actor that holds the tasks in `known` (least recently sent
+    first): the tasks it lacks, the ones it should drop so that it keeps at most `keep` (never one this call
+    needs), and the units by task key. `known` is updated to what the actor will hold."""
+    new_tasks: dict[_TaskKey, dict[str, Any]] = {}
+    payload: list[tuple[_TaskKey, list[WireItem]]] = []
+    for unit in units:
+        key = (unit.task_key, unit.task.id)
+        if key in known:
+            known.move_to_end(key)
+        else:
+            new_tasks[key] = unit.task.model_dump()
+            known[key] = None
+        payload.append((key, to_wire(unit)))
+    forget = []
+    while len(known) > max(keep, len(payload)):
+        forget.append(known.popitem(last=False)[0])  # the oldest: this call's own were all just moved last
+    return new_tasks, forget, payload
 
 
 #: Actors kept between runs (`keep_warm=True`), by verifier configuration.
@@ -159,10 +228,21 @@ def shutdown_warm_actors() -> None:
 
 
 class RayExecutor(Executor):
-    """`actors` warm verifier actors on a Ray cluster (`jobs`; 0 = one per CPU in the cluster)."""
+    """`actors` warm verifier actors on a Ray cluster (`jobs`; 0 = one per CPU in the cluster).
 
-    #: Units queued per actor, so that an actor never waits for the driver between units.
+    Units travel in batches: one actor call carries up to `UNITS_PER_CALL` units (fewer when the backlog is
+    short, so that the actors share the end of a run, and fewer samples than `CALL_TARGET_S` of work once
+    the samples' cost is known), each task travels to an actor once (the actor keeps up to
+    `TASKS_PER_ACTOR`), and verdicts come back as a stream of blocks while the call runs.
+    """
+
+    #: Calls queued per actor, so that an actor never waits for the driver between calls.
     PREFETCH = 2
+    UNITS_PER_CALL = 64
+    SAMPLES_PER_CALL = 1024
+    #: Expected seconds of work per call, once the mean time per sample is known.
+    CALL_TARGET_S = 0.25
+    TASKS_PER_ACTOR = 1024
 
     def __init__(
         self,
@@ -214,9 +294,10 @@ class RayExecutor(Executor):
             self._shutdown_ray()
             raise RuntimeError(f"verifier {spec.cls.name!r} failed to start in a Ray actor: {exc}") from None
         self._slots = [_Slot(handle) for handle in handles]
-        self.capacity = len(self._slots) * self.PREFETCH
-        self._by_ref: dict[Any, _Slot] = {}
+        self.capacity = len(self._slots) * self.PREFETCH * self.UNITS_PER_CALL
         self.supervisor = Supervisor(spec, len(self._slots), worker_name="Ray actor")
+        #: Mean seconds per sample so far (from the verdicts' `elapsed_s`), to size calls.
+        self._sample_s: float | None = None
 
     def _new_actor(self) -> Any:
         return _actor_class().options(**self._options).remote(self.spec)
@@ -224,33 +305,58 @@ class RayExecutor(Executor):
     # -- submitting ----------------------------------------------------------------------------------------
 
     def submit(self, unit: WorkUnit) -> None:
+        # Sent from `poll`, so that the units the engine submits in one go share calls.
         self.supervisor.backlog.append(unit)
-        self._dispatch()
 
     def _dispatch(self) -> None:
         backlog = self.supervisor.backlog
         now = time.monotonic()
         while backlog:
-            # The least loaded actor with room that is not past a deadline (it is about to be replaced).
+            # Actors that are up, with room, and not past a deadline (about to be replaced).
             open_slots = [
                 slot
                 for slot in self._slots
-                if len(slot.queue) < self.PREFETCH
-                and not (slot.queue and slot.starting is None and self._deadline(slot) <= now)
+                if slot.starting is None
+                and len(slot.calls) < self.PREFETCH
+                and not (slot.calls and self._deadline(slot) <= now)
             ]
             if not open_slots:
                 return
-            self._send(min(open_slots, key=lambda s: len(s.queue)), backlog.popleft())
+            room = sum(self.PREFETCH - len(slot.calls) for slot in open_slots)
+            share = -(-len(backlog) // room)  # the backlog spread over every open place
+            self._send(min(open_slots, key=lambda s: len(s.calls)), self._take(share))
 
-    def _send(self, slot: _Slot, unit: WorkUnit) -> None:
-        ref = slot.handle.run.remote(unit.task.model_dump(), to_wire(unit))
-        if not slot.queue:
-            slot.head_since = time.monotonic()
-        slot.queue.append((ref, unit))
-        self._by_ref[ref] = slot
+    def _take(self, share: int) -> list[WorkUnit]:
+        """The next call's units from the backlog; a unit to be judged alone goes alone."""
+        backlog = self.supervisor.backlog
+        max_samples = self.SAMPLES_PER_CALL
+        if self._sample_s is not None:
+            max_samples = max(1, min(max_samples, int(self.CALL_TARGET_S / max(self._sample_s, 1e-6))))
+        units: list[WorkUnit] = []
+        samples = 0
+        while backlog and len(units) < min(share, self.UNITS_PER_CALL):
+            unit = backlog[0]
+            if units and (unit.alone or samples + len(unit.items) > max_samples):
+                break
+            units.append(backlog.popleft())
+            samples += len(unit.items)
+            if unit.alone:
+                break
+        return units
+
+    def _send(self, slot: _Slot, units: list[WorkUnit]) -> None:
+        new_tasks, forget, payload = plan_call(slot.tasks, units, self.TASKS_PER_ACTOR)
+        stream = slot.handle.run_batch.options(num_returns="streaming").remote(
+            not slot.used, new_tasks, forget, payload
+        )
+        slot.used = True
+        if not slot.calls:
+            slot.progress_at = time.monotonic()
+        slot.calls.append(_Call(stream, units))
 
     def in_flight(self) -> int:
-        return sum(len(slot.queue) for slot in self._slots) + len(self.supervisor.backlog)
+        queued = sum(len(call.units) - call.reported for slot in self._slots for call in slot.calls)
+        return queued + len(self.supervisor.backlog)
 
     # -- collecting ----------------------------------------------------------------------------------------
 
@@ -259,13 +365,14 @@ class RayExecutor(Executor):
 
         try:
             self._dispatch()
-            if not self.supervisor.has_verdicts() and self._by_ref:
+            streams = [slot.calls[0].stream for slot in self._slots if slot.calls and slot.starting is None]
+            if not self.supervisor.has_verdicts() and (streams or self._any_starting()):
+                # Wait for a block of verdicts, or for a replacement actor to come up (never spin).
+                starting = [slot.starting for slot in self._slots if slot.starting is not None]
                 wait_for = max(0.0, min(timeout, self._time_to_next_deadline()))
-                ready, _ = ray.wait(list(self._by_ref), num_returns=1, timeout=wait_for)
-                if ready:
-                    ready, _ = ray.wait(list(self._by_ref), num_returns=len(self._by_ref), timeout=0)
-                for ref in ready:
-                    self._collect(ref)
+                ray.wait(streams + starting, num_returns=1, timeout=wait_for)
+                for slot in list(self._slots):
+                    self._collect(slot)
                 self._enforce_deadlines()
                 self._dispatch()
         except WorkersKeepDying:
@@ -274,41 +381,48 @@ class RayExecutor(Executor):
         verdicts: list[ItemResult] = self.supervisor.take_verdicts()
         return verdicts
 
-    def _collect(self, ref: Any) -> None:
-        import ray
-        from ray.exceptions import RayActorError
+    def _any_starting(self) -> bool:
+        return any(slot.starting is not None for slot in self._slots)
 
-        slot = self._by_ref.get(ref)
-        if slot is None:
+    def _collect(self, slot: _Slot) -> None:
+        """Take every block of verdicts that has come back from `slot`'s actor, without waiting."""
+        import ray
+
+        while slot.calls and slot.calls[0].stream.next_ready():
+            call = slot.calls[0]
+            try:
+                finished, verdicts = ray.get(next(call.stream))
+            except Exception as exc:  # the actor died (or its node did): the stream ends in the error
+                text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                self._lost(slot, Loss.DIED, text)
+                return
+            call.reported += finished
+            slot.progress_at = time.monotonic()
+            if call.reported >= len(call.units):
+                slot.calls.popleft()
+            self._learn(verdicts)
+            self.supervisor.answered((int(seq), verdict) for seq, verdict in verdicts)
+
+    def _learn(self, verdicts: list[ItemResult]) -> None:
+        if not verdicts:
             return
-        try:
-            results = ray.get(ref)
-        except RayActorError as exc:
-            # An actor runs its units in order: the one at the head of its queue was running.
-            self._lost(slot, Loss.DIED, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-            return
-        del self._by_ref[ref]
-        # An actor runs its units in order, so a finished unit is the head of its queue (or, while results
-        # race in, one of the first few): drop it wherever it is.
-        for position, (queued, _) in enumerate(slot.queue):
-            if queued == ref:
-                del slot.queue[position]
-                break
-        slot.head_since = time.monotonic()
-        self.supervisor.answered((int(seq), verdict) for seq, verdict in results)
+        mean = sum(float(verdict.get("elapsed_s") or 0.0) for _, verdict in verdicts) / len(verdicts)
+        self._sample_s = mean if self._sample_s is None else 0.8 * self._sample_s + 0.2 * mean
 
     def _deadline(self, slot: _Slot) -> float:
-        # The driver cannot see which sample of a unit an actor is on: the whole unit is on the clock.
-        head: WorkUnit = slot.queue[0][1]
-        return slot.head_since + self.supervisor.time_allowed(head, whole_unit=True)
+        # The driver sees a call's progress in blocks: the unit now running began at most `_BLOCK_S` after
+        # the last block came back, and may be any of those not yet reported, each on its whole-unit clock.
+        call = slot.calls[0]
+        allowed = max(self.supervisor.time_allowed(unit, whole_unit=True) for unit in call.units[call.reported :])
+        return slot.progress_at + _BLOCK_S + allowed
 
     def _time_to_next_deadline(self) -> float:
         now = time.monotonic()
         wait = 3600.0
         for slot in self._slots:
             if slot.starting is not None:
-                wait = min(wait, 0.2)  # look again soon: its units' clocks start when it is up
-            elif slot.queue:
+                wait = min(wait, 0.2)  # look again soon: work waits for it to be up
+            elif slot.calls:
                 wait = min(wait, self._deadline(slot) - now)
         return max(wait, 0.01)
 
@@ -325,46 +439,46 @@ class RayExecutor(Executor):
             try:
                 ray.get(ready[0])
             except Exception as exc:
-                self._lost(slot, Loss.DIED, f"a replacement actor failed to start: {exc}", begun=0)
+                self._lost(slot, Loss.DIED, f"a replacement actor failed to start: {exc}", begun=False)
                 return True
-            slot.head_since = time.monotonic()
             return False
         if time.monotonic() - slot.started_at > _START_TIMEOUT_S:
             slot.starting = None
-            self._lost(slot, Loss.DIED, f"a replacement actor did not start within {_START_TIMEOUT_S:g}s", begun=0)
+            message = f"a replacement actor did not start within {_START_TIMEOUT_S:g}s"
+            self._lost(slot, Loss.DIED, message, begun=False)
             return True
         return True
 
     def _enforce_deadlines(self) -> None:
-        import ray
-
         for slot in list(self._slots):
-            if self._still_starting(slot) or not slot.queue:
+            if self._still_starting(slot) or not slot.calls:
                 continue
-            ref, _ = slot.queue[0]
             if self._deadline(slot) >= time.monotonic():
                 continue
-            ready, _ = ray.wait([ref], timeout=0)  # it may have finished just now
-            if ready:
-                self._collect(ref)
-                continue
-            self._lost(slot, Loss.TIMEOUT, "killed")
+            self._collect(slot)  # blocks may have come back just now
+            if slot.calls and self._deadline(slot) < time.monotonic():
+                self._lost(slot, Loss.TIMEOUT, "killed")
 
-    def _lost(self, slot: _Slot, loss: Loss, detail: str, begun: int = 1) -> None:
-        """Kill an actor, put a fresh one in its place, and hand its units to the supervisor."""
+    def _lost(self, slot: _Slot, loss: Loss, detail: str, begun: bool = True) -> None:
+        """Kill an actor, put a fresh one in its place, and hand its units to the supervisor: those of its
+        running call not yet reported (any of them may have been running), then the calls behind it."""
         import ray
 
-        state = WorkerState(begun=min(begun, len(slot.queue)), elapsed_s=time.monotonic() - slot.head_since)
+        running = slot.calls[0].units[slot.calls[0].reported :] if slot.calls else []
+        behind = [unit for call in list(slot.calls)[1:] for unit in call.units]
+        suspects = len(running) if begun else 0
+        state = WorkerState(
+            begun=suspects, elapsed_s=time.monotonic() - slot.progress_at, running_unknown=suspects > 1
+        )
         with contextlib.suppress(Exception):
             ray.kill(slot.handle, no_restart=True)
-        lost = [unit for _, unit in slot.queue]
-        for ref, _ in slot.queue:
-            self._by_ref.pop(ref, None)
-        slot.queue.clear()
+        slot.calls.clear()
+        slot.tasks.clear()
+        slot.used = False
         slot.handle = self._new_actor()
         slot.starting = slot.handle.ready.remote()
-        slot.started_at = slot.head_since = time.monotonic()
-        self.supervisor.lost(lost, state, loss, detail)
+        slot.started_at = slot.progress_at = time.monotonic()
+        self.supervisor.lost(running + behind, state, loss, detail)
 
     # -- closing -------------------------------------------------------------------------------------------
 

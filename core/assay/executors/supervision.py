@@ -15,7 +15,8 @@ The rules:
   void) and is killed like a hung one.
 - **Finding the culprit.** A unit whose worker hung or died is split into one-sample units when the
   executor cannot tell which sample was running (a whole batch was); units that ran side by side in one
-  worker (`Verifier.concurrent_units`) go back one at a time (`alone`), so that the next death names one
+  worker (`Verifier.concurrent_units`), or one after another in one call whose progress the executor sees
+  only in blocks (Ray), go back one at a time (`alone`), so that the next death or timeout names one
   unit. Units the worker had not taken up yet go back unchanged: they are blamed for nothing.
 - **Verdicts.** A known sample past its time gets `timeout` (`time_limit`) at once. A known sample whose
   worker died or stalled is tried again: a first death may come from outside (the OOM killer choosing
@@ -67,6 +68,9 @@ class WorkerState:
     sample: int | None = None
     #: Seconds the running unit or sample had held the worker.
     elapsed_s: float = 0.0
+    #: True when the `begun` units ran one after another inside one call whose progress the executor sees
+    #: only in blocks (Ray): any of them may be the one that was running, so a timeout blames none alone.
+    running_unknown: bool = False
 
 
 class Supervisor:
@@ -122,7 +126,7 @@ class Supervisor:
     def lost(self, units: list[WorkUnit], state: WorkerState, loss: Loss, detail: str = "") -> None:
         """A worker was killed or died holding `units` (oldest first): decide what becomes of them."""
         suspects, untouched = units[: state.begun], units[state.begun :]
-        if loss is Loss.TIMEOUT and suspects:
+        if loss is Loss.TIMEOUT and suspects and not state.running_unknown:
             # Only the oldest unit ran out its time; the ones beside it had time left.
             suspects, untouched = suspects[:1], suspects[1:] + untouched
         retry: list[WorkUnit] = []
@@ -130,7 +134,8 @@ class Supervisor:
             if loss is not Loss.TIMEOUT:
                 self._unexplained_death(detail)
         elif len(suspects) > 1 and not all(unit.alone for unit in suspects):
-            # Units ran side by side, so which one did it is unknown: judge each alone.
+            # Units ran side by side (or one after another, unseen), so which one did it is unknown: judge
+            # each alone.
             retry.extend(dataclasses.replace(unit, alone=True) for unit in suspects)
         else:
             for unit in suspects:
