@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent
+
+# Ray reads its authentication settings once per process, when first used, and every test in a session runs
+# in one process: so every Ray head, cluster and driver of the suite shares one mode and one token, set here
+# before any test module can import Ray (a module setting its own would leave the others' clusters refused).
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # a loopback Ray stays on loopback
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 
 
 def shared_data_dir() -> Path | None:

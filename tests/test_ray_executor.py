@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -22,10 +21,8 @@ import pytest
 from assay.executors.ray import prepare_ray_environment
 
 # Before Ray is imported: no usage statistics, and every connection on loopback (see the function). The
-# head and every driver share a token of their own (Ray's token authentication).
+# head and every driver share the suite's token (Ray's token authentication; set in the root conftest).
 prepare_ray_environment("127.0.0.1")
-os.environ["RAY_AUTH_MODE"] = "token"
-os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
 pytest.importorskip("ray")
 
 import assay  # noqa: E402

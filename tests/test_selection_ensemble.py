@@ -73,11 +73,14 @@ def test_a_perfect_signal_dominates(seed: int) -> None:
     votes, truth = synthetic_votes(seed, 3000, [0.7, 0.7, 0.65, 0.7, 1.0], abstain=0.0)
     model = LabelModel.fit(votes, ["a", "b", "c", "d", "perfect"])
     weights = {s.name: s.weight for s in model.signals}
-    assert weights["perfect"] > sum(abs(weights[name]) for name in "abcd")
+    # Its weight dwarfs each other signal's (their sum may come near it: four agreeing 0.7 signals outvote it
+    # only where all four say the opposite, the case allowed for below).
+    assert weights["perfect"] > 2 * max(abs(weights[name]) for name in "abcd")
     # The posterior follows the perfect signal except (at most) where all four others say the opposite,
     # which happens to 0.3^4 of the rows: the model cannot tell those from the perfect signal's mistakes.
+    # 0.3^4 is 0.81 %, with a standard deviation of 0.16 % over 3,000 rows: 1.5 % leaves four of them.
     follows = (model.log_odds(votes) > 0) == truth
-    assert follows.mean() > 0.99
+    assert follows.mean() > 0.985
     against_all = (votes[:, :4] == -votes[:, 4:5]).all(axis=1)
     assert follows[~against_all].all()
 
