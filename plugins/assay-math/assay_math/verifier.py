@@ -6,7 +6,7 @@ import contextlib
 import time
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from assay.models import Sample, Task, Verdict
 from assay.verifier import BadReference, Verifier, VerifierKind
@@ -19,7 +19,10 @@ class MathReference(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    answer: str | int | float = Field(description="The reference answer: '\\frac{1}{2}', '51.0', 51, '(1, 2]', 'C'.")
+    # Strict: a boolean is never a number (pydantic would read `true` as 1, and the answer `1` would pass).
+    answer: StrictStr | StrictInt | StrictFloat = Field(
+        description="The reference answer: '\\frac{1}{2}', '51.0', 51, '(1, 2]', 'C'."
+    )
     percent_as_fraction: bool = Field(default=False, description="For answer_key: '50%' votes with 1/2 (else with 50).")
     # read by assay_math.choices.read_options, whose errors name the option at fault
     options: Any = Field(

@@ -263,3 +263,12 @@ def test_verdicts_carry_the_canonical_key_so_votes_over_verdicts_group_equivalen
     assert len({v.answer for v in verdicts}) == 1, [v.answer for v in verdicts]
     assert verdicts[0].answer == math.answer_key(task, Sample(task_id="t", index=0, text=texts[0]))
     assert all(v.details["extracted"] for v in verdicts)
+
+
+@pytest.mark.parametrize("reference", [True, False, None, [1], {"x": 1}])
+def test_a_reference_that_is_not_a_string_or_number_is_a_bad_reference(reference: object) -> None:
+    verifier = MathVerifier()
+    for text in ("1", "0", "true", "The answer is 1."):
+        task = Task(id="t", reference={"answer": reference})
+        verdict = verifier.verify(task, Sample(task_id="t", index=0, text=text))
+        assert verdict.status == "error" and verdict.reason == "bad_reference", (reference, text, verdict)
