@@ -350,3 +350,28 @@ def test_a_store_path_that_is_a_directory_is_reported_once(tmp_path: Path) -> No
     store.close()
     assert not store.available and tmp_path.is_dir()
     assert len(warnings) == 1 and warnings[0].startswith(f"verdict store {tmp_path}: cannot open it (")
+
+
+@pytest.mark.parametrize(
+    "body", [b"not json", b"[1, 2]", b'{"status": "pass"}', b'{"status": "maybe", "verifier": "x"}']
+)
+def test_a_cached_row_that_is_not_a_verdict_is_judged_again_never_trusted(
+    echo_installed: Path, tmp_path: Path, body: bytes
+) -> None:
+    import sqlite3
+
+    tasks, samples, _ = _inputs(tmp_path, 30)
+    store = tmp_path / "verdicts.sqlite"
+    first = tmp_path / "first.jsonl"
+    assert _assay("verify", tasks, samples, "-v", "echo", "-o", first, "--store", store, "-j", "0").returncode == 0
+    with sqlite3.connect(store) as db:
+        db.execute("UPDATE verdicts SET verdict = ?", (body,))
+    again = tmp_path / "again.jsonl"
+    result = _assay("verify", tasks, samples, "-v", "echo", "-o", again, "--store", store, "-j", "0")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    def judged(path: Path) -> list[dict[str, object]]:
+        return [{k: v for k, v in verdict.items() if k != "elapsed_s"} for verdict in load_jsonl(path)]
+
+    assert judged(again) == judged(first)  # every verdict judged afresh, whole and the same
+    assert len([line for line in _store_warnings(result.stderr, store) if "not a verdict" in line]) == 1

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from assay.models import Task
+from assay.models import Task, Verdict
 
 SCHEMA_VERSION = 1
 _LOOKUP_CHUNK = 400  # keys per query: 801 parameters, under SQLite's oldest limit of 999
@@ -111,6 +111,7 @@ class VerdictStore:
     def __init__(self, path: str | Path | None, *, warn: Callable[[str], None] | None = None) -> None:
         self.path = Path(path) if path is not None else None
         self._warn = warn or _print_warning
+        self._warned_unreadable = False
         self._pending: list[tuple[str, bytes, bytes, bytes]] = []
         # Verdicts put since the last commit, so that `get` sees them before they reach the file.
         self._recent: dict[tuple[str, bytes, bytes], dict[str, Any]] = {}
@@ -234,8 +235,25 @@ class VerdictStore:
                 self._lost(exc, "reading cached verdicts")
                 break
             for task, sample, body in rows_found:
-                found[(task, sample)] = orjson.loads(body)
+                verdict = self._readable(body)
+                if verdict is not None:
+                    found[(task, sample)] = verdict
         return found
+
+    def _readable(self, body: bytes) -> dict[str, Any] | None:
+        """A cached verdict, or None when the row is not one (written by hand, by another program, or damaged):
+        such a row is judged again, never trusted as a verdict. Said once per store."""
+        try:
+            verdict = orjson.loads(body)
+            if isinstance(verdict, dict) and "task_id" not in verdict and "sample_index" not in verdict:
+                Verdict.model_validate({**verdict, "task_id": "", "sample_index": 0})
+                return verdict
+        except (orjson.JSONDecodeError, ValidationError):
+            pass
+        if not self._warned_unreadable:
+            self._warned_unreadable = True
+            self._warn(f"verdict store {self.path}: a cached row is not a verdict; those samples are judged again")
+        return None
 
     def put(self, verifier: str, task: bytes, sample: bytes, verdict: dict[str, Any]) -> None:
         """Queue a verdict for the next `commit()`; verdicts caused by the machine are not kept."""
