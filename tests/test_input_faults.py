@@ -254,9 +254,14 @@ def _not_blank_nor_object(raw: bytes) -> bool:
     return bool(raw.strip()) and not stripped.startswith(b"{")
 
 
+def _one_line(raw: bytes) -> bytes:
+    """Bytes that stay one line: no LF, and no CR (a lone CR ends a line too: tests/test_jsonl.py)."""
+    return raw.replace(b"\n", b"").replace(b"\r", b"")
+
+
 _bad_lines = st.one_of(
-    st.binary(min_size=1, max_size=60).map(lambda b: b.replace(b"\n", b"")).filter(_not_blank_nor_object),
-    st.binary(max_size=30).map(lambda b: _TEXT_AT + b"\xff" + b.replace(b"\n", b"") + b'"}'),
+    st.binary(min_size=1, max_size=60).map(_one_line).filter(_not_blank_nor_object),
+    st.binary(max_size=30).map(lambda b: _TEXT_AT + b"\xff" + _one_line(b) + b'"}'),
     st.integers(1, len(_TO_CUT) - 1).map(lambda cut: _TO_CUT[:cut]),  # any proper prefix of an object is broken
     _wrong_types,
     st.integers(_ROW_LIMIT + 1, 3 * _ROW_LIMIT).map(lambda n: _TEXT_AT + b"a" * n + b'"}'),  # too long

@@ -110,3 +110,22 @@ def test_a_long_last_line_without_a_newline_is_skipped_too(tmp_path: Path, monke
     exactly = tmp_path / "exact.jsonl"  # a line of exactly the limit (its newline not counted) is read
     exactly.write_bytes(b'{"a": "' + b"z" * 91 + b'"}\n')
     assert len(exactly.read_bytes()) == 101 and isinstance(_read(exactly)[0][1], dict)
+
+
+@pytest.mark.parametrize("ending", [b"\r", b"\n", b"\r\n"])
+def test_any_line_ending_gives_every_line_its_own_number(tmp_path: Path, ending: bytes) -> None:
+    path = tmp_path / "samples.jsonl"
+    lines = [_good(0), _good(1), b"{broken", b"", _good(4)]
+    path.write_bytes(ending.join(line.rstrip(b"\n") for line in lines) + ending)
+    read = _read(path)
+    assert [number for number, _ in read] == [1, 2, 3, 5]
+    assert isinstance(read[2][1], InputError) and read[2][1].line == 3
+    assert [obj for _, obj in read if not isinstance(obj, InputError)] == [
+        obj for _, obj in _read_good(tmp_path, [0, 1, 4])
+    ]
+
+
+def _read_good(folder: Path, indexes: list[int]) -> list[tuple[int, object]]:
+    path = folder / "expected.jsonl"
+    path.write_bytes(b"".join(_good(i) for i in indexes))
+    return _read(path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import stat
 import zlib
 from collections.abc import Iterable, Iterator
@@ -108,6 +109,9 @@ def _stream_failure(exc: Exception) -> str:
     return f"read error ({exc.strerror or exc})"
 
 
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
 def _raw_lines(handle: _LineSource, path: str) -> Iterator[tuple[int, bytes | InputError]]:
     """(line number, raw bytes or InputError) for every line. A stream that breaks mid-file (truncated or
     corrupt gzip, an I/O error) ends with one InputError at the line where reading stopped."""
@@ -125,6 +129,14 @@ def _raw_lines(handle: _LineSource, path: str) -> Iterator[tuple[int, bytes | In
                 longest = f"{MAX_LINE_BYTES / 2**20:g} MiB"
                 yield number, InputError(path, number, None, f"line longer than {longest}; skipped")
                 continue
+            if raw.find(b"\r", 0, len(raw) - 2) != -1:
+                # Lines ended by a lone CR (old Mac, some exporters): each is a line, numbered as an editor shows
+                # it. A raw CR cannot be inside a JSON string, so splitting there never cuts a good object.
+                parts = _LONE_CR.split(raw)
+                for part in parts[:-1]:
+                    yield number, part
+                    number += 1
+                raw = parts[-1]
             yield number, raw
     except (EOFError, OSError, zlib.error) as exc:
         number += 1
