@@ -33,9 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from assay.jsonl import InputError, InputFileError, open_text, read_models, validation_error
+from assay.jsonl import InputError, InputFileError, read_models
 from assay.models import STATUSES, Sample, Task, Verdict
 from assay.review.labels import readonly_uri
 
@@ -110,17 +108,6 @@ def _text_key(text: str) -> int | None:
     if not stripped:
         return None
     return int.from_bytes(hashlib.blake2b(stripped.encode(), digest_size=8).digest(), "big") >> 1
-
-
-def _raw_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    try:
-        handle = open_text(path)
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot open: {exc.strerror or exc}") from None
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            if raw.strip():
-                yield number, raw
 
 
 _SCHEMA = """
@@ -268,7 +255,7 @@ def _load_samples(
     path = str(samples)
     double_below = int(options.double_share * (1 << 63))
     batch: list[tuple[int, int, str, str, int | None, int, int, int]] = []
-    lines: Iterator[tuple[int, str]] = _raw_lines(samples)
+    lines: Iterator[tuple[int, Sample | InputError]] = read_models(samples, Sample)
     if progress:
         from tqdm import tqdm
 
@@ -292,11 +279,9 @@ def _load_samples(
                     )
         batch.clear()
 
-    for line, raw in lines:
-        try:
-            sample = Sample.model_validate_json(raw)
-        except ValidationError as exc:
-            errors.append(validation_error(path, line, exc))
+    for line, sample in lines:
+        if isinstance(sample, InputError):
+            errors.append(sample)
             continue
         row = task_rows.get(sample.task_id)
         if row is None:
@@ -330,11 +315,9 @@ def _load_verdicts(
 ) -> None:
     path_str = str(path)
     batch: list[tuple[Any, ...]] = []
-    for line, raw in _raw_lines(path):
-        try:
-            verdict = Verdict.model_validate_json(raw)
-        except ValidationError as exc:
-            errors.append(validation_error(path_str, line, exc))
+    for line, verdict in read_models(path, Verdict):
+        if isinstance(verdict, InputError):
+            errors.append(verdict)
             continue
         row = task_rows.get(verdict.task_id)
         if row is None:

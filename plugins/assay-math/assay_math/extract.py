@@ -138,8 +138,14 @@ def runaway_box(text: str) -> bool:
     opener = _BOX.match(text, last)
     if opener is None:
         return False
-    depth, pos = 1, opener.end()
-    stop = min(len(text), pos + RUNAWAY_BOX_CHARS)
+    stop = min(len(text), opener.end() + RUNAWAY_BOX_CHARS)
+    return _close_of(text, opener.end(), stop) is None and stop < len(text)
+
+
+def _close_of(text: str, pos: int, stop: int) -> int | None:
+    """Just past the `}` that closes a brace opened before `pos`, looking no further than `stop`; None when it
+    is still open there. A backslash escapes the next character (`\\{` is not a brace)."""
+    depth = 1
     while pos < stop:
         ch = text[pos]
         if ch == "\\":
@@ -150,9 +156,9 @@ def runaway_box(text: str) -> bool:
         elif ch == "}":
             depth -= 1
             if depth == 0:
-                return False
+                return pos + 1
         pos += 1
-    return stop < len(text)
+    return None
 
 
 def boxes(text: str) -> list[tuple[int, int, str]]:
@@ -161,19 +167,9 @@ def boxes(text: str) -> list[tuple[int, int, str]]:
     for match in _BOX.finditer(text):
         if found and match.start() < found[-1][1]:
             continue  # a box inside a box
-        depth, pos, n = 1, match.end(), len(text)
-        while pos < n and depth:
-            ch = text[pos]
-            if ch == "\\":
-                pos += 2
-                continue
-            if ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-            pos += 1
-        end = pos
-        content = text[match.end() : end - 1 if depth == 0 else end]
+        closed = _close_of(text, match.end(), len(text))
+        end = len(text) if closed is None else closed
+        content = text[match.end() : end - 1 if closed is not None else end]
         found.append((match.start(), end, content))
         if len(found) > 200:
             found = found[-100:]
