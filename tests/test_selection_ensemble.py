@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from assay.models import Sample, Task, Verdict
@@ -44,6 +44,7 @@ def synthetic_votes(
 
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), rows=st.integers(2, 300), signals=st.integers(1, 6))
+@example(seed=0, rows=30, signals=2)  # a prior whose fourth digit depends on the order of the sum
 def test_label_model_does_not_depend_on_row_order(seed: int, rows: int, signals: int) -> None:
     rng = np.random.default_rng(seed)
     votes = rng.integers(-1, 2, size=(rows, signals)).astype(np.int8)
@@ -53,7 +54,12 @@ def test_label_model_does_not_depend_on_row_order(seed: int, rows: int, signals:
     for grouped in (None, groups):
         first = LabelModel.fit(votes, names, groups=grouped)
         second = LabelModel.fit(votes[permutation], names, groups=None if grouped is None else grouped[permutation])
-        assert first.to_json() == second.to_json()
+        # The same fit up to the order of a floating-point sum (a rounded report may differ in its last digit).
+        assert (first.iterations, first.labels_used) == (second.iterations, second.labels_used)
+        assert first.prior == pytest.approx(second.prior, abs=1e-9)
+        for one, other in zip(first.signals, second.signals, strict=True):
+            assert (one.name, one.duplicate_of) == (other.name, other.duplicate_of)
+            assert (one.alpha, one.beta, one.coverage) == pytest.approx((other.alpha, other.beta, other.coverage), abs=1e-9)
         np.testing.assert_allclose(first.log_odds(votes)[permutation], second.log_odds(votes[permutation]), atol=1e-9)
 
 

@@ -426,12 +426,15 @@ class ProcessExecutor(Executor):
         """Kill the worker (with its process group), start a fresh one in its slot, and hand its units to the
         supervisor with what the worker was doing."""
         marker, started, taken = self._clock(worker)
+        exitcode = worker.process.exitcode
+        # A live worker that closed its pipe may have run on to later samples of its unit after the one that
+        # closed it, so the sample on its clock is not the culprit: blame the unit, which is then split.
+        ran_on = exitcode is None and worker.channel.closed
         state = WorkerState(
             begun=min(len(worker.units), max(0, int(taken) - worker.answered)),
-            sample=int(marker) if marker >= 0 else None,
+            sample=int(marker) if marker >= 0 and not ran_on else None,
             elapsed_s=time.monotonic() - started if marker != _IDLE else 0.0,
         )
-        exitcode = worker.process.exitcode
         if exitcode is not None:
             detail = f"exit code {exitcode}"
         elif worker.channel.closed:
