@@ -59,7 +59,9 @@ def test_label_model_does_not_depend_on_row_order(seed: int, rows: int, signals:
         assert first.prior == pytest.approx(second.prior, abs=1e-9)
         for one, other in zip(first.signals, second.signals, strict=True):
             assert (one.name, one.duplicate_of) == (other.name, other.duplicate_of)
-            assert (one.alpha, one.beta, one.coverage) == pytest.approx((other.alpha, other.beta, other.coverage), abs=1e-9)
+            assert (one.alpha, one.beta, one.coverage) == pytest.approx(
+                (other.alpha, other.beta, other.coverage), abs=1e-9
+            )
         np.testing.assert_allclose(first.log_odds(votes)[permutation], second.log_odds(votes[permutation]), atol=1e-9)
 
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from assay import Task
 from assay.store import VerdictStore, task_hash, text_hash
 
+
 def _verdict(status: str, **fields: object) -> dict[str, object]:
     """A verdict body as the host caches it: the store reads back only rows that are verdicts."""
     passed = {"pass": True, "fail": False}.get(status)
