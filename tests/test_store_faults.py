@@ -8,9 +8,11 @@ machine allows them; the tests skip with the reason where it does not).
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +24,8 @@ from assay.jsonl import load_jsonl, write_jsonl
 from assay.store import VerdictStore
 
 NOBODY = 65534
+#: A verdict body as the host caches it (the store reads back only rows that are verdicts).
+PASS = {"verifier": "v@1", "status": "pass", "passed": True}
 
 
 def _command(*args: str | Path) -> list[str]:
@@ -167,7 +171,7 @@ def test_a_store_the_user_may_not_write_is_reported_once_and_the_run_goes_on(ech
         locked.mkdir(mode=0o755)
         existing = locked / "existing.sqlite"
         with VerdictStore(existing) as opened:
-            opened.put("x@1#0", b"t" * 16, b"s" * 16, {"status": "pass"})
+            opened.put("x@1#0", b"t" * 16, b"s" * 16, PASS)
         existing.chmod(0o644)
         Path(f"{existing}-wal").unlink(missing_ok=True)
         Path(f"{existing}-shm").unlink(missing_ok=True)
@@ -308,7 +312,7 @@ def test_three_runs_sharing_one_store_at_once_all_finish_without_a_warning(
 
 def test_a_store_without_a_file_keeps_nothing() -> None:
     store = VerdictStore(None)
-    store.put("v@1#0", b"t" * 16, b"s" * 16, {"status": "pass"})
+    store.put("v@1#0", b"t" * 16, b"s" * 16, PASS)
     store.commit()
     assert not store.available and store.get("v@1#0", b"t" * 16, b"s" * 16) is None and store.count() == 0
     store.close()
@@ -320,7 +324,7 @@ def test_a_store_damaged_while_open_is_given_up_and_moved_aside(tmp_path: Path) 
     store = VerdictStore(path, warn=warnings.append)
     keys = [(os.urandom(16), os.urandom(16)) for _ in range(3000)]
     for task, sample in keys:
-        store.put("v@1#0", task, sample, {"status": "pass", "details": {"pad": "x" * 200}})
+        store.put("v@1#0", task, sample, {**PASS, "details": {"pad": "x" * 200}})
     store.commit()
     store.close()
     store = VerdictStore(path, warn=warnings.append)
@@ -328,7 +332,7 @@ def test_a_store_damaged_while_open_is_given_up_and_moved_aside(tmp_path: Path) 
         handle.seek(8192)
         handle.write(os.urandom(path.stat().st_size - 8192))
     found = store.get_many("v@1#0", keys)
-    store.put("v@1#0", b"a" * 16, b"b" * 16, {"status": "pass"})
+    store.put("v@1#0", b"a" * 16, b"b" * 16, PASS)
     store.commit()
     store.close()
     assert len(found) < len(keys)
@@ -341,11 +345,30 @@ def test_a_store_damaged_while_open_is_given_up_and_moved_aside(tmp_path: Path) 
     fresh.close()
 
 
+def test_a_store_another_program_holds_locked_is_given_up_after_a_short_wait(tmp_path: Path) -> None:
+    path = tmp_path / "v.sqlite"
+    VerdictStore(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=DELETE")  # a program that takes the whole file, readers included
+    holder.execute("BEGIN EXCLUSIVE")
+    warnings: list[str] = []
+    started = time.monotonic()
+    try:
+        store = VerdictStore(path, warn=warnings.append)
+    finally:
+        holder.rollback()
+        holder.close()
+    waited = time.monotonic() - started
+    assert not store.available and len(warnings) == 1 and "database is locked" in warnings[0]
+    assert waited < 10.0, waited  # a few seconds, not the half minute a commit may wait for another run
+    store.close()
+
+
 def test_a_store_path_that_is_a_directory_is_reported_once(tmp_path: Path) -> None:
     warnings: list[str] = []
     store = VerdictStore(tmp_path, warn=warnings.append)
     assert store.get_many("v@1#0", [(b"t" * 16, b"s" * 16)]) == {}
-    store.put("v@1#0", b"t" * 16, b"s" * 16, {"status": "pass"})
+    store.put("v@1#0", b"t" * 16, b"s" * 16, PASS)
     store.commit()
     store.close()
     assert not store.available and tmp_path.is_dir()

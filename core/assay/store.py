@@ -64,7 +64,10 @@ def default_store_path() -> Path:
 
 _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
+#: How long a commit waits for another run sharing the file to finish its own.
 _BUSY_TIMEOUT_MS = 30_000
+#: How long opening waits for a file another program holds locked: a cache is not worth a stalled start.
+_OPEN_BUSY_TIMEOUT_MS = 3_000
 
 
 def _print_warning(message: str) -> None:
@@ -81,7 +84,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     try:
         # The timeout first: another run may hold the file while this one switches it to WAL.
-        db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        db.execute(f"PRAGMA busy_timeout={_OPEN_BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute(
@@ -90,8 +93,10 @@ def _connect(path: Path) -> sqlite3.Connection:
             " PRIMARY KEY (verifier, task, sample)) WITHOUT ROWID"
         )
         db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-        db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        if not db.execute("SELECT 1 FROM meta WHERE key='schema_version'").fetchall():  # reading needs no lock
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         db.execute("SELECT 1 FROM verdicts LIMIT 1").fetchall()  # a damaged file fails here, not mid-run
+        db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
     except BaseException:
         db.close()
         raise
