@@ -5,6 +5,7 @@ verifiers slow to start, the token's scope route by route, and answer keys witho
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import logging
 import os
@@ -194,6 +195,35 @@ def test_a_body_that_never_arrives_holds_no_slot_and_gets_408(serve: Serve) -> N
     finally:
         for sock in stalled:
             sock.close()
+
+
+def test_a_body_declared_larger_than_the_limit_is_refused_before_it_is_read(serve: Serve) -> None:
+    url = serve("--token", TOKEN, "--workers", "1", "--max-body-mb", "1", "--read-timeout", "30")
+    for declared in (2 << 20, 1 << 30, 10**15):  # just past the limit, a gigabyte, more than any disk
+        sock = _connect(url)
+        try:
+            started = time.monotonic()
+            sock.sendall(_raw_request(b'{"verifier": "echo"', AUTH, declared=declared))
+            status, _ = _answer(sock)
+            assert status == 413, declared
+            assert time.monotonic() - started < 5.0  # at once, not after the read deadline
+        finally:
+            sock.close()
+    # A body that does not say its size and keeps coming is cut off at the limit too.
+    sock = _connect(url)
+    try:
+        head = "POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        head += f"Authorization: {AUTH['Authorization']}\r\n\r\n"
+        sock.sendall(head.encode())
+        chunk = b"x" * 65536
+        with contextlib.suppress(OSError):  # the server may close while this side still writes
+            for _ in range(40):  # 2.5 MiB against a 1 MiB limit
+                sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        assert _answer(sock)[0] == 413
+    finally:
+        sock.close()
+    response = httpx.post(f"{url}/v1/verify", json=_body(["1"]), headers=AUTH, timeout=30)
+    assert response.status_code == 200 and httpx.get(f"{url}/healthz").json()["in_flight"] == 0
 
 
 @pytest.mark.slow

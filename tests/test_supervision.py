@@ -5,6 +5,7 @@ verdict, and a run's wall time stays within N x (limit + grace) / J plus start-u
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import gc
 import gzip
 import json
@@ -345,6 +346,12 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _pool_workers(pid: int) -> set[int]:
+    """The server's pool workers: the children forked from it (not its sandbox's fork server, which runs code)."""
+    server_command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    return {child for child in _children(pid) if Path(f"/proc/{child}/cmdline").read_bytes() == server_command}
+
+
 def _verify(url: str, texts: list[str], **config: Any) -> httpx.Response:
     body = {
         "verifier": "echo",
@@ -375,6 +382,32 @@ def test_a_pool_worker_killed_while_idle_costs_no_request(server: tuple[str, int
             answers = list(pool.map(lambda i: _verify(url, [str(i % 2)] * 3), range(16)))
         for i, answer in enumerate(answers):
             assert _statuses(answer) == ["pass" if i % 2 else "fail"] * 3
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the workers through /proc")
+def test_a_pool_worker_frozen_while_idle_costs_no_request_only_its_stall_time(server: tuple[str, int]) -> None:
+    """SIGSTOP (a debugger, a cgroup freezer, a host under memory pressure): alive, but it never answers."""
+    url, pid = server
+    config = {"time_limit_s": 0.5}
+    assert _statuses(_verify(url, ["1", "2"], **config)) == ["pass", "fail"]
+    frozen = sorted(_pool_workers(pid))
+    assert len(frozen) >= 2, frozen
+    for victim in frozen:
+        os.kill(victim, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda i: _verify(url, [str(i % 2)] * 3, **config), range(8)))
+        elapsed = time.monotonic() - started
+        for i, answer in enumerate(answers):
+            assert _statuses(answer) == ["pass" if i % 2 else "fail"] * 3
+        assert not set(frozen) & _pool_workers(pid)  # the frozen workers were replaced
+        backstop = VerifierSpec(EchoVerifier, config).backstop_s
+        assert elapsed < 3 * backstop + START_UP_S, elapsed  # the stall is noticed once, not per request
+    finally:
+        for victim in frozen:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim, signal.SIGCONT)
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the workers through /proc")
