@@ -10,8 +10,7 @@ from assay.models import STATUSES, Sample, Status, Task, Verdict
 from assay.plugins import get_registry
 from assay.sandbox import ExecResult, ExecStatus, Limits, Sandbox
 from assay.verifier import BadReference, Verifier, VerifierConfig, VerifierKind
-
-__version__ = "0.1.0"
+from assay.version import __version__
 
 __all__ = [
     "STATUSES",

@@ -26,6 +26,7 @@ import pluggy
 
 from assay import hookspecs
 from assay.verifier import Verifier, VerifierKind
+from assay.version import __version__
 
 ENTRY_POINT_GROUP = "assay"
 #: Built-in pieces, registered through the same hooks as third-party plugins.
@@ -133,8 +134,6 @@ class PluginHost:
         """Register the built-in plugins and every entry point in the group `assay`."""
         allow = _names_from_env("ASSAY_PLUGINS")
         block = _names_from_env("ASSAY_DISABLE_PLUGINS") or set()
-        from assay import __version__
-
         for module_name in DEFAULT_PLUGINS:
             built_in = PluginInfo(name=module_name, distribution="assay", version=__version__)
             self._register_module(module_name, functools.partial(importlib.import_module, module_name), built_in)

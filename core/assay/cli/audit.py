@@ -6,7 +6,7 @@ import argparse
 import pathlib
 import sys
 
-from assay.cli import Command, add_input_files, take_input_files
+from assay.cli.command import Command, add_input_files, take_input_files
 from assay.cli.select import add_answer_key_option
 from assay.jsonl import InputFileError
 from assay.plugins import UnknownComponent

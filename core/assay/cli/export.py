@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from assay.cli import Command
+from assay.cli.command import Command
 from assay.jsonl import InputError, InputFileError
 
 

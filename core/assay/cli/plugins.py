@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from assay.cli import Command
+from assay.cli.command import Command
 from assay.plugins import get_registry
 
 

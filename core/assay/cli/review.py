@@ -7,7 +7,7 @@ import ipaddress
 import socket
 import sys
 
-from assay.cli import Command
+from assay.cli.command import Command
 
 
 def share(text: str) -> float:

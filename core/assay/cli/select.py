@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from assay.cli import Command, add_input_files, resolve_verifier_id, take_input_files
+from assay.cli.command import Command, add_input_files, resolve_verifier_id, take_input_files
 from assay.jsonl import InputFileError, dumps
 from assay.plugins import UnknownComponent
 

@@ -7,7 +7,7 @@ import contextlib
 import os
 import sys
 
-from assay.cli import Command
+from assay.cli.command import Command
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from assay.cli import Command
+from assay.cli.command import Command
 from assay.engine import OutputFileError, RunStopped, VerifyRun
 from assay.executors.supervision import WorkersKeepDying
 from assay.jsonl import InputFileError, dumps

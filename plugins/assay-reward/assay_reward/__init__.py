@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 import assay
-from assay_reward.verifier import RewardConfig, RewardVerifier
+from assay_reward.config import RewardConfig
+from assay_reward.verifier import RewardVerifier
 
 __version__ = "0.1.0"
 __all__ = ["RewardConfig", "RewardVerifier", "__version__"]

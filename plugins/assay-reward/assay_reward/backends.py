@@ -17,14 +17,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from assay.models import Task
+from assay_reward.config import RewardConfig, default_head_path
 from assay_reward.encoders import EMBEDDING_SPACE, EmbeddingCache, build_encoder
 from assay_reward.head import RewardHead
-
-if TYPE_CHECKING:
-    from assay_reward.verifier import RewardConfig
 
 
 class ScoringError(RuntimeError):
@@ -44,11 +42,6 @@ class Backend(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
-
-
-def default_head_path() -> Path:
-    """The head shipped with the plugin (trained on HumanEval and SVAMP samples; see the README)."""
-    return Path(__file__).resolve().parent / "heads" / "default.npz"
 
 
 class HeadBackend:
@@ -129,8 +122,11 @@ class TransformersBackend:
         self.name = config.model
         self.batch_size = config.hf_batch_size
         # Never past the model's positions (an encoder reward model has 512), whatever `max_tokens` says.
-        limits = [config.max_tokens, getattr(self.model.config, "max_position_embeddings", None),
-                  getattr(self.tokenizer, "model_max_length", None)]
+        limits = [
+            config.max_tokens,
+            getattr(self.model.config, "max_position_embeddings", None),
+            getattr(self.tokenizer, "model_max_length", None),
+        ]
         self.max_tokens = min(int(v) for v in limits if isinstance(v, int) and 0 < v < 10**7)
         self.chat_template = bool(getattr(self.tokenizer, "chat_template", None)) and config.chat_template
 
@@ -143,13 +139,21 @@ class TransformersBackend:
                 for text in texts
             ]
             return self.tokenizer(
-                conversations, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt",
+                conversations,
+                padding=True,
+                truncation=True,
+                max_length=self.max_tokens,
+                return_tensors="pt",
                 add_special_tokens=False,
             )
         # No chat template (an encoder reward model): score the (prompt, sample) pair, cutting the prompt first.
         return self.tokenizer(
-            [prompt] * len(texts), list(texts), padding=True, truncation="longest_first",
-            max_length=self.max_tokens, return_tensors="pt",
+            [prompt] * len(texts),
+            list(texts),
+            padding=True,
+            truncation="longest_first",
+            max_length=self.max_tokens,
+            return_tensors="pt",
         )
 
     def score(self, task: Task, texts: Sequence[str]) -> list[float]:
@@ -239,8 +243,8 @@ class RemoteBackend:
                 value = value[0]
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 raise ScoringError(
-                    "remote_bad_response", f"{self.url}: field '{self.score_key}[{position}]': not a finite number: "
-                    f"{value!r}"
+                    "remote_bad_response",
+                    f"{self.url}: field '{self.score_key}[{position}]': not a finite number: {value!r}",
                 )
             scores.append(float(value))
         return scores

@@ -14,7 +14,7 @@ import assay
 from assay import Sample, Task
 from assay.testing import VerifierConformance
 from assay_reward import RewardVerifier
-from assay_reward.backends import default_head_path
+from assay_reward.config import default_head_path
 from assay_reward.head import RewardHead
 from assay_reward.metrics import auroc
 
