@@ -17,21 +17,26 @@ import os
 import re
 import threading
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import pluggy
+from pluggy import HookImpl
 
 from assay import hookspecs
+from assay.cli.command import BUILTIN_COMMANDS, Command
 from assay.verifier import Verifier, VerifierKind
 from assay.version import __version__
+
+if TYPE_CHECKING:
+    from assay.selection import Selector
 
 ENTRY_POINT_GROUP = "assay"
 #: Built-in pieces, registered through the same hooks as third-party plugins.
 DEFAULT_PLUGINS: tuple[str, ...] = ("assay.selection.builtin",)
-HOOK_NAMES = ("register_verifiers", "register_sandboxes", "register_selectors", "register_commands")
 
 PluginStatus = Literal["ok", "failed", "disabled"]
 
@@ -79,9 +84,10 @@ class Registry:
     """Everything the loaded plugins registered, by name."""
 
     verifiers: dict[str, type[Verifier]] = field(default_factory=dict)
+    # Typed loosely until the sandbox contract grows the Python runner the code and lean plugins use.
     sandboxes: dict[str, type[Any]] = field(default_factory=dict)
-    selectors: dict[str, Any] = field(default_factory=dict)
-    commands: dict[str, Any] = field(default_factory=dict)
+    selectors: dict[str, Selector] = field(default_factory=dict)
+    commands: dict[str, Command] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
 
     def verifier_class(self, name: str) -> type[Verifier]:
@@ -92,8 +98,9 @@ class Registry:
         cls: type[Any] = _lookup(self.sandboxes, name, "sandbox")
         return cls
 
-    def selector(self, name: str) -> Any:
-        return _lookup(self.selectors, name, "selector")
+    def selector(self, name: str) -> Selector:
+        selector: Selector = _lookup(self.selectors, name, "selector")
+        return selector
 
 
 def _lookup(table: dict[str, Any], name: str, what: str) -> Any:
@@ -104,6 +111,10 @@ def _lookup(table: dict[str, Any], name: str, what: str) -> Any:
         raise UnknownComponent(
             f"unknown {what} {name!r} (installed: {known}); `assay plugins` lists what loaded and why not"
         ) from None
+
+
+def _hooks_of(plugin: object) -> list[str]:
+    return sorted(name for name in _ADDERS if hasattr(plugin, name))
 
 
 def _names_from_env(variable: str) -> set[str] | None:
@@ -127,6 +138,10 @@ class PluginHost:
         self._infos: dict[str, PluginInfo] = {}
         self._registry: Registry | None = None
         self._lock = threading.RLock()
+        #: The plugins whose hook is running now, innermost last.
+        self._running: list[PluginInfo] = []
+        #: Hook implementations already wrapped by `_guard`.
+        self._guarded: set[Callable[..., Any]] = set()
 
     # -- loading -----------------------------------------------------------------------------------------
 
@@ -161,7 +176,7 @@ class PluginHost:
         except Exception as exc:
             self._fail(info, exc)
             return
-        info.hooks = sorted(impl_name for impl_name in HOOK_NAMES if hasattr(plugin, impl_name))
+        info.hooks = _hooks_of(plugin)
         self._registry = None
 
     def _fail(self, info: PluginInfo, exc: BaseException) -> None:
@@ -174,7 +189,7 @@ class PluginHost:
         """Register a plugin object (a module or an instance with hookimpls) by hand."""
         with self._lock:
             self.pm.register(plugin, name=name)
-            self._infos[name] = PluginInfo(name=name, hooks=sorted(h for h in HOOK_NAMES if hasattr(plugin, h)))
+            self._infos[name] = PluginInfo(name=name, hooks=_hooks_of(plugin))
             self._registry = None
 
     def unregister(self, name: str) -> None:
@@ -201,29 +216,101 @@ class PluginHost:
             info.sandboxes.clear()
             info.selectors.clear()
             info.commands.clear()
-        for hook_name, adder in (
-            ("register_verifiers", _add_verifier),
-            ("register_sandboxes", _add_sandbox),
-            ("register_selectors", _add_selector),
-            ("register_commands", _add_command),
-        ):
+        registration_order = {name: position for position, name in enumerate(self._infos)}
+        for hook_name, adder in _ADDERS.items():
+            offered: list[tuple[PluginInfo, Any]] = []
+
+            def register(obj: Any, _hook: str = hook_name, _offered: list[tuple[PluginInfo, Any]] = offered) -> None:
+                if not self._running:
+                    raise RuntimeError(f"{_hook}: `register` was called after the hook returned")
+                _offered.append((self._running[-1], obj))
+
+            # pluggy calls the implementations (its order: tryfirst/trylast, wrappers around the rest); each
+            # runs guarded, so a plugin whose hook raises is reported without losing the others.
             caller = getattr(self.pm.hook, hook_name)
-            # Call each implementation ourselves so that every object is attributed to its plugin and a
-            # plugin whose hook raises is reported without losing the others.
             for impl in caller.get_hookimpls():
-                info = self._infos.setdefault(impl.plugin_name, PluginInfo(name=impl.plugin_name))
+                self._guard(impl)
+            arguments = {"register": register}
+            assert caller.spec is not None
+            caller(**{name: arguments[name] for name in caller.spec.argnames})
+            # Names are claimed in the order plugins were loaded (built-ins first), whatever order the calls
+            # ran in: a later plugin that takes a name already taken is the one reported.
+            for info, obj in sorted(offered, key=lambda pair: registration_order.get(pair[0].name, len(self._infos))):
                 if info.status != "ok":
                     continue
-
-                def register(obj: Any, _info: PluginInfo = info, _add: Any = adder) -> None:
-                    _add(registry, _info, obj)
-
                 try:
-                    impl.function(**{arg: register for arg in impl.argnames})
+                    adder(registry, info, obj)
                 except Exception as exc:
                     self._fail(info, exc)
         registry.plugins = sorted(self._infos.values(), key=lambda i: i.name)
         return registry
+
+    # -- running one plugin's hook ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _running_as(self, info: PluginInfo) -> Iterator[None]:
+        """What `register` attributes objects to while a plugin's hook runs (wrappers nest around the rest)."""
+        self._running.append(info)
+        try:
+            yield
+        finally:
+            self._running.pop()
+
+    def _guard(self, impl: HookImpl) -> None:
+        """Replace a hook implementation by one that runs only while its plugin is ok, attributes what it
+        registers to it, and turns what it raises into that plugin's failure."""
+        if impl.function in self._guarded:
+            return
+        original: Callable[..., Any] = impl.function
+        plugin_name = impl.plugin_name
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            info = self._info(plugin_name)
+            if info.status != "ok":
+                return None
+            try:
+                with self._running_as(info):
+                    return original(*args, **kwargs)
+            except Exception as exc:
+                self._fail(info, exc)
+                return None
+
+        def wrap(*args: Any, **kwargs: Any) -> Generator[None, Any, Any]:
+            # A hook wrapper yields once: what comes before runs before the other implementations, what
+            # comes after runs after them. A broken one fails its plugin and lets the others run.
+            info = self._info(plugin_name)
+            inner: Generator[None, Any, Any] | None = None
+            if info.status == "ok":
+                try:
+                    with self._running_as(info):
+                        inner = original(*args, **kwargs)
+                        next(inner)
+                except StopIteration:
+                    self._fail(info, RuntimeError(f"hook wrapper {original.__qualname__} did not yield"))
+                    inner = None
+                except Exception as exc:
+                    self._fail(info, exc)
+                    inner = None
+            outcome = yield
+            if inner is None:
+                return outcome
+            try:
+                with self._running_as(info):
+                    inner.send(outcome)
+            except StopIteration as stop:
+                return stop.value
+            except Exception as exc:
+                self._fail(info, exc)
+                return outcome
+            self._fail(info, RuntimeError(f"hook wrapper {original.__qualname__} yielded more than once"))
+            return outcome
+
+        guarded: Callable[..., Any] = wrap if (impl.wrapper or impl.hookwrapper) else call
+        self._guarded.add(guarded)
+        setattr(impl, "function", guarded)  # noqa: B010 (pluggy declares the attribute final, not read-only)
+
+    def _info(self, plugin_name: str) -> PluginInfo:
+        return self._infos.setdefault(plugin_name, PluginInfo(name=plugin_name))
 
 
 #: A verifier's name and version appear in `name@version` ids, file names and command lines.
@@ -281,8 +368,19 @@ def _add_command(registry: Registry, info: PluginInfo, command: Any) -> None:
     name = getattr(command, "name", None)
     if not isinstance(name, str) or not callable(getattr(command, "run", None)):
         raise TypeError(f"register_commands: {command!r} is not an assay.cli.Command")
+    if name in BUILTIN_COMMANDS:
+        raise ValueError(f"command name {name!r} is a built-in command of assay")
     _claim(registry.commands, name, command, info, "command")
     info.commands.append(name)
+
+
+#: What each hook's `register` adds to the registry.
+_ADDERS: dict[str, Callable[[Registry, PluginInfo, Any], None]] = {
+    "register_verifiers": _add_verifier,
+    "register_sandboxes": _add_sandbox,
+    "register_selectors": _add_selector,
+    "register_commands": _add_command,
+}
 
 
 def _claim(table: dict[str, Any], name: str, obj: Any, info: PluginInfo, what: str) -> None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from assay.cli.command import Command, add_input_files, resolve_verifier_id, take_input_files
+from assay.cli.command import BUILTIN_COMMANDS, Command, add_input_files, resolve_verifier_id, take_input_files
 from assay.version import __version__
 
 __all__ = ["Command", "add_input_files", "build_parser", "main", "resolve_verifier_id", "take_input_files"]
@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"assay {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands = {command.name: command for command in _builtin_commands()}
-    for name, command in get_registry().commands.items():
-        commands.setdefault(name, command)
+    assert tuple(commands) == BUILTIN_COMMANDS
+    # A plugin command cannot take a built-in's name: the registry reports such a plugin as failed.
+    commands.update(get_registry().commands)
     for command in commands.values():
         sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
         command.configure(sub)

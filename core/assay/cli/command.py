@@ -8,6 +8,9 @@ import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+#: The commands assay itself provides; a plugin's command may not take one of these names.
+BUILTIN_COMMANDS = ("plugins", "verify", "serve", "select", "audit", "review", "export")
+
 
 @dataclass(frozen=True)
 class Command:
