@@ -313,7 +313,7 @@ class VerifyRun:
         cls = get_registry().verifier_class(verifier) if isinstance(verifier, str) else verifier
         self.spec = VerifierSpec(cls, dict(config or {}))
         # Validated here, so that a typo is reported once and not by every worker.
-        self.config = cls.Config.model_validate(self.spec.config)
+        self.config = self.spec.validated_config
         # Every input is checked before anything (output, store, workers) is created.
         for source in (tasks, samples):
             if isinstance(source, str | Path):
@@ -338,7 +338,7 @@ class VerifyRun:
         self.on_warning = on_warning or (lambda message: print(f"assay: {message}", file=sys.stderr))
         self.max_bad_lines = max_bad_lines
         self.window = window or max(4096, 512 * max(1, self.jobs))
-        self.summary = RunSummary(verifier=f"{cls.name}@{cls.version}")
+        self.summary = RunSummary(verifier=self.spec.id)
         self.input_errors: list[InputError] = []
         self._consumed = False
 

@@ -77,7 +77,7 @@ class Verifier:
     @property
     def id(self) -> str:
         """`name@version`, the value of `Verdict.verifier`."""
-        return f"{self.name}@{self.version}"
+        return verifier_id(type(self))
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -271,3 +271,8 @@ def _guarded(verify: VerifyMethod) -> VerifyMethod:
         return verdict
 
     return guarded
+
+
+def verifier_id(cls: type[Verifier]) -> str:
+    """`name@version`: the one way a verifier is named in verdicts, caches and responses."""
+    return f"{cls.name}@{cls.version}"

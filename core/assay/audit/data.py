@@ -399,7 +399,7 @@ def regroup_by_answer_key(data: AuditData, tasks: Sequence[Task], texts: list[li
             keys.append(row_keys)
         instance.close()
         verifier.answers = AnswerGroups.build(keys, data.valid.shape[1])
-        done[verifier_id] = f"answer_key of {cls.name}@{cls.version} ({len(cache)} distinct answers)"
+        done[verifier_id] = f"answer_key of {instance.id} ({len(cache)} distinct answers)"
     return done
 
 

@@ -8,6 +8,7 @@ verdict, a crashed worker an `error` verdict).
 
 from __future__ import annotations
 
+import functools
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -16,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assay.models import Sample, Task, Verdict
-from assay.verifier import Verifier
+from assay.store import verifier_key
+from assay.verifier import Verifier, VerifierConfig, verifier_id
 
 #: (engine sequence number, verdict as a JSON-ready dict)
 ItemResult = tuple[int, dict[str, Any]]
@@ -29,12 +31,27 @@ class VerifierSpec:
     cls: type[Verifier]
     config: dict[str, Any]
 
+    @property
+    def id(self) -> str:
+        """`name@version`, as verdicts carry it."""
+        return verifier_id(self.cls)
+
+    @functools.cached_property
+    def validated_config(self) -> VerifierConfig:
+        """The config checked once (a config may read files to check them: the reward head's digest)."""
+        return self.cls.Config.model_validate(self.config)
+
+    @property
+    def cache_key(self) -> str:
+        """The verdict store's key for this verifier and config: a new version or config starts afresh."""
+        return verifier_key(self.id, self.validated_config)
+
     def build(self) -> Verifier:
-        return self.cls(self.cls.Config.model_validate(self.config))
+        return self.cls(self.validated_config)
 
     @property
     def time_limit_s(self) -> float:
-        return float(self.cls.Config.model_validate(self.config).time_limit_s)
+        return float(self.validated_config.time_limit_s)
 
     @property
     def backstop_s(self) -> float:
@@ -147,7 +164,7 @@ def engine_verdict(
     return {
         "task_id": sample.task_id,
         "sample_index": sample.index,
-        "verifier": f"{spec.cls.name}@{spec.cls.version}",
+        "verifier": spec.id,
         "status": status,
         "passed": False if status == "timeout" else None,
         "score": None,

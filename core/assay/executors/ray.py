@@ -42,7 +42,6 @@ from assay.executors.base import (
 )
 from assay.executors.supervision import Loss, Supervisor, WorkersKeepDying, WorkerState
 from assay.models import Task
-from assay.store import verifier_key
 
 #: How long a replacement actor may take to start (a cluster may have to find room for it).
 _START_TIMEOUT_S = 300.0
@@ -276,9 +275,7 @@ class RayExecutor(Executor):
         cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
         count = jobs if jobs > 0 else max(1, int(cpus // num_cpus))
         self._options = {"num_cpus": num_cpus, "max_restarts": 0, **(actor_options or {})}
-        self._key = verifier_key(
-            f"{spec.cls.name}@{spec.cls.version}", spec.cls.Config.model_validate(spec.config)
-        )
+        self._key = spec.cache_key
         reused: list[Any] = []
         with _warm_lock:
             group = _warm.get(self._key, [])

@@ -556,7 +556,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         verdicts = await state.verify(spec, _unique_tasks(request.tasks), request.samples, request.timeout_s)
         return _json(
             {
-                "verifier": f"{spec.cls.name}@{spec.cls.version}",
+                "verifier": spec.id,
                 "verdicts": verdicts,
                 "elapsed_s": round(time.perf_counter() - started, 6),
             }
@@ -599,7 +599,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         ]
         return _json(
             {
-                "verifier": f"{inner.cls.name}@{inner.cls.version}",
+                "verifier": inner.id,
                 "answers": answers,
                 "elapsed_s": round(time.perf_counter() - started, 6),
             }

@@ -26,7 +26,7 @@ from typing import Any
 from assay.executors.base import Executor, VerifierSpec, WorkUnit, engine_verdict, uses_batching
 from assay.executors.local import make_local_executor
 from assay.models import Sample, Task
-from assay.store import task_hash, verifier_key
+from assay.store import task_hash
 
 #: Samples of one task per work unit when the verifier does not batch: small enough that one request's
 #: samples spread over the workers, large enough that IPC stays cheap.
@@ -58,9 +58,7 @@ class VerifierPool:
     def __init__(self, spec: VerifierSpec, workers: int) -> None:
         self.spec = spec
         self.workers = workers
-        self.key = verifier_key(
-            f"{spec.cls.name}@{spec.cls.version}", spec.cls.Config.model_validate(spec.config)
-        )
+        self.key = spec.cache_key
         self.last_used = time.monotonic()
         self.samples_done = 0
         self._jobs: deque[_Job] = deque()
@@ -259,7 +257,7 @@ class VerifierPools:
         self._closed = False
 
     def get(self, spec: VerifierSpec) -> VerifierPool:
-        key = verifier_key(f"{spec.cls.name}@{spec.cls.version}", spec.cls.Config.model_validate(spec.config))
+        key = spec.cache_key
         retired: VerifierPool | None = None
         with self._lock:
             if self._closed:

@@ -108,7 +108,7 @@ class VerifierConformance:
         Verdict.model_validate(verdict.model_dump())  # the invariants hold after any mutation
         assert verdict.task_id == task.id
         assert verdict.sample_index == sample.index
-        assert verdict.verifier == f"{verifier.name}@{verifier.version}"
+        assert verdict.verifier == verifier.id
         assert verdict.status in STATUSES
         if verdict.score is not None:
             assert verdict.score == verdict.score, "score is NaN"
