@@ -182,13 +182,32 @@ def sign_in(driver: Any, url: str, name: str) -> None:
     wait_for(driver, lambda d: d.find_elements(By.ID, "review"))
 
 
+def _vanished(exc: Exception) -> bool:
+    """Chromium's way of saying an element was replaced between finding and reading it."""
+    return "does not belong to the document" in str(exc)
+
+
 def wait_for(driver: Any, condition: Callable[[Any], Any], timeout: float = 15) -> Any:
-    from selenium.common.exceptions import JavascriptException, NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import (
+        JavascriptException,
+        NoSuchElementException,
+        StaleElementReferenceException,
+        WebDriverException,
+    )
     from selenium.webdriver.support.ui import WebDriverWait
 
-    # The page is replaced while it navigates: an element or script may vanish mid-check; try again.
+    # The page is replaced while it navigates or re-renders: an element or script may vanish mid-check (as a
+    # stale element, or as Chromium's inspector error); try again. Any other driver error fails the test.
+    def check(d: Any) -> Any:
+        try:
+            return condition(d)
+        except WebDriverException as exc:
+            if _vanished(exc):
+                return False
+            raise
+
     ignored = (StaleElementReferenceException, NoSuchElementException, JavascriptException)
-    return WebDriverWait(driver, timeout, ignored_exceptions=ignored).until(condition)
+    return WebDriverWait(driver, timeout, ignored_exceptions=ignored).until(check)
 
 
 def position(driver: Any) -> str:
