@@ -90,5 +90,16 @@ def test_host_and_one_plugin_install_into_a_fresh_venv(tmp_path: Path) -> None:
     labels = {(row["task_id"], row["index"]): row["label"] for row in rows}
     agree = sum(v["passed"] is labels[(v["task_id"], v["sample_index"])] for v in verdicts)
     assert len(verdicts) == len(sample_lines) and agree >= len(verdicts) - 1
+
+    # A plugin install stays small: the audit's plots (matplotlib) come with the `audit` extra only, and the
+    # audit says so before it starts; its JSON and Markdown need nothing more.
+    python = str(venv / "bin" / "python")
+    assert subprocess.run([python, "-c", "import matplotlib"], capture_output=True, env=env).returncode != 0
+    audit = [assay, "audit", str(tasks), str(samples), "--verdicts", str(out), "-o", str(tmp_path / "report")]
+    refused = subprocess.run(audit, capture_output=True, text=True, env=env, timeout=300)
+    assert refused.returncode == 2 and "pip install 'assay[audit]'" in refused.stderr, refused.stderr
+    assert not (tmp_path / "report").exists()
+    _run([*audit, "--no-html", "--quiet"], env)
+    assert json.loads((tmp_path / "report" / "report.json").read_text())["verifiers"]
     after = sorted(p for p in ROOT.rglob("build") if ".venv" not in p.parts)
     assert after == before, "building the wheels wrote build/ folders into the source tree"

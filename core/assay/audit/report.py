@@ -245,6 +245,21 @@ def _per_problem(spread: dict[str, Any]) -> str:
 # -- plots ------------------------------------------------------------------------------------------------------------
 
 
+PLOTS_NEED = "the HTML report's plots need matplotlib: pip install 'assay[audit]' (or ask for --no-html)"
+
+
+class PlottingUnavailable(RuntimeError):
+    """matplotlib is not installed: the HTML report cannot be drawn."""
+
+
+def require_plotting() -> None:
+    """Raise `PlottingUnavailable`, saying what to install, when the plots cannot be drawn here."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise PlottingUnavailable(PLOTS_NEED)
+
+
 def _pyplot() -> Any:
     import matplotlib
 
@@ -430,6 +445,7 @@ def write_report(report: AuditReport, directory: Path, html: bool = True) -> dic
     if not html:
         paths["markdown"].write_text(markdown(data, paths["json"]) + "\n", encoding="utf-8")
         return paths
+    require_plotting()
     plots: list[tuple[str, Path]] = [("Selection against k", plot_selection(data, directory / "selection.png"))]
     fit_plot = plot_coverage_fit(data, directory / "coverage_fit.png")
     if fit_plot is not None:

@@ -100,7 +100,14 @@ def run(args: argparse.Namespace) -> int:
     if is_label_database(args.labels):
         return run_human_labels(args)
     from assay.audit import DEFAULT_TARGETS, AuditInputError, audit_files
+    from assay.audit.report import PlottingUnavailable, require_plotting
 
+    if not args.no_html:
+        try:  # said before the work, not after it
+            require_plotting()
+        except PlottingUnavailable as exc:
+            print(f"assay audit: {exc}", file=sys.stderr)
+            return 2
     try:
         report = audit_files(
             args.tasks,
