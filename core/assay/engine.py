@@ -25,14 +25,21 @@ from typing import IO, Any, NoReturn
 import orjson
 from pydantic import ValidationError
 
-from assay.executors.base import Executor, ExecutorFactory, VerifierSpec, WorkUnit, uses_batching
+from assay.executors.base import (
+    Executor,
+    ExecutorFactory,
+    VerifierSpec,
+    WorkUnit,
+    unknown_task_verdict,
+    uses_batching,
+)
 from assay.executors.local import make_local_executor
 from assay.jsonl import InputError, InputFileError, check_input, dumps, read_lines, read_models, validation_error
 from assay.models import Sample, Task, Verdict
 from assay.plugins import get_registry
 from assay.progress import Mode as ProgressMode
 from assay.progress import Progress, count_lines
-from assay.store import VerdictStore, default_store_path, task_hash, text_hash, verifier_key
+from assay.store import VerdictStore, default_store_path, task_hash, text_hash
 from assay.verifier import Verifier
 
 TaskSource = str | Path | Iterable[Task | dict[str, Any]]
@@ -427,8 +434,7 @@ class VerifyRun:
     def _loop(
         self, executor: Executor, store: VerdictStore, output: _Output | None, bar: Progress
     ) -> Iterator[dict[str, Any]]:
-        vkey = verifier_key(self.summary.verifier, self.config)
-        verifier_id = self.summary.verifier
+        vkey = self.spec.cache_key
         batching = uses_batching(self.spec.cls)
         unit_size = self.spec.cls.batch_size if batching else 8
         elapsed_total, elapsed_count = 0.0, 0
@@ -482,7 +488,7 @@ class VerifyRun:
                         message = f"no task {sample.task_id!r} in {self.tasks.source}"
                         error = InputError(source, line, "task_id", message)
                         self._report(error)
-                        ready[seq] = _unknown_task_verdict(verifier_id, sample, str(error))
+                        ready[seq] = unknown_task_verdict(self.spec, sample, str(error))
                         continue
                     task, thash = entry
                     block.append((seq, sample, task, (thash, text_hash(sample.text))))
@@ -558,21 +564,6 @@ class VerifyRun:
                 break
 
 
-def _unknown_task_verdict(verifier_id: str, sample: Sample, message: str) -> dict[str, Any]:
-    return {
-        "task_id": sample.task_id,
-        "sample_index": sample.index,
-        "verifier": verifier_id,
-        "status": "error",
-        "passed": None,
-        "score": None,
-        "answer": None,
-        "reason": "unknown_task",
-        "details": {"message": message},
-        "elapsed_s": 0.0,
-    }
-
-
 _announced_stores: set[Path] = set()
 
 
@@ -591,7 +582,19 @@ def verify(
     tasks: TaskSource,
     samples: SampleSource,
     verifier: str | type[Verifier],
-    **options: Any,
+    *,
+    config: dict[str, Any] | None = None,
+    jobs: int | None = None,
+    out: str | Path | None = None,
+    store: str | Path | VerdictStore | None = None,
+    use_cache: bool = True,
+    use_store: bool = True,
+    resume: bool = True,
+    progress: bool | None = None,
+    executor: ExecutorFactory | None = None,
+    on_input_error: Callable[[InputError], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+    max_bad_lines: int | None = None,
 ) -> VerifyRun:
     """Verify samples against tasks. Iterate the result for Verdicts (in input order) or call `.run()`.
 
@@ -601,12 +604,29 @@ def verify(
     `$XDG_CACHE_HOME/assay/verdicts.sqlite`, that is `~/.cache/assay/verdicts.sqlite`, logged on the
     `assay` logger at first use and said on stderr when it is created), `use_cache` (False: judge again, still record),
     `use_store` (False: neither read nor write the store), `resume`, `progress`, `max_bad_lines` (raise
-    `RunStopped` after more bad input lines than this), `on_input_error`, `on_warning`.
+    `RunStopped` after more bad input lines than this), `on_input_error`, `on_warning`, `executor` (where units
+    run: the local processes by default, or `assay.executors.ray.ray_executor(...)`).
 
     Raises `InputFileError` or `OutputFileError` (nothing was created) when the run cannot start, and
     `RunStopped` when it ends early; a bad input line is reported and skipped, never raised.
     """
-    return VerifyRun(tasks, samples, verifier, **options)
+    return VerifyRun(
+        tasks,
+        samples,
+        verifier,
+        config=config,
+        jobs=jobs,
+        out=out,
+        store=store,
+        use_cache=use_cache,
+        use_store=use_store,
+        resume=resume,
+        progress=progress,
+        executor=executor,
+        on_input_error=on_input_error,
+        on_warning=on_warning,
+        max_bad_lines=max_bad_lines,
+    )
 
 
 def get_verifier(name: str, **config: Any) -> Verifier:

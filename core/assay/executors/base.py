@@ -116,8 +116,7 @@ def to_wire(unit: WorkUnit) -> list[WireItem]:
     """A unit's samples in the form every executor sends them (plain data: pickles cheaply, and the
     label, which must never sway a verdict, stays behind)."""
     return [
-        (seq, {"task_id": s.task_id, "index": s.index, "text": s.text, "metadata": s.metadata})
-        for seq, s in unit.items
+        (seq, {"task_id": s.task_id, "index": s.index, "text": s.text, "metadata": s.metadata}) for seq, s in unit.items
     ]
 
 
@@ -173,3 +172,8 @@ def engine_verdict(
         "details": {"message": message, "enforced_by": "engine"},
         "elapsed_s": elapsed_s,
     }
+
+
+def unknown_task_verdict(spec: VerifierSpec, sample: Sample, message: str) -> dict[str, Any]:
+    """The verdict for a sample whose task is not among the tasks given (a file's, a request's)."""
+    return engine_verdict(spec, sample, "error", "unknown_task", message)

@@ -32,12 +32,12 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import assay
-from assay.executors.base import VerifierSpec
+from assay.executors.base import VerifierSpec, unknown_task_verdict
 from assay.integrations.convert import as_reference, passed_of, response_of, reward_of
 from assay.models import Sample, Task, Verdict
 from assay.plugins import UnknownComponent, get_registry
 from assay.server.answer_keys import KEYED, AnswerKeys, answer_keys_config, has_answer_key
-from assay.server.pools import PoolBusy, VerdictDict, VerifierPool, VerifierPools, unknown_task_verdict
+from assay.server.pools import PoolBusy, VerdictDict, VerifierPool, VerifierPools
 from assay.server.runcode import RunCodeRequest, RunCodeResponse, SandboxRunner
 from assay.server.settings import ServerSettings
 
@@ -58,6 +58,7 @@ PUBLIC_ROUTES = frozenset({"/healthz", "/openapi.json", "/docs"})
 
 def is_public(path: str) -> bool:
     return path in PUBLIC_ROUTES or path.startswith(DOCS_ASSETS + "/")
+
 
 DESCRIPTION = """
 assay judges model samples with verifiers (unit tests in a sandbox, Lean proofs, symbolic math,
@@ -101,9 +102,7 @@ class VerifyRequest(BaseModel):
     verifier: str = Field(description="A registered verifier name (`GET /v1/verifiers`).")
     config: dict[str, Any] = Field(default_factory=dict, description="Verifier config (its `config_schema`).")
     tasks: list[Task] = Field(min_length=1, description="The problems; each sample names one by `task_id`.")
-    samples: list[Sample] = Field(
-        min_length=1, description="Model outputs; verdicts come back in this order."
-    )
+    samples: list[Sample] = Field(min_length=1, description="Model outputs; verdicts come back in this order.")
     timeout_s: float | None = Field(
         default=None, gt=0, description="Give up after this many seconds (504); at most the server's limit."
     )
@@ -159,12 +158,8 @@ class GetRewardRequest(BaseModel):
 
 
 class GetRewardResponse(BaseModel):
-    rewards: list[float] = Field(
-        description="The reward per query (a verdict's score, or 1/0 for pass/fail)."
-    )
-    scores: list[float] = Field(
-        description="1.0 for a passing sample, else 0.0 (OpenRLHF's dynamic filtering)."
-    )
+    rewards: list[float] = Field(description="The reward per query (a verdict's score, or 1/0 for pass/fail).")
+    scores: list[float] = Field(description="1.0 for a passing sample, else 0.0 (OpenRLHF's dynamic filtering).")
     extra_logs: dict[str, list[float]] = Field(description="Per-query figures for the trainer's logs.")
 
 
@@ -357,9 +352,7 @@ class ServerState:
         self.in_flight = 0
         self.draining = False
         self._runner: SandboxRunner | None = None
-        self._sandbox_threads = ThreadPoolExecutor(
-            settings.sandbox_threads, thread_name_prefix="assay-sandbox"
-        )
+        self._sandbox_threads = ThreadPoolExecutor(settings.sandbox_threads, thread_name_prefix="assay-sandbox")
 
     def spec(self, verifier: str, config: dict[str, Any]) -> VerifierSpec:
         try:
@@ -401,7 +394,9 @@ class ServerState:
             if sample.task_id in by_id:
                 groups.setdefault(sample.task_id, []).append(position)
             else:
-                results[position] = unknown_task_verdict(spec, sample)
+                results[position] = unknown_task_verdict(
+                    spec, sample, f"no task {sample.task_id!r} in the request's tasks"
+                )
         if groups:
             ordered = [(by_id[task_id], positions) for task_id, positions in groups.items()]
             try:
@@ -541,16 +536,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     # The token is checked by LimitsMiddleware, before the body is read; this declares it in the OpenAPI spec.
     protected = [Depends(_bearer)]
 
-    @app.post(
-        "/v1/verify", response_model=VerifyResponse, tags=["verify"], dependencies=protected, responses=errors
-    )
+    @app.post("/v1/verify", response_model=VerifyResponse, tags=["verify"], dependencies=protected, responses=errors)
     async def verify(request: VerifyRequest) -> Response:
         """Judge every sample with one verifier. Samples whose `task_id` is not among `tasks` get an
         `error` verdict with reason `unknown_task`; a sample never fails the request."""
         if len(request.samples) > settings.max_samples:
-            raise HTTPException(
-                413, f"{len(request.samples)} samples; at most {settings.max_samples} per request"
-            )
+            raise HTTPException(413, f"{len(request.samples)} samples; at most {settings.max_samples} per request")
         spec = state.spec(request.verifier, request.config)
         started = time.perf_counter()
         verdicts = await state.verify(spec, _unique_tasks(request.tasks), request.samples, request.timeout_s)
@@ -577,9 +568,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         computed (`unknown_task`, `time_limit`, `worker_crashed`, `verifier_error`). A verifier without an
         `answer_key` is a 422."""
         if len(request.samples) > settings.max_samples:
-            raise HTTPException(
-                413, f"{len(request.samples)} samples; at most {settings.max_samples} per request"
-            )
+            raise HTTPException(413, f"{len(request.samples)} samples; at most {settings.max_samples} per request")
         inner = state.spec(request.verifier, request.config)
         if not has_answer_key(inner.cls):
             raise HTTPException(
@@ -631,9 +620,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )
     async def get_reward(
         request: GetRewardRequest,
-        verifier: Annotated[
-            str | None, Query(description="Verifier name; default: `--reward-verifier`.")
-        ] = None,
+        verifier: Annotated[str | None, Query(description="Verifier name; default: `--reward-verifier`.")] = None,
     ) -> Response:
         """OpenRLHF's remote reward model (`--remote_rm_url http://HOST:PORT/get_reward`). The response is
         the query minus its prompt (and trailing end-of-turn tokens); a label is the reference answer (or a
@@ -641,9 +628,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         decide, gets reward 0."""
         name = verifier or settings.reward_verifier
         if name is None:
-            raise HTTPException(
-                422, "no verifier: add ?verifier=NAME to the URL or start with --reward-verifier"
-            )
+            raise HTTPException(422, "no verifier: add ?verifier=NAME to the URL or start with --reward-verifier")
         config = settings.reward_config if verifier is None or verifier == settings.reward_verifier else {}
         spec = state.spec(name, config)
         n = len(request.query)
@@ -652,9 +637,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         prompts = request.prompts or [""] * n
         labels = request.labels if request.labels is not None else [None] * n
         if len(prompts) != n or len(labels) != n:
-            raise HTTPException(
-                422, f"query, prompts and labels differ in length ({n}, {len(prompts)}, {len(labels)})"
-            )
+            raise HTTPException(422, f"query, prompts and labels differ in length ({n}, {len(prompts)}, {len(labels)})")
         tasks: list[Task] = []
         samples: list[Sample] = []
         positions: list[int] = []
@@ -682,9 +665,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             }
         )
 
-    @app.post(
-        "/run_code", response_model=RunCodeResponse, tags=["compat"], dependencies=protected, responses=errors
-    )
+    @app.post("/run_code", response_model=RunCodeResponse, tags=["compat"], dependencies=protected, responses=errors)
     async def run_code(request: RunCodeRequest) -> RunCodeResponse:
         """SandboxFusion's `run_code`, as verl's `sandbox_fusion` reward calls it
         (`sandbox_fusion.url=http://HOST:PORT/run_code`), run in an assay sandbox."""

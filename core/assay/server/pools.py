@@ -23,7 +23,7 @@ from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import Any
 
-from assay.executors.base import Executor, VerifierSpec, WorkUnit, engine_verdict, uses_batching
+from assay.executors.base import Executor, VerifierSpec, WorkUnit, uses_batching
 from assay.executors.local import make_local_executor
 from assay.models import Sample, Task
 from assay.store import task_hash
@@ -272,8 +272,7 @@ class VerifierPools:
                 idle = [k for k, p in self._pools.items() if not p.busy()]
                 if not idle:
                     raise PoolBusy(
-                        f"{len(self._pools)} verifier configurations are busy (the most this server holds); "
-                        "retry later"
+                        f"{len(self._pools)} verifier configurations are busy (the most this server holds); retry later"
                     )
                 retired = self._pools.pop(idle[0])
             pool = self._pools[key] = VerifierPool(spec, self.workers)
@@ -301,10 +300,3 @@ class VerifierPools:
             self._pools.clear()
         for pool in pools:
             pool.close(timeout)
-
-
-def unknown_task_verdict(spec: VerifierSpec, sample: Sample) -> VerdictDict:
-    """The verdict for a sample whose task is not in the request (the engine says the same for files)."""
-    return engine_verdict(
-        spec, sample, "error", "unknown_task", f"no task {sample.task_id!r} in the request's tasks"
-    )
