@@ -1,36 +1,68 @@
 """assay: verifiers for repeated sampling.
 
-The public surface: the models, the Verifier base, the Sandbox contract, the hook marker for plugins,
-and the engine's entry points. Everything else is an implementation detail.
+The public API, for users and plugin authors alike; everything else is an implementation detail and may
+change. Plugins import from here.
+
+Running verifiers:
+    verify(tasks, samples, verifier, ...) -> VerifyRun   iterate it for Verdicts, or .run()
+    get_verifier(name, **config) -> Verifier             one ready verifier, to call directly
+    get_registry() -> Registry                            what the installed plugins registered
+
+The data:
+    Task, Sample, Verdict, Status, STATUSES
+
+Writing a verifier (see the README's "Writing a plugin"):
+    Verifier, VerifierConfig, VerifierKind, BadReference, generic_feedback, hookimpl
+
+Sandboxes (a verifier that runs untrusted code asks for one):
+    Sandbox, PythonSandbox, PythonProgram, PairResult, ExecResult, ExecStatus, Limits
+
+Commands and input files (a plugin's own subcommand, reading JSONL as the host does):
+    Command, read_lines, read_models, InputError, InputFileError
+
+Errors: UnknownComponent (a name no plugin registered), RunStopped (a run that ended early).
 """
 
-from assay.engine import RunSummary, VerifyRun, get_verifier, verify
+from assay.cli.command import Command
+from assay.engine import RunStopped, RunSummary, VerifyRun, get_verifier, verify
 from assay.hookspecs import hookimpl
+from assay.jsonl import InputError, InputFileError, read_lines, read_models
 from assay.models import STATUSES, Sample, Status, Task, Verdict
-from assay.plugins import get_registry
-from assay.sandbox import ExecResult, ExecStatus, Limits, Sandbox
-from assay.verifier import BadReference, Verifier, VerifierConfig, VerifierKind
+from assay.plugins import UnknownComponent, get_registry
+from assay.sandbox import ExecResult, ExecStatus, Limits, PairResult, PythonProgram, PythonSandbox, Sandbox
+from assay.verifier import BadReference, Verifier, VerifierConfig, VerifierKind, generic_feedback
 from assay.version import __version__
 
 __all__ = [
     "STATUSES",
     "BadReference",
+    "Command",
     "ExecResult",
     "ExecStatus",
+    "InputError",
+    "InputFileError",
     "Limits",
+    "PairResult",
+    "PythonProgram",
+    "PythonSandbox",
+    "RunStopped",
     "RunSummary",
     "Sample",
     "Sandbox",
     "Status",
     "Task",
+    "UnknownComponent",
     "Verdict",
     "Verifier",
     "VerifierConfig",
     "VerifierKind",
     "VerifyRun",
     "__version__",
+    "generic_feedback",
     "get_registry",
     "get_verifier",
     "hookimpl",
+    "read_lines",
+    "read_models",
     "verify",
 ]

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from assay import Verdict
-from assay.verifier import generic_feedback
+from assay import Verdict, generic_feedback
 
 _QUOTE_CHARS = 1500
 

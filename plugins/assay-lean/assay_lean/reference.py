@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from assay.verifier import BadReference
+from assay import BadReference
 from assay_lean.lexer import code_view, word_pattern
 
 DeclKeyword = Literal["theorem", "lemma", "example"]

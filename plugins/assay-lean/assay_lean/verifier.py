@@ -11,9 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from assay.models import Sample, Task, Verdict
-from assay.sandbox import Sandbox
-from assay.verifier import Verifier, VerifierConfig
+from assay import Sample, Sandbox, Task, Verdict, Verifier, VerifierConfig
 from assay_lean.assemble import Assembly, assemble
 from assay_lean.backends import CheckResult
 from assay_lean.feedback import lean_feedback

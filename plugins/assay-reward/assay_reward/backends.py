@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from assay.models import Task
+from assay import Task
 from assay_reward.config import RewardConfig, default_head_path
 from assay_reward.encoders import EMBEDDING_SPACE, EmbeddingCache, build_encoder
 from assay_reward.head import RewardHead

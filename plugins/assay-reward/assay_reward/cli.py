@@ -7,8 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from assay.cli import Command
-from assay.jsonl import InputFileError
+from assay import Command, InputFileError
 from assay_reward.encoders import ENCODER_NAMES, EncoderUnavailable
 from assay_reward.head import RECIPES, HeadFileError, RewardHead
 

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assay.jsonl import InputError, read_lines, read_models
-from assay.models import Sample, Task
+from assay import InputError, Sample, Task, read_lines, read_models
 from assay_reward.encoders import EmbeddingCache, EncoderName, build_encoder
 from assay_reward.head import Recipe, RewardHead, make_features
 from assay_reward.metrics import summarise

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from assay.sandbox import Limits, Sandbox
+from assay import Limits, Sandbox
 from assay_lean.assemble import Assembly
 from assay_lean.backends import CheckResult
 from assay_lean.diagnostics import parse_json_lines
