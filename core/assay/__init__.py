@@ -15,6 +15,7 @@ Writing a verifier (see the README's "Writing a plugin"):
     Verifier, VerifierConfig, VerifierKind, BadReference, generic_feedback, hookimpl
 
 Sandboxes (a verifier that runs untrusted code asks for one):
+    open_sandbox(name, optional={...}, **options), takes_option(cls, option)
     Sandbox, PythonSandbox, PythonProgram, PairResult, ExecResult, ExecStatus, Limits
 
 Commands and input files (a plugin's own subcommand, reading JSONL as the host does):
@@ -29,7 +30,17 @@ from assay.hookspecs import hookimpl
 from assay.jsonl import InputError, InputFileError, read_lines, read_models
 from assay.models import STATUSES, Sample, Status, Task, Verdict
 from assay.plugins import UnknownComponent, get_registry
-from assay.sandbox import ExecResult, ExecStatus, Limits, PairResult, PythonProgram, PythonSandbox, Sandbox
+from assay.sandbox import (
+    ExecResult,
+    ExecStatus,
+    Limits,
+    PairResult,
+    PythonProgram,
+    PythonSandbox,
+    Sandbox,
+    open_sandbox,
+    takes_option,
+)
 from assay.verifier import BadReference, Verifier, VerifierConfig, VerifierKind, generic_feedback
 from assay.version import __version__
 
@@ -62,7 +73,9 @@ __all__ = [
     "get_registry",
     "get_verifier",
     "hookimpl",
+    "open_sandbox",
     "read_lines",
     "read_models",
+    "takes_option",
     "verify",
 ]

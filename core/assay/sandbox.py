@@ -6,6 +6,7 @@ fork-server, docker, ...) implement `Sandbox` and are registered through `regist
 
 from __future__ import annotations
 
+import inspect
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
@@ -182,3 +183,25 @@ class PythonSandbox(Sandbox, Protocol):
         .. versionadded:: 0.1
         """
         ...
+
+
+def takes_option(sandbox_class: type[Any], option: str) -> bool:
+    """Whether a sandbox backend's constructor takes the keyword `option` (or any keyword)."""
+    parameters = inspect.signature(sandbox_class).parameters.values()
+    return any(
+        (p.name == option and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)) or p.kind is p.VAR_KEYWORD
+        for p in parameters
+    )
+
+
+def open_sandbox(name: str, *, optional: Mapping[str, Any] | None = None, **options: Any) -> Any:
+    """Start the registered sandbox backend `name`.
+
+    `options` go to its constructor as they are; `optional` ones only where the constructor takes them
+    (`read_paths`, `preload_sources`: what a verifier would like but can do without; see `takes_option`).
+    The constructor is read, not probed, so a TypeError raised inside it is the backend's and propagates."""
+    from assay.plugins import get_registry
+
+    sandbox_class = get_registry().sandbox_class(name)
+    wanted = {key: value for key, value in (optional or {}).items() if takes_option(sandbox_class, key)}
+    return sandbox_class(**options, **wanted)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from assay import Sample, Sandbox, Task, Verdict, Verifier, VerifierConfig
+from assay import Sample, Sandbox, Task, Verdict, Verifier, VerifierConfig, open_sandbox
 from assay_lean.assemble import Assembly, assemble
 from assay_lean.backends import CheckResult
 from assay_lean.feedback import lean_feedback
@@ -141,15 +141,11 @@ class LeanVerifier(Verifier):
                 env=env,
             )
             return ReplBackend(pool)
-        from assay.plugins import get_registry
         from assay_lean.backends.file import FileBackend, sandbox_read_paths
 
         toolchain = self.toolchain()
-        sandbox_class = get_registry().sandbox_class(config.sandbox)
-        try:
-            sandbox = sandbox_class(read_paths=sandbox_read_paths(toolchain))
-        except TypeError:  # a backend without extra readable paths
-            sandbox = sandbox_class()
+        # A backend that cannot add readable paths (docker) has the toolchain in its image.
+        sandbox = open_sandbox(config.sandbox, optional={"read_paths": sandbox_read_paths(toolchain)})
         self._sandbox = sandbox
         return FileBackend(
             toolchain,
