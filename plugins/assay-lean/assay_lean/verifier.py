@@ -32,7 +32,9 @@ BackendName = Literal["file", "repl", "kimina", "dojo"]
 
 
 class LeanConfig(VerifierConfig):
-    backend: BackendName = Field(default="file", description="file | repl | kimina | dojo")
+    backend: BackendName = Field(
+        default="file", description="Where proofs are checked: `file`, `repl`, `kimina` or `dojo` (see Backends)."
+    )
     lean: str | None = Field(default=None, description="The `lean` executable (else $LEAN, PATH, elan).")
     project_dir: str | None = Field(
         default=None, description="A Lake project (e.g. with Mathlib): its LEAN_PATH is used, like `lake env lean`."
@@ -61,8 +63,11 @@ class LeanConfig(VerifierConfig):
     max_memory_mb: int = Field(default=8192, gt=0, description="A REPL process past this resident size is replaced.")
     header_timeout_s: float = Field(default=600.0, gt=0, description="Time to load a header in a REPL process.")
     kimina_url: str = Field(default="http://127.0.0.1:8000", description="A running Kimina Lean Server.")
-    kimina_api_key: str | None = None
-    allowed_axioms: list[str] = Field(default_factory=lambda: list(STANDARD_AXIOMS))
+    kimina_api_key: str | None = Field(default=None, description="The Kimina server's API key, when it asks for one.")
+    allowed_axioms: list[str] = Field(
+        default_factory=lambda: list(STANDARD_AXIOMS),
+        description="Axioms a proof may depend on; any other (a declared axiom, native_decide's) rejects it.",
+    )
     text_checks: bool = Field(
         default=True,
         description="Reject forbidden constructs in the text before Lean runs. Turn off only to test the "
