@@ -44,11 +44,7 @@ from assay.models import Task
 from assay.verifier import Verifier
 
 _IDLE = -1.0
-_BATCH = -2.0  # progress marker: a whole unit is inside verify_batch
-# The shared clock, per worker slot: what it is judging (a sample's seq, _BATCH or _IDLE), since when
-# (time.monotonic), and how many units it has taken up since it started.
-_MARKER, _STARTED, _TAKEN = 0, 1, 2
-_FIELDS = 3
+_BATCH = -2.0  # clock marker: a whole unit is inside verify_batch
 _TASK_CACHE_SIZE = 4096
 # poll(2) where there is one: no descriptor of its own to create and close on every wait.
 _Selector: type[selectors.BaseSelector] = getattr(selectors, "PollSelector", selectors.SelectSelector)
@@ -89,25 +85,58 @@ class InlineExecutor(Executor):
 # -- the worker side ------------------------------------------------------------------------------------
 
 
-class _Clock:
-    """A worker's view of its slot in the shared clock."""
+class _SharedClocks:
+    """Each worker slot's clock, in memory the engine shares with its workers (no message to wait for): what
+    the worker is judging (a sample's seq, _BATCH or _IDLE), since when (time.monotonic), and how many units
+    it has taken up since it started. Workers write their own slot; the engine reads every slot."""
 
-    def __init__(self, progress: Any, slot: int) -> None:
-        self._progress = progress
-        self._base = _FIELDS * slot
+    MARKER, STARTED, TAKEN = 0, 1, 2
+    _FIELDS = 3
+
+    def __init__(self, context: Any, slots: int) -> None:
+        self._shared = context.Array("d", [_IDLE, 0.0, 0.0] * slots, lock=False)
+
+    def reset(self, slot: int) -> None:
+        """A fresh worker in `slot`: idle, nothing taken up."""
+        base = self._FIELDS * slot
+        self._shared[base + self.MARKER] = _IDLE
+        self._shared[base + self.TAKEN] = 0.0
+
+    def read(self, slot: int) -> tuple[float, float, float]:
+        """(marker, started, units taken up) of the worker in `slot`."""
+        base = self._FIELDS * slot
+        shared = self._shared
+        return shared[base + self.MARKER], shared[base + self.STARTED], shared[base + self.TAKEN]
+
+    def of(self, slot: int) -> _Clock:
+        return _Clock(self, slot)
+
+    def write(self, slot: int, field: int, value: float) -> None:
+        self._shared[self._FIELDS * slot + field] = value
+
+    def increment(self, slot: int, field: int, value: float) -> None:
+        self._shared[self._FIELDS * slot + field] += value
+
+
+class _Clock:
+    """A worker's hand on its own slot of the shared clocks."""
+
+    def __init__(self, clocks: _SharedClocks, slot: int) -> None:
+        self._clocks = clocks
+        self._slot = slot
 
     def running(self, marker: float, since: float) -> None:
-        self._progress[self._base + _STARTED] = since
-        self._progress[self._base + _MARKER] = marker
+        self._clocks.write(self._slot, _SharedClocks.STARTED, since)  # the time first: the engine reads the marker
+        self._clocks.write(self._slot, _SharedClocks.MARKER, marker)
 
     def idle(self) -> None:
-        self._progress[self._base + _MARKER] = _IDLE
+        self._clocks.write(self._slot, _SharedClocks.MARKER, _IDLE)
 
     def took_unit(self) -> None:
-        self._progress[self._base + _TAKEN] += 1
+        self._clocks.increment(self._slot, _SharedClocks.TAKEN, 1.0)
 
 
-def _worker_main(spec: VerifierSpec, conn: WorkerEnd, progress: Any, slot: int, inherited: list[int]) -> None:
+def _worker_main(spec: VerifierSpec, conn: WorkerEnd, clocks: _SharedClocks, slot: int, inherited: list[int]) -> None:
     # Own process group, so that the parent can kill the worker with everything it started; and die with
     # the parent, so that a killed run leaves no worker behind (a hung one would never notice on its own).
     os.setsid()
@@ -123,7 +152,7 @@ def _worker_main(spec: VerifierSpec, conn: WorkerEnd, progress: Any, slot: int, 
         return
     batching = uses_batching(spec.cls)
     at_once = units_at_once(spec.cls)
-    clock = _Clock(progress, slot)
+    clock = clocks.of(slot)
     lanes = _Lanes(conn, clock, at_once) if at_once > 1 else None
     tasks: dict[bytes, Task] = {}
     try:
@@ -276,7 +305,7 @@ class ProcessExecutor(Executor):
         self.capacity = jobs * self.PREFETCH
         self.supervisor = Supervisor(spec, jobs)
         self._ctx = _context()
-        self._progress = self._ctx.Array("d", [_IDLE, 0.0, 0.0] * jobs, lock=False)
+        self._clocks = _SharedClocks(self._ctx, jobs)
         self._workers: list[_Worker] = []
         for slot in range(jobs):
             self._workers.append(self._spawn(slot))
@@ -287,24 +316,20 @@ class ProcessExecutor(Executor):
 
     def _spawn(self, slot: int) -> _Worker:
         engine_end, worker_end = channel_pair()
-        base = _FIELDS * slot
-        self._progress[base + _MARKER] = _IDLE
-        self._progress[base + _TAKEN] = 0.0
+        self._clocks.reset(slot)
         inherited: list[int] = []
         if self._ctx.get_start_method() == "fork":
             ends = [w.channel for w in self._workers if w.slot != slot] + [engine_end]
             inherited = [fd for fd in (end.fileno() for end in ends) if fd >= 0]
         process = self._ctx.Process(
-            target=_worker_main, args=(self.spec, worker_end, self._progress, slot, inherited), daemon=True
+            target=_worker_main, args=(self.spec, worker_end, self._clocks, slot, inherited), daemon=True
         )
         process.start()
         worker_end.close()
         return _Worker(slot=slot, process=process, channel=engine_end, quiet_since=time.monotonic())
 
     def _clock(self, worker: _Worker) -> tuple[float, float, float]:
-        base = _FIELDS * worker.slot
-        progress = self._progress
-        return progress[base + _MARKER], progress[base + _STARTED], progress[base + _TAKEN]
+        return self._clocks.read(worker.slot)
 
     # -- submitting ----------------------------------------------------------------------------------------
 
