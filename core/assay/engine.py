@@ -12,6 +12,7 @@ an output that cannot be written stops the run with `RunStopped`, leaving it res
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import sys
@@ -20,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NoReturn, ParamSpec
 
 import orjson
 from pydantic import ValidationError
@@ -578,24 +579,21 @@ def _announce_default_store(path: Path, say: Callable[[str], None]) -> None:
         say(f"caching verdicts in {path} (set ASSAY_STORE, or pass store= / --store, to keep them elsewhere)")
 
 
-def verify(
-    tasks: TaskSource,
-    samples: SampleSource,
-    verifier: str | type[Verifier],
-    *,
-    config: dict[str, Any] | None = None,
-    jobs: int | None = None,
-    out: str | Path | None = None,
-    store: str | Path | VerdictStore | None = None,
-    use_cache: bool = True,
-    use_store: bool = True,
-    resume: bool = True,
-    progress: bool | None = None,
-    executor: ExecutorFactory | None = None,
-    on_input_error: Callable[[InputError], None] | None = None,
-    on_warning: Callable[[str], None] | None = None,
-    max_bad_lines: int | None = None,
-) -> VerifyRun:
+P = ParamSpec("P")
+
+
+def _signature_of(cls: Callable[P, VerifyRun]) -> Callable[[Callable[..., VerifyRun]], Callable[P, VerifyRun]]:
+    """Give a function the parameters of `cls`, for type checkers and for `help()` alike."""
+
+    def apply(function: Callable[..., VerifyRun]) -> Callable[P, VerifyRun]:
+        function.__signature__ = inspect.signature(cls).replace(return_annotation=cls.__name__)  # type: ignore[attr-defined]
+        return function
+
+    return apply
+
+
+@_signature_of(VerifyRun)
+def verify(*args: Any, **kwargs: Any) -> VerifyRun:
     """Verify samples against tasks. Iterate the result for Verdicts (in input order) or call `.run()`.
 
     `tasks` and `samples` are JSONL paths (`.gz` too) or iterables of models or dicts; `verifier` is a
@@ -610,23 +608,7 @@ def verify(
     Raises `InputFileError` or `OutputFileError` (nothing was created) when the run cannot start, and
     `RunStopped` when it ends early; a bad input line is reported and skipped, never raised.
     """
-    return VerifyRun(
-        tasks,
-        samples,
-        verifier,
-        config=config,
-        jobs=jobs,
-        out=out,
-        store=store,
-        use_cache=use_cache,
-        use_store=use_store,
-        resume=resume,
-        progress=progress,
-        executor=executor,
-        on_input_error=on_input_error,
-        on_warning=on_warning,
-        max_bad_lines=max_bad_lines,
-    )
+    return VerifyRun(*args, **kwargs)
 
 
 def get_verifier(name: str, **config: Any) -> Verifier:
