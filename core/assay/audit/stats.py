@@ -257,3 +257,8 @@ def fit_power_law(k: FloatArray, coverage: FloatArray) -> PowerLawFit | str:
     r2 = 1.0 - current / total if total > 0 else float("nan")
     rmse = float(np.sqrt(np.mean((np.exp(predicted) - coverage) ** 2)))
     return PowerLawFit(a=float(a), b=float(b), r2=r2, rmse=rmse, points=len(k))
+
+
+def rounded(values: Any) -> list[float | None]:
+    """Values as report.json holds them: six places, None for what is not finite."""
+    return [None if not math.isfinite(float(v)) else round(float(v), 6) for v in np.asarray(values).ravel()]
