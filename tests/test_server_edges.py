@@ -400,7 +400,13 @@ def _every_route() -> list[tuple[str, str]]:
     """(method, path) of every route the application has, read from the application itself."""
     app = create_app(ServerSettings(workers=0))
     routes = []
-    for route in app.routes:
+    pending = list(app.routes)
+    while pending:
+        route = pending.pop(0)
+        included = getattr(route, "original_router", None)  # a router the app includes (FastAPI >= 0.16x)
+        if included is not None:
+            pending.extend(included.routes)
+            continue
         path = getattr(route, "path", "")
         for method in sorted(getattr(route, "methods", None) or {"GET"}):
             if method != "HEAD":

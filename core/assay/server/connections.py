@@ -3,7 +3,7 @@ connections from one address, and a deadline for a request's headers.
 
 uvicorn waits without limit for the headers of a request that never finishes them, and accepts any number
 of connections from one address; a few hundred idle sockets would then hold the server's file descriptors.
-The body of a request has its own deadline in the ASGI layer (`assay.server.app.LimitsMiddleware`), which
+The body of a request has its own deadline in the ASGI layer (`assay.server.middleware.LimitsMiddleware`), which
 can still answer with a status.
 """
 
