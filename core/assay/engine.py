@@ -435,134 +435,180 @@ class VerifyRun:
     def _loop(
         self, executor: Executor, store: VerdictStore, output: _Output | None, bar: Progress
     ) -> Iterator[dict[str, Any]]:
-        vkey = self.spec.cache_key
-        batching = uses_batching(self.spec.cls)
-        unit_size = self.spec.cls.batch_size if batching else 8
-        elapsed_total, elapsed_count = 0.0, 0
-
-        ready: dict[int, dict[str, Any]] = {}  # verdicts waiting for their turn to be written
-        ids: dict[int, tuple[str, int]] = {}  # seq -> (task_id, sample_index) for every sample not yet written
-        waiting: dict[tuple[bytes, bytes], list[int]] = {}  # (task, text) being judged -> seqs that want it
-        key_of: dict[int, tuple[bytes, bytes]] = {}  # dispatched seq -> its key
-        skip_write: set[int] = set()
-        partial: WorkUnit | None = None
-        unit_ids = 0
-        next_seq = next_emit = 0
-        samples = _iter_samples(self.samples)
-        exhausted = False
-        last_commit = time.monotonic()
-        existing = output.existing if output is not None else 0
+        window = _Window(self, executor, store, output)
         self.summary.resumed = 0
-
-        def submit_partial() -> None:
-            nonlocal partial
-            if partial is not None and partial.items:
-                executor.submit(partial)
-            partial = None
-
+        last_commit = time.monotonic()
         while True:
-            # 1. Read while there is room in the window and the executor wants work, a block at a time so
-            #    that the cache is asked once per block.
-            while not exhausted and next_seq - next_emit < self.window and executor.in_flight() < executor.capacity:
-                block: list[tuple[int, Sample, Task, tuple[bytes, bytes]]] = []
-                room = min(_READ_BLOCK, self.window - (next_seq - next_emit))
-                while len(block) < room:
-                    try:
-                        source, line, sample = next(samples)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    if isinstance(sample, InputError):
-                        self._report(sample)
-                        continue
-                    seq = next_seq
-                    next_seq += 1
-                    ids[seq] = (sample.task_id, sample.index)
-                    if seq < existing:
-                        assert output is not None
-                        ready[seq] = output.take_existing(sample, line, source)
-                        skip_write.add(seq)
-                        self.summary.resumed += 1
-                        continue
-                    entry = self.tasks.tasks.get(sample.task_id)
-                    if entry is None:
-                        message = f"no task {sample.task_id!r} in {self.tasks.source}"
-                        error = InputError(source, line, "task_id", message)
-                        self._report(error)
-                        ready[seq] = unknown_task_verdict(self.spec, sample, str(error))
-                        continue
-                    task, thash = entry
-                    block.append((seq, sample, task, (thash, text_hash(sample.text))))
-                lookups = {key for *_, key in block if key not in waiting}
-                cached = store.get_many(vkey, lookups) if self.use_cache and lookups else {}
-                for seq, sample, task, key in block:
-                    if key in waiting:
-                        waiting[key].append(seq)
-                        self.summary.deduplicated += 1
-                        continue
-                    body = cached.get(key)
-                    if body is not None:
-                        ready[seq] = {"task_id": sample.task_id, "sample_index": sample.index, **body}
-                        self.summary.cached += 1
-                        continue
-                    waiting[key] = [seq]
-                    key_of[seq] = key
-                    if partial is not None and (partial.task.id != task.id or len(partial.items) >= unit_size):
-                        submit_partial()
-                    if partial is None:
-                        unit_ids += 1
-                        partial = WorkUnit(unit_ids, key[0], task)
-                    partial.items.append((seq, sample))
-            if partial is not None and (
-                exhausted or next_seq - next_emit >= self.window or executor.in_flight() < executor.capacity
-            ):
-                submit_partial()
-
-            # 2. Collect finished verdicts.
-            if executor.in_flight():
-                idle = next_emit in ready
-                for seq, verdict in executor.poll(0.0 if idle else 0.2):
-                    key = key_of.pop(seq)
-                    store.put(vkey, key[0], key[1], verdict)
-                    elapsed_total += float(verdict.get("elapsed_s") or 0.0)
-                    elapsed_count += 1
-                    for other in waiting.pop(key):
-                        task_id, index = ids[other]
-                        ready[other] = (
-                            verdict if other == seq else {**verdict, "task_id": task_id, "sample_index": index}
-                        )
-                if not batching and elapsed_count:
-                    mean = elapsed_total / elapsed_count
-                    unit_size = max(1, min(256, int(_UNIT_TARGET_S / max(mean, 1e-6))))
-
-            # 3. Write (and yield) in input order.
+            window.fill()
+            window.collect()
             emitted = 0
-            while next_emit in ready:
-                verdict = ready.pop(next_emit)
-                del ids[next_emit]
-                if next_emit in skip_write:
-                    skip_write.discard(next_emit)
-                elif output is not None:
-                    output.write(verdict)
-                self.summary.samples += 1
-                self.summary.statuses[verdict.get("status", "?")] += 1
-                if verdict.get("reason"):
-                    self.summary.reasons[verdict["reason"]] += 1
-                next_emit += 1
+            for verdict in window.emit():
                 emitted += 1
                 yield verdict
             if emitted:
                 bar.update(emitted)
-
             now = time.monotonic()
             if now - last_commit >= _COMMIT_EVERY_S or store.pending >= _COMMIT_EVERY_N:
                 store.commit()
                 if output is not None:
                     output.flush()
                 last_commit = now
-
-            if exhausted and partial is None and next_emit == next_seq and not executor.in_flight():
+            if window.done:
                 break
+
+
+class _Window:
+    """The samples of a run between the first not yet written (`next_emit`) and the next to read
+    (`next_seq`): read a block at a time (the cache asked once per block), deduplicated, grouped into work
+    units, and written back in input order as their verdicts come in."""
+
+    def __init__(self, run: VerifyRun, executor: Executor, store: VerdictStore, output: _Output | None) -> None:
+        self.run = run
+        self.executor = executor
+        self.store = store
+        self.output = output
+        self.vkey = run.spec.cache_key
+        self.batching = uses_batching(run.spec.cls)
+        self.unit_size = run.spec.cls.batch_size if self.batching else 8
+        self._elapsed_total, self._elapsed_count = 0.0, 0
+        self.ready: dict[int, dict[str, Any]] = {}  # verdicts waiting for their turn to be written
+        self.ids: dict[int, tuple[str, int]] = {}  # seq -> (task_id, sample_index) of every sample not yet written
+        self.waiting: dict[tuple[bytes, bytes], list[int]] = {}  # (task, text) being judged -> seqs that want it
+        self.key_of: dict[int, tuple[bytes, bytes]] = {}  # dispatched seq -> its key
+        self.skip_write: set[int] = set()  # seqs already in the output (a resumed run)
+        self.partial: WorkUnit | None = None  # the unit being filled
+        self.unit_ids = 0
+        self.next_seq = self.next_emit = 0
+        self.samples = _iter_samples(run.samples)
+        self.exhausted = False
+        self.existing = output.existing if output is not None else 0
+
+    @property
+    def done(self) -> bool:
+        return (
+            self.exhausted
+            and self.partial is None
+            and self.next_emit == self.next_seq
+            and not self.executor.in_flight()
+        )
+
+    def _room(self) -> int:
+        return self.run.window - (self.next_seq - self.next_emit)
+
+    # -- 1. reading ------------------------------------------------------------------------------------------
+
+    def fill(self) -> None:
+        """Read while there is room in the window and the executor wants work; hand over the open unit
+        when nothing more will join it soon."""
+        executor = self.executor
+        while not self.exhausted and self._room() > 0 and executor.in_flight() < executor.capacity:
+            self._place(self._read_block(min(_READ_BLOCK, self._room())))
+        if self.partial is not None and (
+            self.exhausted or self._room() <= 0 or executor.in_flight() < executor.capacity
+        ):
+            self._submit_partial()
+
+    def _read_block(self, room: int) -> list[tuple[int, Sample, Task, tuple[bytes, bytes]]]:
+        """Up to `room` samples that need a verdict; the others (bad lines, resumed, unknown task) are settled."""
+        run = self.run
+        block: list[tuple[int, Sample, Task, tuple[bytes, bytes]]] = []
+        while len(block) < room:
+            try:
+                source, line, sample = next(self.samples)
+            except StopIteration:
+                self.exhausted = True
+                break
+            if isinstance(sample, InputError):
+                run._report(sample)
+                continue
+            seq = self.next_seq
+            self.next_seq += 1
+            self.ids[seq] = (sample.task_id, sample.index)
+            if seq < self.existing:
+                assert self.output is not None
+                self.ready[seq] = self.output.take_existing(sample, line, source)
+                self.skip_write.add(seq)
+                run.summary.resumed += 1
+                continue
+            entry = run.tasks.tasks.get(sample.task_id)
+            if entry is None:
+                error = InputError(source, line, "task_id", f"no task {sample.task_id!r} in {run.tasks.source}")
+                run._report(error)
+                self.ready[seq] = unknown_task_verdict(run.spec, sample, str(error))
+                continue
+            task, thash = entry
+            block.append((seq, sample, task, (thash, text_hash(sample.text))))
+        return block
+
+    def _place(self, block: list[tuple[int, Sample, Task, tuple[bytes, bytes]]]) -> None:
+        """Each sample of `block` joins an identical one being judged, takes its cached verdict, or joins a unit."""
+        run = self.run
+        lookups = {key for *_, key in block if key not in self.waiting}
+        cached = self.store.get_many(self.vkey, lookups) if run.use_cache and lookups else {}
+        for seq, sample, task, key in block:
+            if key in self.waiting:
+                self.waiting[key].append(seq)
+                run.summary.deduplicated += 1
+                continue
+            body = cached.get(key)
+            if body is not None:
+                self.ready[seq] = {"task_id": sample.task_id, "sample_index": sample.index, **body}
+                run.summary.cached += 1
+                continue
+            self.waiting[key] = [seq]
+            self.key_of[seq] = key
+            partial = self.partial
+            if partial is not None and (partial.task.id != task.id or len(partial.items) >= self.unit_size):
+                self._submit_partial()
+            if self.partial is None:
+                self.unit_ids += 1
+                self.partial = WorkUnit(self.unit_ids, key[0], task)
+            self.partial.items.append((seq, sample))
+
+    def _submit_partial(self) -> None:
+        if self.partial is not None and self.partial.items:
+            self.executor.submit(self.partial)
+        self.partial = None
+
+    # -- 2. collecting -----------------------------------------------------------------------------------------
+
+    def collect(self) -> None:
+        """Take finished verdicts: each goes to the store and to every sample that waited for it."""
+        if not self.executor.in_flight():
+            return
+        idle = self.next_emit in self.ready
+        for seq, verdict in self.executor.poll(0.0 if idle else 0.2):
+            key = self.key_of.pop(seq)
+            self.store.put(self.vkey, key[0], key[1], verdict)
+            self._elapsed_total += float(verdict.get("elapsed_s") or 0.0)
+            self._elapsed_count += 1
+            for other in self.waiting.pop(key):
+                task_id, index = self.ids[other]
+                self.ready[other] = verdict if other == seq else {**verdict, "task_id": task_id, "sample_index": index}
+        if not self.batching and self._elapsed_count:
+            # Units of about _UNIT_TARGET_S of work: small enough to spread, large enough to amortise.
+            mean = self._elapsed_total / self._elapsed_count
+            self.unit_size = max(1, min(256, int(_UNIT_TARGET_S / max(mean, 1e-6))))
+
+    # -- 3. writing ----------------------------------------------------------------------------------------------
+
+    def emit(self) -> Iterator[dict[str, Any]]:
+        """Write (and yield) the verdicts whose turn has come, in input order."""
+        summary = self.run.summary
+        while self.next_emit in self.ready:
+            seq = self.next_emit
+            verdict = self.ready.pop(seq)
+            del self.ids[seq]
+            if seq in self.skip_write:
+                self.skip_write.discard(seq)
+            elif self.output is not None:
+                self.output.write(verdict)
+            summary.samples += 1
+            summary.statuses[verdict.get("status", "?")] += 1
+            if verdict.get("reason"):
+                summary.reasons[verdict["reason"]] += 1
+            self.next_emit += 1
+            yield verdict
 
 
 _announced_stores: set[Path] = set()
