@@ -48,6 +48,8 @@ UNICODE_MATH = {
     "\u2192": r"\to ",
     "\u2205": r"\emptyset ",
     "\u2016": "|",
+    "\u2026": r"\ldots ",
+    "\u22ef": r"\cdots ",
 }
 _UNICODE_RE = re.compile("|".join(re.escape(k) for k in UNICODE_MATH))
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
@@ -93,3 +95,25 @@ def clean_latex(text: str) -> str:
     text = _GLUED_CONNECTOR.sub(r" \1 ", text)
     text = _NON_ASCII.sub(" ", text)  # words in other scripts around an answer: '4000千克', '(\\frac{2}{5}) 吨'
     return text.strip()
+
+
+# -- program code ---------------------------------------------------------------------------------------------------
+#: Python that is no mathematical notation: an answer written this way is never read as math (nor is a number picked
+#: out of it), whatever it would compute. `;` between groups of equations (`p=5; q=2`) and `f(x)(x+1)` stay math.
+_CODE = re.compile(
+    r"(?<![\\A-Za-z])lambda\b[^:\n]{0,60}:"  # lambda x: ...
+    r"|__"  # dunder names: __import__, __class__
+    r"|(?<![\\\w])import\s+[A-Za-z_]|(?<![\\\w])def\s+\w+\s*\("  # statements
+    r"|(?<![\\\w])(?:exec|eval|print|open|getattr|setattr|globals|locals|compile|input|breakpoint)\s*\("
+    r"|(?<![\\\w])(?:os|sys|math|np|numpy|sympy|sp|subprocess|time|builtins|shutil|socket|random|torch)\.[A-Za-z_]"
+    r"|(?:[A-Za-z_]\w*|\))\.[A-Za-z_]\w*\("  # attribute calls: x.sleep(, (...).system(
+    r"|\(\s*\)"  # a call on nothing: f(), (lambda: 0)()
+    r"|;\s*(?!(?:sin|cos|tan|log|ln|exp|sqrt)\b)[A-Za-z_]\w+\s*[(.\[]"  # a statement after ';': ...; os.system(
+    r"|(?:^|(?<=[(\[,=]))\s*'[A-Za-z_][\w. ]*'"  # a string argument: ('time') (f'(x) is a derivative)
+)
+
+
+def looks_like_code(text: str) -> bool:
+    """Whether a text contains Python syntax that mathematical notation never uses (lambda, dunder names,
+    imports, attribute calls, calls on nothing, string literals, statements after `;`)."""
+    return _CODE.search(text) is not None

@@ -62,12 +62,15 @@ class MathVerifier(Verifier):
         from assay_math.answers import DeadlineExceeded, ParseError, choice_value
         from assay_math.deadline import Budget
         from assay_math.extract import Extracted, last_number
+        from assay_math.normalize import looks_like_code
 
         reference = self.parse_reference(task, MathReference)
         started = time.perf_counter()
         budget = Budget(self.config.time_limit_s)
         reader = self.reader
         gold_text = _reference_text(reference.answer)
+        if not gold_text.strip():
+            return self.error(task, sample, "bad_reference", "reference answer is empty")
         details: dict[str, Any] = {}
         try:
             choice = self._gold_choice(task, reference, gold_text)
@@ -79,8 +82,10 @@ class MathVerifier(Verifier):
             try:
                 gold = reader.value(gold_answer, budget, is_gold=True)
             except ParseError as exc:
-                gold = None
-                details["reference_error"] = str(exc)
+                # a reference that cannot be read judges nothing: not even an answer that copies it passes
+                return self.error(
+                    task, sample, "bad_reference", f"reference answer {gold_text[:200]!r} cannot be parsed: {exc}"
+                )
             extracted = reader.extract(sample.text)
             if extracted is None:
                 return self.verdict(task, sample, "fail", reason="no_answer", elapsed_s=time.perf_counter() - started)
@@ -105,17 +110,14 @@ class MathVerifier(Verifier):
                     details={**details, "extracted": extracted.text.strip()[:500]},
                     elapsed_s=time.perf_counter() - started,
                 )
-            if gold is None:
-                return self.error(
-                    task,
-                    sample,
-                    "bad_reference",
-                    f"reference answer {gold_text[:200]!r} cannot be parsed: {details['reference_error']}",
-                )
             try:
                 pred = reader.value(extracted, budget, is_gold=False)
             except ParseError:
-                prose = extracted.how in ("math", "marker", "bare") and not any(c in extracted.text for c in "\\{}")
+                prose = (
+                    extracted.how in ("math", "marker", "bare")
+                    and not any(c in extracted.text for c in "\\{}")
+                    and not looks_like_code(extracted.text)  # no number is picked out of a program
+                )
                 number = last_number(extracted.text) if prose and "number" in self.config.extraction else None
                 if number is not None:  # a span that is not math ('? just about 1'): its last number
                     extracted = Extracted(number, True, "number")
