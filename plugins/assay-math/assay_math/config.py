@@ -24,12 +24,12 @@ class MathConfig(VerifierConfig):
         "pi: 0.3333333333 matches, 0.33 does not). There is no absolute tolerance.",
     )
     float_noise: float = Field(
-        default=1e-15,
+        default=0.0,
         ge=0,
         lt=1e-9,
         description="Relative tolerance for a decimal answer against an exact reference that a finite decimal can "
-        "write (an integer, 1/8): only the rounding noise of a double (17.000000000000004 for 17), never a "
-        "different decimal (4.0000000001 is not 4).",
+        "write (an integer, 1/8). 0: that decimal must be written exactly (4.0000000001 and 17.000000000000004 are "
+        "not 4 and 17); 1e-15 accepts the rounding noise of a double-precision program output.",
     )
     rounding_min_places: int = Field(
         default=2,

@@ -96,6 +96,10 @@ _FUNCTION_WORDS = {
     "frac",
     "text",
     "oo",
+    # a copula and its negation are math here ('x is 5', 'x is not 5'): see syntax.COPULA_WORDS
+    "is",
+    "equals",
+    "not",
 }
 
 

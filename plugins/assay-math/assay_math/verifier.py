@@ -63,6 +63,7 @@ class MathVerifier(Verifier):
         from assay_math.deadline import Budget
         from assay_math.extract import Extracted, last_number
         from assay_math.normalize import looks_like_code
+        from assay_math.restated import restates
 
         reference = self.parse_reference(task, MathReference)
         started = time.perf_counter()
@@ -142,6 +143,11 @@ class MathVerifier(Verifier):
             passed = reader.equal(gold, pred, budget)
             if not passed and "," in gold_answer.text + extracted.text and (gold_answer.plain or extracted.plain):
                 passed = self._other_comma_readings(gold_answer, extracted, gold, pred, budget)
+            # 'Simplify (x+1)^2 - x^2 - 2x' answered with that expression: equal in value, but no simplification
+            restated = passed and self.config.reject_restated_question and restates(
+                task.prompt, extracted.text, gold_answer.text
+            )
+            passed = passed and not restated
         except DeadlineExceeded:
             # the interruption may have landed inside sympy's bookkeeping: start from clean caches
             from sympy.core.cache import clear_cache  # type: ignore[import-untyped]
@@ -163,7 +169,7 @@ class MathVerifier(Verifier):
             score=float(passed),
             # the canonical key, so that votes over verdicts count equivalent answers together
             answer=self._key(pred, extracted.text, reference.percent_as_fraction, budget),
-            reason=None if passed else "wrong_answer",
+            reason=None if passed else "restated_question" if restated else "wrong_answer",
             details={**details, "extracted": extracted.text.strip()[:500]},
             elapsed_s=time.perf_counter() - started,
         )
