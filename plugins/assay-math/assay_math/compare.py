@@ -359,8 +359,16 @@ def expr_equal(gold: Scalar, pred: Scalar, a: Any, b: Any, ctx: Context, *, roun
     inexact = gold.inexact or pred.inexact
     if a.free_symbols or b.free_symbols:
         return symbolic_equal(a, b, ctx, inexact=gold.inexact)
-    if a.is_Rational and b.is_Rational and not inexact:
-        return False
+    if a.is_Rational and b.is_Rational:
+        # decimals are exact rationals: compare them exactly (no 60-digit evaluation rounds 3.99...9 up to 4)
+        if not inexact:
+            return False
+        exact_diff = abs(a - b)
+        if exact_diff <= max(abs(a), abs(b)) * sympy.Rational(_decimal_tolerance(gold, a, None, ctx)):
+            return True
+        return rounding and _rounds_to(gold, pred, a, b, exact_diff, ctx)
+    if not inexact and ((a.is_Rational and b.is_rational is False) or (b.is_Rational and a.is_rational is False)):
+        return False  # a fraction is never an irrational number, however many digits agree
     va, vb = _evaluate(a, ctx), _evaluate(b, ctx)
     if va is None or vb is None:
         return _simplifies_to_zero(a - b, ctx)
@@ -388,7 +396,7 @@ def _finite_decimal(expr: Any, value: Any) -> bool:
     """Whether an exact value has a finite decimal expansion (4, 1/8; also log_2 8, which is 3)."""
     if expr.is_Rational:
         return _terminates(int(expr.q))
-    if value.imag != 0:
+    if value is None or value.imag != 0:
         return False
     real = value.real
     nearest = round(real)

@@ -104,10 +104,15 @@ _CODE = re.compile(
     r"(?<![\\A-Za-z])lambda\b[^:\n]{0,60}:"  # lambda x: ...
     r"|__"  # dunder names: __import__, __class__
     r"|(?<![\\\w])import\s+[A-Za-z_]|(?<![\\\w])def\s+\w+\s*\("  # statements
-    r"|(?<![\\\w])(?:exec|eval|print|open|getattr|setattr|globals|locals|compile|input|breakpoint)\s*\("
+    r"|(?<![\\\w])(?:exec|eval|print|open|getattr|setattr|globals|locals|compile|input|breakpoint|range|len|int|str|"
+    r"float|round|pow|sum|sorted|list|tuple|dict|set|map|filter|zip|any|all|chr|ord|hex|bin|oct|divmod|repr|type|"
+    r"isinstance|hash|id|iter|next|bool|complex|bytes|format|vars|dir|object|enumerate|reversed|slice)\s*\("
+    r"|(?<![\\\w])if\b.{1,80}\belse\b|(?<![\\\w])for\s+\w+\s+in\s"  # conditional expressions, comprehensions
+    r"|(?<![:/])//(?!/)"  # floor division (a URL's '://' is no code)
     r"|(?<![\\\w])(?:os|sys|math|np|numpy|sympy|sp|subprocess|time|builtins|shutil|socket|random|torch)\.[A-Za-z_]"
     r"|(?:[A-Za-z_]\w*|\))\.[A-Za-z_]\w*\("  # attribute calls: x.sleep(, (...).system(
     r"|\(\s*\)"  # a call on nothing: f(), (lambda: 0)()
+    r"|\]\[|(?<![\\\w])[A-Za-z_]\w*\[\s*-?\d"  # indexing: [0][0], x[0] (\\sqrt[3] is a root)
     r"|;\s*(?!(?:sin|cos|tan|log|ln|exp|sqrt)\b)[A-Za-z_]\w+\s*[(.\[]"  # a statement after ';': ...; os.system(
     r"|(?:^|(?<=[(\[,=]))\s*'[A-Za-z_][\w. ]*'"  # a string argument: ('time') (f'(x) is a derivative)
 )

@@ -87,6 +87,9 @@ def test_identities_that_hold_for_every_sign_still_pass(reference: str, text: st
         ("(1, 4)", "\\boxed{(1, 4.0000000001)}"),
         ("x + 4", "\\boxed{x + 4.0000001}"),
         ("50\\%", "\\boxed{0.5000001}"),
+        ("4", "\\boxed{3." + "9" * 80 + "}"),  # past any evaluation precision: compared exactly
+        ("\\pi", "\\boxed{\\frac{" + "31415926535897932384626433832795028841971" + "}{1" + "0" * 40 + "}}"),
+        ("\\sqrt{2}", "\\boxed{\\frac{" + "14142135623730950488016887242096980785697" + "}{1" + "0" * 40 + "}}"),
     ],
 )
 def test_a_decimal_matches_an_exact_reference_only_to_float_noise(reference: str, text: str) -> None:
@@ -143,6 +146,12 @@ CODE = [
     "getattr(0, 'real')",
     "os.system('true') * 0",
     "math.floor(0.5)",
+    "0 if True else 1",
+    "sum(range(1))",
+    "len('')",
+    "[0][0]",
+    "0//1",
+    "[0 for _ in range(3)][0]",
 ]
 
 
