@@ -248,6 +248,8 @@ def _span_answer(span: str) -> Extracted | None:
     span = _FILLER_WORDS.sub("", span)  # 'The answer is therefore 3.'
     if looks_like_code(span):
         return None  # 'The answer is (lambda: 0)()': no number is picked out of a program
+    if re.match(r"(?:not|never)\b", span, re.IGNORECASE):
+        return None  # 'The answer is not 4'
     inner_boxes = boxes(span)
     if inner_boxes:
         return Extracted(_last_run(span, inner_boxes, True)[2], False, "marker")
@@ -304,6 +306,7 @@ def _bold_answers(text: str, taken: list[tuple[int, int, str]]) -> list[tuple[in
     return found
 
 
+_NEGATED = re.compile(r"(?:\bnot|n't|\bnever)\s*$", re.IGNORECASE)
 _FENCED_CODE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 
 
@@ -311,9 +314,11 @@ def last_number(text: str) -> str | None:
     """The last number of the prose: not one inside a program (a fenced block, or a line of Python)."""
     prose = _FENCED_CODE.sub("\n", text) if "```" in text else text
     for line in reversed(prose.splitlines()):
-        numbers = list(_PROSE_NUMBER.finditer(line))
-        if numbers and not looks_like_code(line):
-            return numbers[-1].group(0)
+        if looks_like_code(line):
+            continue
+        for number in reversed(list(_PROSE_NUMBER.finditer(line))):
+            if not _NEGATED.search(line, max(0, number.start() - 12), number.start()):
+                return number.group(0)  # 'the answer is not 4' gives no 4
     return None
 
 

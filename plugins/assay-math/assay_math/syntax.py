@@ -556,7 +556,9 @@ class Parser:
         self.enter()
         parts = []
         ops: list[str] = []
-        if self._rel_op() is not None:  # a leading '=' in '= 72000 / 18 = 4000'
+        if (leading := self._rel_op()) is not None:  # a leading '=' in '= 72000 / 18 = 4000'
+            if leading not in ("=", "approx"):  # 'not 4', '!= 4', '< 4': a negation or a bound is no answer
+                raise ParseError(f"an answer that starts with {leading!r}")
             self.i += 1
         parts.append(self.ratio(stop))
         negated = False

@@ -199,6 +199,12 @@ def test_math_that_looks_a_little_like_code_is_still_math() -> None:
         ("2xy", "\\boxed{2yx}", True),  # letters glued to a number are still variables
         ("\\sin x", "sin(x)", True),  # and function names still functions
         ("1", "it is sin(pi/2)", True),
+        # a negated number is no answer, and no fall-back picks it
+        ("4", "The answer is not 4", False),
+        ("4", "it is not 4", False),
+        ("4", "The answer isn't 4.", False),
+        ("4", "\\boxed{\\ne 4}", False),
+        ("5", "The answer isn't 4, it is 5", True),
     ],
 )
 def test_prose_words_are_never_symbols(reference: str, text: str, expected: bool) -> None:
