@@ -8,6 +8,7 @@ expression of the prompt is refused (unless the reference is that expression too
 
 from __future__ import annotations
 
+import math
 import re
 
 from assay_math.extract import math_spans
@@ -39,7 +40,7 @@ def restates(prompt: str, answer: str, reference: str) -> bool:
     if not prompt or not asks_to_transform(prompt):
         return False
     tree = _tree(answer)
-    if tree is None or _is_atom(tree) or tree == _tree(reference):
+    if tree is None or _is_final(tree) or tree == _tree(reference):
         return False
     return any(tree == candidate for candidate in _prompt_trees(prompt))
 
@@ -48,7 +49,7 @@ def _prompt_trees(prompt: str) -> list[Node]:
     texts = [content for _, _, content in math_spans(prompt)[:MAX_EXPRESSIONS]]
     texts += [m.group(1) for m in _PLAIN_AFTER_VERB.finditer(prompt)][:MAX_EXPRESSIONS]
     trees = [_tree(text) for text in texts if len(text) <= MAX_EXPRESSION_CHARS]
-    return [t for t in trees if t is not None and not _is_atom(t)]
+    return [t for t in trees if t is not None and not _is_final(t)]
 
 
 def _tree(text: str) -> Node | None:
@@ -60,26 +61,33 @@ def _tree(text: str) -> Node | None:
 
 def _canonical(node: Node) -> Node:
     """Spelling that does not change the expression: `x^{2}` is `x^2`, `((x+1))` is `(x+1)`, an outer pair of
-    parentheses is dropped."""
+    parentheses is dropped, and terms and factors are taken in any order (`-2x - x^2` restates `-x^2 - 2x`)."""
     while node and node[0] == "paren" and isinstance(node[1], tuple):
         node = node[1]
-    return _unbraced(node)
+    return _normal(node)
 
 
-def _unbraced(node: object) -> Node:
+def _normal(node: object) -> Node:
     if isinstance(node, tuple):
         if len(node) == 2 and node[0] == "brace" and isinstance(node[1], tuple):
-            return _unbraced(node[1])
+            return _normal(node[1])
         if len(node) == 2 and node[0] == "paren" and isinstance(node[1], tuple) and node[1][0] == "paren":
-            return _unbraced(node[1])
-        return tuple(_unbraced(part) for part in node)
+            return _normal(node[1])
+        if len(node) == 2 and node[0] in ("add", "mul") and isinstance(node[1], list):
+            return (node[0], sorted((_normal(part) for part in node[1]), key=repr))
+        return tuple(_normal(part) for part in node)
     if isinstance(node, list):
-        return [_unbraced(part) for part in node]  # type: ignore[return-value]
+        return [_normal(part) for part in node]  # type: ignore[return-value]
     return node  # type: ignore[return-value]
 
 
-def _is_atom(tree: Node) -> bool:
-    """A lone number or name is no expression to transform ('for $n = 5$', 'Evaluate ... at $x$')."""
+def _is_final(tree: Node) -> bool:
+    """A form that is already an answer, so that writing it is no restatement: a lone number or name ('for $n = 5$',
+    'at $x$') or a fraction in lowest terms ('is it $\\frac{1}{2}$?')."""
     if tree[0] == "neg":
-        return _is_atom(tree[1])
+        return _is_final(tree[1])
+    if tree[0] == "div" and tree[1][0] == "num" and tree[2][0] == "num":
+        numerator, denominator = tree[1][1], tree[2][1]
+        if numerator.isdigit() and denominator.isdigit():
+            return int(denominator) > 1 and math.gcd(int(numerator), int(denominator)) == 1
     return tree[0] in ("num", "sym", "const", "text")

@@ -265,6 +265,7 @@ def test_order_matters_for_tuples_and_intervals_not_for_sets(reference: str, tex
         ("Evaluate $\\frac{12}{18}$ in lowest terms.", "\\frac{2}{3}", "\\boxed{12/18}"),
         ("Calculate: 17*23.", "391", "17 \\cdot 23"),
         ("Factor $x^2 - 1$.", "(x-1)(x+1)", "\\boxed{x^2-1}"),
+        ("Simplify $(x+1)^2 - x^2 - 2x$.", "1", "\\boxed{-2x - x^2 + (1 + x)^2}"),  # terms in another order
     ],
 )
 def test_an_answer_that_restates_the_expression_to_transform_fails(prompt: str, reference: str, text: str) -> None:
@@ -281,6 +282,7 @@ def test_an_answer_that_restates_the_expression_to_transform_fails(prompt: str, 
         ("Simplify $\\sqrt{7}$ if you can.", "\\sqrt{7}", "\\boxed{\\sqrt 7}"),  # the reference is the expression
         ("What is $(x+1)^2 - x^2 - 2x$ named?", "(x+1)^2 - x^2 - 2x", "\\boxed{(x+1)^2 - x^2 - 2x}"),
         ("Find $x$ if $x + 1 = 2$.", "1", "\\boxed{1}"),
+        ("Compute the probability: is it $\\frac{1}{2}$ or $\\frac{1}{3}$?", "0.5", "\\boxed{\\frac{1}{2}}"),
     ],
 )
 def test_answers_that_transform_or_are_not_asked_to_pass(prompt: str, reference: str, text: str) -> None:
