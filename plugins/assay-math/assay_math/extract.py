@@ -306,7 +306,7 @@ def _bold_answers(text: str, taken: list[tuple[int, int, str]]) -> list[tuple[in
     return found
 
 
-_NEGATED = re.compile(r"(?:\bnot|n't|\bnever)\s*$", re.IGNORECASE)
+_NEGATED = re.compile(r"(?:\bnot|\bcannot|n't|\bnever)(?:\s+(?:equal|exactly|be|to|just|simply))*\s*$", re.IGNORECASE)
 _FENCED_CODE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 
 
@@ -317,7 +317,7 @@ def last_number(text: str) -> str | None:
         if looks_like_code(line):
             continue
         for number in reversed(list(_PROSE_NUMBER.finditer(line))):
-            if not _NEGATED.search(line, max(0, number.start() - 12), number.start()):
+            if not _NEGATED.search(line, max(0, number.start() - 40), number.start()):
                 return number.group(0)  # 'the answer is not 4' gives no 4
     return None
 

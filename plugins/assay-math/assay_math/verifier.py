@@ -144,8 +144,10 @@ class MathVerifier(Verifier):
             if not passed and "," in gold_answer.text + extracted.text and (gold_answer.plain or extracted.plain):
                 passed = self._other_comma_readings(gold_answer, extracted, gold, pred, budget)
             # 'Simplify (x+1)^2 - x^2 - 2x' answered with that expression: equal in value, but no simplification
-            restated = passed and self.config.reject_restated_question and restates(
-                task.prompt, extracted.text, gold_answer.text
+            restated = (
+                passed
+                and self.config.reject_restated_question
+                and restates(task.prompt, extracted.text, gold_answer.text)
             )
             passed = passed and not restated
         except DeadlineExceeded:

@@ -205,6 +205,8 @@ def test_math_that_looks_a_little_like_code_is_still_math() -> None:
         ("4", "The answer isn't 4.", False),
         ("4", "\\boxed{\\ne 4}", False),
         ("5", "The answer isn't 4, it is 5", True),
+        ("5", "x is not equal to 5", False),
+        ("5", "so it cannot be exactly 5, since it isn't equal to 5", False),
     ],
 )
 def test_prose_words_are_never_symbols(reference: str, text: str, expected: bool) -> None:
