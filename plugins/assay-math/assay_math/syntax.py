@@ -805,6 +805,8 @@ class Parser:
     def group(self, open_: str, close: str) -> Node:
         """Parse up to the matching close token (already past the opener)."""
         self.enter()
+        if self.peek() is None:
+            raise ParseError(f"{open_!r} is never closed")
         saved = self.abs_open
         self.abs_open = 0
         node = self.groups(stop={close})

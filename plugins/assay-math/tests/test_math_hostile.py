@@ -384,3 +384,16 @@ def test_a_restated_expression_never_passes_while_its_simplification_does(coeffi
     prompt = f"Simplify ${expression}$."
     assert verdict(simplified, f"\\boxed{{{expression}}}", prompt) == ("fail", "restated_question")
     assert passes(simplified, f"\\boxed{{{simplified}}}", prompt)
+
+
+@SETTINGS
+@given(
+    st.lists(st.sampled_from(["it", "is", "the", "answer", "so", "thus", "we", "get", "equals", "then"]), max_size=5),
+    st.integers(min_value=-999, max_value=999),
+)
+def test_prose_before_a_number_never_makes_it_a_product(words: list[str], n: int) -> None:
+    text = " ".join([*words, str(n)])
+    assert passes(str(n), text), text
+    assert not passes(str(n + 1), text), text
+    if n:
+        assert not passes(f"{n} i s", text), text
