@@ -518,16 +518,18 @@ def symbolic_equal(a: Any, b: Any, ctx: Context, *, inexact: bool) -> bool:
         return False  # sums with symbolic bounds: equal only when written the same way (checked before)
     symbols = sorted(a.free_symbols | b.free_symbols, key=str)
     tolerance = ctx.config.relative_tolerance if inexact else 1e-12
-    decided = 0
+    values = []
     for point in _points(symbols):
         va, vb = _numeric_at(a, point, ctx), _numeric_at(b, point, ctx)
-        if va is None or vb is None:
-            continue
-        if abs(va - vb) > tolerance * max(1.0, abs(va), abs(vb)):
-            return False
-        decided += 1
-    if decided >= 2:
-        return True
+        if va is not None and vb is not None:
+            values.append((va, vb))
+    # Compared where the reference (a) is real: `\\sqrt{x^3}` is `x\\sqrt{x}` on its domain, and `|x|` is not
+    # `\\sqrt{x}|\\sqrt{x}|`, which is not real where |x| is. A reference with `i` in it, or one that is real at fewer
+    # than two points (`\\sqrt{x-3}`), is compared at every point with its principal complex values.
+    real = values if a.has(sympy.I) else [(va, vb) for va, vb in values if abs(va.imag) <= 1e-12 * max(1.0, abs(va))]
+    decided = real if len(real) >= 2 else values
+    if len(decided) >= 2:
+        return all(abs(va - vb) <= tolerance * max(1.0, abs(va), abs(vb)) for va, vb in decided)
     return _simplifies_to_zero(a - b, ctx)
 
 

@@ -45,6 +45,10 @@ def passes(reference: object, text: str, prompt: str = "") -> bool:
         ("\\max(x, 0)", "\\boxed{x}"),
         ("|x - 1|", "\\boxed{x - 1}"),
         ("\\frac{|x|}{x}", "\\boxed{1}"),
+        ("|x|", "\\boxed{\\sqrt{x}|\\sqrt{x}|}"),  # not real where the reference is: no narrower domain
+        ("\\log|x|", "\\boxed{\\log x}"),
+        ("\\sqrt{x-3}", "\\boxed{\\sqrt{3-x}}"),
+        ("x + i", "\\boxed{x - i}"),
     ],
 )
 def test_identities_that_need_a_sign_do_not_hold(reference: str, text: str) -> None:
@@ -60,6 +64,11 @@ def test_identities_that_need_a_sign_do_not_hold(reference: str, text: str) -> N
         ("\\frac{x^2 - 1}{x - 1}", "\\boxed{x + 1}"),
         ("2\\sin x \\cos x", "\\boxed{\\sin 2x}"),
         ("e^{a+b}", "\\boxed{e^a e^b}"),
+        # on the reference's real domain
+        ("\\sqrt{x^3}", "\\boxed{x\\sqrt{x}}"),
+        ("\\sqrt{8x^3}", "\\boxed{2x\\sqrt{2x}}"),
+        ("\\log x", "\\boxed{\\log|x|}"),
+        ("(x+i)^2", "\\boxed{x^2 + 2ix - 1}"),
     ],
 )
 def test_identities_that_hold_for_every_sign_still_pass(reference: str, text: str) -> None:
