@@ -78,7 +78,9 @@ class MathConfig(VerifierConfig):
         "outputs known to be a bare letter: in reasoning and programs such letters are variables and points.",
     )
     ordered_tuples: bool = Field(
-        default=True, description="A parenthesised tuple in the reference is ordered; bare lists and sets never are."
+        default=True,
+        description="A parenthesised tuple in the reference is ordered; sets and bare lists are not, unless the list "
+        "has an ellipsis (1, 2, \\ldots, n is a sequence).",
     )
     percent_matches_fraction: bool = Field(default=True, description="'20%' also matches 0.2 (and always matches 20).")
     degrees_match_radians: bool = Field(default=True, description="'90^\\circ' also matches \\frac{\\pi}{2}.")
