@@ -75,6 +75,7 @@ _SPACES = re.compile(
 _THOUSANDS_LATEX = re.compile(r"(\d)(?:\{,\}|,\\!|,\\,|\\,|\{\\,\}|\\!)\s*(?=\d{3}(?!\d))")
 _DECIMAL_COMMA_LATEX = re.compile(r"(\d)\{,\}(?=\d)")
 _ROMAN_WORD = re.compile(r"\\(?:mathrm|textrm|operatorname)\s*\{\s*([a-zA-Z][a-zA-Z ]+)\}")
+_BARRED_LETTER = re.compile(r"\\(?:bar|overline)\s*(?:\{\s*([a-zA-Z])\s*\}|([a-zA-Z])(?![a-zA-Z]))")
 _FRAC_VARIANTS = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
 _BINOM_VARIANTS = re.compile(r"\\[dt]binom(?![a-zA-Z])")
 _GLUED_CONNECTOR = re.compile(r"(?<=[\d)\]}])(or|and)(?=[A-Z(\[{\\\d-])")
@@ -89,6 +90,7 @@ def clean_latex(text: str) -> str:
     text = _BINOM_VARIANTS.sub(r"\\binom", text)
     text = _SIZING.sub("", text)
     text = _ROMAN_WORD.sub(r"\\text{\1}", text)  # \mathrm{cm} is a word (a unit); \mathrm{e} is a letter
+    text = _BARRED_LETTER.sub(r" \1\2_{bar}", text)  # \bar{z} is not z (a conjugate, a mean): a name of its own
     text = _STYLE_WRAPPERS.sub("", text)
     text = text.replace(r"\$", " ").replace(r"\%", "%").replace(r"\{", r"\lbrace ").replace(r"\}", r"\rbrace ")
     text = _SPACES.sub(" ", text)

@@ -49,6 +49,8 @@ def passes(reference: object, text: str, prompt: str = "") -> bool:
         ("\\log|x|", "\\boxed{\\log x}"),
         ("\\sqrt{x-3}", "\\boxed{\\sqrt{3-x}}"),
         ("x + i", "\\boxed{x - i}"),
+        ("\\overline{z}", "\\boxed{z}"),  # a conjugate (or a mean) is a name of its own
+        ("\\bar{x} + 1", "\\boxed{x + 1}"),
     ],
 )
 def test_identities_that_need_a_sign_do_not_hold(reference: str, text: str) -> None:
@@ -69,6 +71,7 @@ def test_identities_that_need_a_sign_do_not_hold(reference: str, text: str) -> N
         ("\\sqrt{8x^3}", "\\boxed{2x\\sqrt{2x}}"),
         ("\\log x", "\\boxed{\\log|x|}"),
         ("(x+i)^2", "\\boxed{x^2 + 2ix - 1}"),
+        ("\\bar{z} + 1", "\\boxed{1 + \\overline{z}}"),
     ],
 )
 def test_identities_that_hold_for_every_sign_still_pass(reference: str, text: str) -> None:
