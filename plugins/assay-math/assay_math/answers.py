@@ -88,13 +88,15 @@ class Reader:
                 return Text(words)
             raise
 
-    def equal(self, gold: Any, pred: Any, budget: Budget, *, rounded_answers: bool = False) -> bool:
+    def equal(
+        self, gold: Any, pred: Any, budget: Budget, *, rounded_answers: bool = False, ordered_lists: bool = False
+    ) -> bool:
         """`rounded_answers`: let a decimal answer match an exact value that rounds to it (which option a value
-        designates), whatever `accept_rounded_answers` says."""
+        designates), whatever `accept_rounded_answers` says. `ordered_lists`: bare lists are compared in order."""
         config = self.config
         if rounded_answers and not config.accept_rounded_answers:
             config = self._rounding_config
-        return equal(gold, pred, Context(config, budget))
+        return equal(gold, pred, Context(config, budget, ordered_lists))
 
 
 _TEXT_ANSWER = re.compile(r"[A-Za-z][A-Za-z '.,;!?&-]{0,199}")

@@ -33,6 +33,7 @@ PRECISION = 60
 class Context:
     config: MathConfig
     budget: Budget
+    ordered_lists: bool = False  # the prompt asks for an order ('in increasing order'): bare lists are ordered
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -261,7 +262,7 @@ def texts_equal(gold: Any, pred: Any) -> bool:
 
 def seqs_equal(gold: Seq, pred: Seq, ctx: Context) -> bool:
     if gold.open == "" and pred.open == "":
-        if is_sequence(gold) or is_sequence(pred):
+        if ctx.ordered_lists or is_sequence(gold) or is_sequence(pred):
             return ordered_equal(gold.items, pred.items, ctx)
         return unordered_equal(gold.items, pred.items, ctx)
     if gold.open == "" or pred.open == "":

@@ -27,8 +27,21 @@ _PLAIN_AFTER_VERB = re.compile(
     r"\s*:?\s*(?:the\s+expression\s+)?([^\n]{1,500}?)(?=[.?!](?:\s|$)|\n|$)",
     re.IGNORECASE,
 )
+#: Prompts that ask for a list in an order: there a bare list is a sequence ('1, 3, 2' is not '1, 2, 3').
+_ASKS_ORDER = re.compile(
+    r"\b(?:in\s+(?:(?:strictly\s+)?(?:increasing|decreasing|ascending|descending)|numerical|alphabetical|"
+    r"chronological|that|this|the\s+same|the\s+given|the\s+following)\s+order|in\s+order|"
+    r"(?:from\s+)?(?:least|smallest|lowest|greatest|largest|highest)\s+to\s+(?:greatest|largest|highest|least|"
+    r"smallest|lowest)|ordered\s+(?:pairs?|triples?|tuples?|lists?|quadruples?)|first\s+\w+\s+terms)\b",
+    re.IGNORECASE,
+)
 MAX_EXPRESSIONS = 50
 MAX_EXPRESSION_CHARS = 2000
+
+
+def asks_for_order(prompt: str) -> bool:
+    """Whether a prompt asks for its answers in an order (then a bare list is compared in order)."""
+    return bool(prompt) and _ASKS_ORDER.search(prompt) is not None
 
 
 def asks_to_transform(prompt: str) -> bool:

@@ -63,7 +63,7 @@ class MathVerifier(Verifier):
         from assay_math.deadline import Budget
         from assay_math.extract import Extracted, last_number
         from assay_math.normalize import looks_like_code
-        from assay_math.restated import restates
+        from assay_math.restated import asks_for_order, restates
 
         reference = self.parse_reference(task, MathReference)
         started = time.perf_counter()
@@ -140,9 +140,10 @@ class MathVerifier(Verifier):
                     details=details,
                     elapsed_s=time.perf_counter() - started,
                 )
-            passed = reader.equal(gold, pred, budget)
+            ordered = asks_for_order(task.prompt)
+            passed = reader.equal(gold, pred, budget, ordered_lists=ordered)
             if not passed and "," in gold_answer.text + extracted.text and (gold_answer.plain or extracted.plain):
-                passed = self._other_comma_readings(gold_answer, extracted, gold, pred, budget)
+                passed = self._other_comma_readings(gold_answer, extracted, gold, pred, budget, ordered)
             # 'Simplify (x+1)^2 - x^2 - 2x' answered with that expression: equal in value, but no simplification
             restated = (
                 passed
@@ -252,7 +253,9 @@ class MathVerifier(Verifier):
                 pass
         return " ".join(text.split())[:500] or None
 
-    def _other_comma_readings(self, gold_answer: Any, extracted: Any, gold: Any, pred: Any, budget: Any) -> bool:
+    def _other_comma_readings(
+        self, gold_answer: Any, extracted: Any, gold: Any, pred: Any, budget: Any, ordered: bool
+    ) -> bool:
         """'1,2' in prose reads as 1.2 (a decimal comma); a list reading is tried too before saying no."""
         from assay_math.answers import ParseError
         from assay_math.extract import Extracted
@@ -266,7 +269,8 @@ class MathVerifier(Verifier):
 
         golds = [g for g in readings(gold_answer, gold, True) if g is not None]
         preds = readings(extracted, pred, False)
-        return any(self.reader.equal(g, p, budget) for g in golds for p in preds if (g, p) != (gold, pred))
+        pairs = [(g, p) for g in golds for p in preds if (g, p) != (gold, pred)]
+        return any(self.reader.equal(g, p, budget, ordered_lists=ordered) for g, p in pairs)
 
     def feedback(self, task: Task, verdict: Verdict, *, show_tests: bool) -> str | None:
         """"no final answer found", or the answer that was read and judged wrong (never the reference)."""

@@ -266,6 +266,23 @@ def test_order_matters_for_tuples_and_intervals_not_for_sets(reference: str, tex
     assert passes(reference, text) is expected
 
 
+@pytest.mark.parametrize(
+    ("prompt", "reference", "text", "expected"),
+    [
+        ("List the roots in increasing order.", "1, 2, 3", "\\boxed{3, 1, 2}", False),
+        ("List the roots in increasing order.", "1, 2, 3", "\\boxed{1, 2, 3}", True),
+        ("Write the numbers from greatest to least.", "3, 2, 1", "\\boxed{1, 2, 3}", False),
+        ("What are the first three terms of the sequence?", "2, 4, 8", "\\boxed{8, 4, 2}", False),
+        ("Find all real x with x^3 - 6x^2 + 11x - 6 = 0.", "1, 2, 3", "\\boxed{3, 1, 2}", True),
+        ("List the roots in increasing order.", "\\{1, 2\\}", "\\boxed{\\{2, 1\\}}", True),  # a set stays a set
+    ],
+)
+def test_a_prompt_that_asks_for_an_order_makes_a_bare_list_a_sequence(
+    prompt: str, reference: str, text: str, expected: bool
+) -> None:
+    assert passes(reference, text, prompt) is expected
+
+
 # -- a restated question -------------------------------------------------------------------------------------------
 
 
