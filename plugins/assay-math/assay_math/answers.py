@@ -5,17 +5,18 @@ Imports sympy (through `values`): the verifier imports this module lazily, on fi
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from typing import Any
 
 import sympy  # type: ignore[import-untyped]
 
-from assay_math.compare import Context, Labeled, Record, equal, resolve, strip_labels
+from assay_math.compare import Context, Labeled, Record, equal, is_sequence, resolve, strip_labels
 from assay_math.config import MathConfig
 from assay_math.deadline import Budget, DeadlineExceeded
 from assay_math.extract import Extracted, choice_letter, extract
-from assay_math.normalize import clean_latex
+from assay_math.normalize import clean_latex, looks_like_code
 from assay_math.syntax import ParseError, parse
 from assay_math.values import Choice, Flags, Matrix, NotScalar, Rel, Scalar, Seq, SetOp, Text, build
 
@@ -30,6 +31,7 @@ class Reader:
         self.cache: OrderedDict[tuple[str, bool, bool], Any] = OrderedDict()
         self.cache_size = cache_size
         self.lock = threading.Lock()
+        self._rounding_config = config.model_copy(update={"accept_rounded_answers": True})
 
     def extract(self, text: str) -> Extracted | None:
         return extract(
@@ -70,6 +72,8 @@ class Reader:
         return result
 
     def _read(self, answer: Extracted) -> Any:
+        if looks_like_code(answer.text):  # never evaluated, never read as the math it resembles
+            raise ParseError("program code, not math")
         cleaned = clean_latex(answer.text)
         flags = Flags(imaginary_unit=self.config.imaginary_unit)
         try:
@@ -78,13 +82,24 @@ class Reader:
         except NotScalar:
             raise
         except ParseError:
-            words = cleaned.replace("\\", " ").strip(" .")
-            if words and not any(ch.isdigit() for ch in words) and len(words) < 200:
+            # words that are no math ('Monday, Tuesday'): a text answer; LaTeX that does not parse ('\\frac{') is not
+            words = cleaned.strip(" .")
+            if words and _TEXT_ANSWER.fullmatch(words):
                 return Text(words)
             raise
 
-    def equal(self, gold: Any, pred: Any, budget: Budget) -> bool:
-        return equal(gold, pred, Context(self.config, budget))
+    def equal(
+        self, gold: Any, pred: Any, budget: Budget, *, rounded_answers: bool = False, ordered_lists: bool = False
+    ) -> bool:
+        """`rounded_answers`: let a decimal answer match an exact value that rounds to it (which option a value
+        designates), whatever `accept_rounded_answers` says. `ordered_lists`: bare lists are compared in order."""
+        config = self.config
+        if rounded_answers and not config.accept_rounded_answers:
+            config = self._rounding_config
+        return equal(gold, pred, Context(config, budget, ordered_lists))
+
+
+_TEXT_ANSWER = re.compile(r"[A-Za-z][A-Za-z '.,;!?&-]{0,199}")
 
 
 def choice_value(letter: str) -> Choice:
@@ -112,7 +127,7 @@ def answer_key_of(value: Any, *, percent_as_fraction: bool) -> str:
         return "[" + "; ".join(", ".join(_expr_key(c.expr) for c in row) for row in value.rows) + "]"
     if isinstance(value, Seq):
         keys = [answer_key_of(v, percent_as_fraction=percent_as_fraction) for v in value.items]
-        if value.open in ("", "{"):
+        if value.open == "{" or (value.open == "" and not is_sequence(value)):
             return "{" + ", ".join(sorted(set(keys))) + "}"
         return value.open + ", ".join(keys) + value.close
     if isinstance(value, Rel):

@@ -412,7 +412,8 @@ def option_by_value(
 def _equal(reader: Any, option: Any, value: Any, budget: Any) -> bool:
     """Equality with one option; a comparison the rules cannot make (a matrix against a name) is a no."""
     try:
-        return bool(reader.equal(option, value, budget))
+        # an option is found by its value as a response rounds it (13.66 for 5(sqrt 3 + 1)): rounding is allowed here
+        return bool(reader.equal(option, value, budget, rounded_answers=True))
     except (TypeError, ValueError, AttributeError, ArithmeticError, RecursionError, NotImplementedError):
         return False
 

@@ -2,7 +2,9 @@
 
 Conventions (see the README): a reference equation `x = 3` whose left side is a name matches `3`; a derivation
 `a = b = c` means `c`; a parenthesised reference tuple is ordered, bare lists and sets are not; `20%` matches 20
-and 0.2; a decimal with at least `rounding_min_places` places matches an exact value that rounds to it.
+and 0.2; a decimal matches an exact value only to float noise (or `relative_tolerance` where no finite decimal can
+write that value), and a decimal reference states its precision (`rounding_min_places`). Variables are numbers of
+either sign: nothing is assumed about them that the reference does not state.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sympy  # type: ignore[import-untyped]
 
 from assay_math.config import MathConfig
 from assay_math.deadline import Budget
-from assay_math.values import Choice, Matrix, Ratio, Rel, Scalar, Seq, SetOp, Text, Value
+from assay_math.values import ELLIPSIS, Choice, Matrix, Ratio, Rel, Scalar, Seq, SetOp, Text, Value
 
 POINTS = (
     (0.7352, 1.3817, 2.1093, 0.4519, 1.7761, 2.6423, 0.9137, 1.2289),
@@ -31,6 +33,7 @@ PRECISION = 60
 class Context:
     config: MathConfig
     budget: Budget
+    ordered_lists: bool = False  # the prompt asks for an order ('in increasing order'): bare lists are ordered
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -259,6 +262,8 @@ def texts_equal(gold: Any, pred: Any) -> bool:
 
 def seqs_equal(gold: Seq, pred: Seq, ctx: Context) -> bool:
     if gold.open == "" and pred.open == "":
+        if ctx.ordered_lists or is_sequence(gold) or is_sequence(pred):
+            return ordered_equal(gold.items, pred.items, ctx)
         return unordered_equal(gold.items, pred.items, ctx)
     if gold.open == "" or pred.open == "":
         ordered = pred if gold.open == "" else gold
@@ -271,6 +276,11 @@ def seqs_equal(gold: Seq, pred: Seq, ctx: Context) -> bool:
     if (gold.open, gold.close) != (pred.open, pred.close):
         return False
     return ordered_equal(gold.items, pred.items, ctx)
+
+
+def is_sequence(seq: Seq) -> bool:
+    """`1, 2, \\ldots, n`: a list with an ellipsis is written in its order."""
+    return any(isinstance(i, Scalar) and i.expr == ELLIPSIS for i in seq.items)
 
 
 def _all_tuples(items: Any) -> bool:
@@ -349,16 +359,24 @@ def expr_equal(gold: Scalar, pred: Scalar, a: Any, b: Any, ctx: Context, *, roun
         return False
     inexact = gold.inexact or pred.inexact
     if a.free_symbols or b.free_symbols:
-        return symbolic_equal(a, b, ctx, inexact=inexact)
-    if a.is_Rational and b.is_Rational and not inexact:
-        return False
+        return symbolic_equal(a, b, ctx, inexact=gold.inexact)
+    if a.is_Rational and b.is_Rational:
+        # decimals are exact rationals: compare them exactly (no 60-digit evaluation rounds 3.99...9 up to 4)
+        if not inexact:
+            return False
+        exact_diff = abs(a - b)
+        if exact_diff <= max(abs(a), abs(b)) * sympy.Rational(_decimal_tolerance(gold, a, None, ctx)):
+            return True
+        return rounding and _rounds_to(gold, pred, a, b, exact_diff, ctx)
+    if not inexact and ((a.is_Rational and b.is_rational is False) or (b.is_Rational and a.is_rational is False)):
+        return False  # a fraction is never an irrational number, however many digits agree
     va, vb = _evaluate(a, ctx), _evaluate(b, ctx)
     if va is None or vb is None:
         return _simplifies_to_zero(a - b, ctx)
     diff = abs(va - vb)
     scale = max(abs(va), abs(vb))
     if inexact:
-        if diff <= scale * ctx.config.relative_tolerance:
+        if diff <= scale * _decimal_tolerance(gold, a, va, ctx):
             return True
         return rounding and _rounds_to(gold, pred, a, b, diff, ctx)
     if scale == 0:
@@ -366,10 +384,33 @@ def expr_equal(gold: Scalar, pred: Scalar, a: Any, b: Any, ctx: Context, *, roun
     return bool(diff <= scale * EXACT_RTOL)
 
 
+def _decimal_tolerance(gold: Scalar, gold_expr: Any, gold_value: Any, ctx: Context) -> float:
+    """How far a value with a decimal in it may be from the reference: a decimal reference, or an exact one that no
+    finite decimal writes (1/3, sqrt 2), allow `relative_tolerance`; an exact reference that a decimal can write
+    exactly (an integer, 1/8) allows only `float_noise` (4.0000000001 is not 4)."""
+    if gold.inexact or not _finite_decimal(gold_expr, gold_value):
+        return ctx.config.relative_tolerance
+    return ctx.config.float_noise
+
+
+def _finite_decimal(expr: Any, value: Any) -> bool:
+    """Whether an exact value has a finite decimal expansion (4, 1/8; also log_2 8, which is 3)."""
+    if expr.is_Rational:
+        return _terminates(int(expr.q))
+    if value is None or value.imag != 0:
+        return False
+    real = value.real
+    nearest = round(real)
+    return bool(abs(real - nearest) <= abs(real) * EXACT_RTOL)
+
+
 def _rounds_to(gold: Scalar, pred: Scalar, a: Any, b: Any, diff: Any, ctx: Context) -> bool:
-    """A decimal written to k places matches a more precise value that rounds to it."""
+    """A decimal reference written to k places matches a more precise value that rounds to it (and, with
+    `accept_rounded_answers`, a decimal answer an exact reference that rounds to it)."""
     minimum = ctx.config.rounding_min_places
     for decimal, other, other_expr, decimal_is_gold in ((gold, pred, b, True), (pred, gold, a, False)):
+        if not decimal_is_gold and not ctx.config.accept_rounded_answers:
+            continue
         k = decimal.places
         if k is None or k < minimum or len(str(abs(int(decimal.expr * 10**k)))) < minimum:
             continue  # too few places, or too few significant digits (0.03 is not a rounding of 1/36)
@@ -439,10 +480,23 @@ def _simplifies_to_zero(expr: Any, ctx: Context) -> bool:
         return False
 
 
+#: Signs of the variables at each row of POINTS, row by row: all positive, all negative, and mixed, so that no
+#: identity that needs a sign (|x| = x, sqrt(x^2) = x, log(xy) = log x + log y) holds at every point.
+SIGNS = ((1, 1), (-1, -1), (1, -1), (-1, 1), (-1, 1), (1, 1), (1, -1), (-1, -1))
+
+
 def _points(symbols: list[Any]) -> list[dict[Any, Any]]:
-    return [
-        {s: sympy.Float(row[i % len(row)] + 0.1 * (i // len(row)), 30) for i, s in enumerate(symbols)} for row in POINTS
-    ]
+    """Sample points for expressions with variables: nothing is assumed about a variable, so both signs occur."""
+    points = []
+    for index, signs in enumerate(SIGNS):
+        row = POINTS[index % len(POINTS)]
+        points.append(
+            {
+                s: sympy.Float(signs[i % 2] * (row[i % len(row)] + 0.1 * (i // len(row))), 30)
+                for i, s in enumerate(symbols)
+            }
+        )
+    return points
 
 
 def _numeric_at(expr: Any, point: dict[Any, Any], ctx: Context) -> Any:
@@ -465,16 +519,18 @@ def symbolic_equal(a: Any, b: Any, ctx: Context, *, inexact: bool) -> bool:
         return False  # sums with symbolic bounds: equal only when written the same way (checked before)
     symbols = sorted(a.free_symbols | b.free_symbols, key=str)
     tolerance = ctx.config.relative_tolerance if inexact else 1e-12
-    decided = 0
+    values = []
     for point in _points(symbols):
         va, vb = _numeric_at(a, point, ctx), _numeric_at(b, point, ctx)
-        if va is None or vb is None:
-            continue
-        if abs(va - vb) > tolerance * max(1.0, abs(va), abs(vb)):
-            return False
-        decided += 1
-    if decided >= 2:
-        return True
+        if va is not None and vb is not None:
+            values.append((va, vb))
+    # Compared where the reference (a) is real: `\\sqrt{x^3}` is `x\\sqrt{x}` on its domain, and `|x|` is not
+    # `\\sqrt{x}|\\sqrt{x}|`, which is not real where |x| is. A reference with `i` in it, or one that is real at fewer
+    # than two points (`\\sqrt{x-3}`), is compared at every point with its principal complex values.
+    real = values if a.has(sympy.I) else [(va, vb) for va, vb in values if abs(va.imag) <= 1e-12 * max(1.0, abs(va))]
+    decided = real if len(real) >= 2 else values
+    if len(decided) >= 2:
+        return all(abs(va - vb) <= tolerance * max(1.0, abs(va), abs(vb)) for va, vb in decided)
     return _simplifies_to_zero(a - b, ctx)
 
 

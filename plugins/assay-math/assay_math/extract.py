@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assay_math.normalize import unicode_to_ascii_math
+from assay_math.normalize import looks_like_code, unicode_to_ascii_math
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,10 @@ _FUNCTION_WORDS = {
     "frac",
     "text",
     "oo",
+    # a copula and its negation are math here ('x is 5', 'x is not 5'): see syntax.COPULA_WORDS
+    "is",
+    "equals",
+    "not",
 }
 
 
@@ -242,6 +246,10 @@ def _span_answer(span: str) -> Extracted | None:
     """The answer inside the text that follows an answer phrase."""
     span = span.strip().lstrip(":：").strip().strip('"*').strip()
     span = _FILLER_WORDS.sub("", span)  # 'The answer is therefore 3.'
+    if looks_like_code(span):
+        return None  # 'The answer is (lambda: 0)()': no number is picked out of a program
+    if re.match(r"(?:not|never)\b", span, re.IGNORECASE):
+        return None  # 'The answer is not 4'
     inner_boxes = boxes(span)
     if inner_boxes:
         return Extracted(_last_run(span, inner_boxes, True)[2], False, "marker")
@@ -298,9 +306,20 @@ def _bold_answers(text: str, taken: list[tuple[int, int, str]]) -> list[tuple[in
     return found
 
 
+_NEGATED = re.compile(r"(?:\bnot|\bcannot|n't|\bnever)(?:\s+(?:equal|exactly|be|to|just|simply))*\s*$", re.IGNORECASE)
+_FENCED_CODE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
+
+
 def last_number(text: str) -> str | None:
-    numbers = list(_PROSE_NUMBER.finditer(text))
-    return numbers[-1].group(0) if numbers else None
+    """The last number of the prose: not one inside a program (a fenced block, or a line of Python)."""
+    prose = _FENCED_CODE.sub("\n", text) if "```" in text else text
+    for line in reversed(prose.splitlines()):
+        if looks_like_code(line):
+            continue
+        for number in reversed(list(_PROSE_NUMBER.finditer(line))):
+            if not _NEGATED.search(line, max(0, number.start() - 40), number.start()):
+                return number.group(0)  # 'the answer is not 4' gives no 4
+    return None
 
 
 def bare_enough(text: str) -> bool:
@@ -360,9 +379,9 @@ def extract(text: str, *, modes: list[str], join_boxed: bool = True, max_chars: 
     if stripped and bare_enough(stripped):
         return Extracted(stripped, True, "bare")
     if "number" in modes:
-        numbers = list(_PROSE_NUMBER.finditer(text))
-        if numbers:
-            return Extracted(numbers[-1].group(0), True, "number")
+        number = last_number(text)
+        if number is not None:
+            return Extracted(number, True, "number")
     return None
 
 

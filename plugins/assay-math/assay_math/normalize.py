@@ -48,6 +48,8 @@ UNICODE_MATH = {
     "\u2192": r"\to ",
     "\u2205": r"\emptyset ",
     "\u2016": "|",
+    "\u2026": r"\ldots ",
+    "\u22ef": r"\cdots ",
 }
 _UNICODE_RE = re.compile("|".join(re.escape(k) for k in UNICODE_MATH))
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
@@ -73,6 +75,7 @@ _SPACES = re.compile(
 _THOUSANDS_LATEX = re.compile(r"(\d)(?:\{,\}|,\\!|,\\,|\\,|\{\\,\}|\\!)\s*(?=\d{3}(?!\d))")
 _DECIMAL_COMMA_LATEX = re.compile(r"(\d)\{,\}(?=\d)")
 _ROMAN_WORD = re.compile(r"\\(?:mathrm|textrm|operatorname)\s*\{\s*([a-zA-Z][a-zA-Z ]+)\}")
+_BARRED_LETTER = re.compile(r"\\(?:bar|overline)\s*(?:\{\s*([a-zA-Z])\s*\}|([a-zA-Z])(?![a-zA-Z]))")
 _FRAC_VARIANTS = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
 _BINOM_VARIANTS = re.compile(r"\\[dt]binom(?![a-zA-Z])")
 _GLUED_CONNECTOR = re.compile(r"(?<=[\d)\]}])(or|and)(?=[A-Z(\[{\\\d-])")
@@ -87,9 +90,37 @@ def clean_latex(text: str) -> str:
     text = _BINOM_VARIANTS.sub(r"\\binom", text)
     text = _SIZING.sub("", text)
     text = _ROMAN_WORD.sub(r"\\text{\1}", text)  # \mathrm{cm} is a word (a unit); \mathrm{e} is a letter
+    text = _BARRED_LETTER.sub(r" \1\2_{bar}", text)  # \bar{z} is not z (a conjugate, a mean): a name of its own
     text = _STYLE_WRAPPERS.sub("", text)
     text = text.replace(r"\$", " ").replace(r"\%", "%").replace(r"\{", r"\lbrace ").replace(r"\}", r"\rbrace ")
     text = _SPACES.sub(" ", text)
     text = _GLUED_CONNECTOR.sub(r" \1 ", text)
     text = _NON_ASCII.sub(" ", text)  # words in other scripts around an answer: '4000千克', '(\\frac{2}{5}) 吨'
     return text.strip()
+
+
+# -- program code ---------------------------------------------------------------------------------------------------
+#: Python that is no mathematical notation: an answer written this way is never read as math (nor is a number picked
+#: out of it), whatever it would compute. `;` between groups of equations (`p=5; q=2`) and `f(x)(x+1)` stay math.
+_CODE = re.compile(
+    r"(?<![\\A-Za-z])lambda\b[^:\n]{0,60}:"  # lambda x: ...
+    r"|__"  # dunder names: __import__, __class__
+    r"|(?<![\\\w])import\s+[A-Za-z_]|(?<![\\\w])def\s+\w+\s*\("  # statements
+    r"|(?<![\\\w])(?:exec|eval|print|open|getattr|setattr|globals|locals|compile|input|breakpoint|range|len|int|str|"
+    r"float|round|pow|sum|sorted|list|tuple|dict|set|map|filter|zip|any|all|chr|ord|hex|bin|oct|divmod|repr|type|"
+    r"isinstance|hash|id|iter|next|bool|complex|bytes|format|vars|dir|object|enumerate|reversed|slice)\s*\("
+    r"|(?<![\\\w])if\b.{1,80}\belse\b|(?<![\\\w])for\s+\w+\s+in\s"  # conditional expressions, comprehensions
+    r"|(?<![:/])//(?!/)"  # floor division (a URL's '://' is no code)
+    r"|(?<![\\\w])(?:os|sys|math|np|numpy|sympy|sp|subprocess|time|builtins|shutil|socket|random|torch)\.[A-Za-z_]"
+    r"|(?:[A-Za-z_]\w*|\))\.[A-Za-z_]\w*\("  # attribute calls: x.sleep(, (...).system(
+    r"|\(\s*\)"  # a call on nothing: f(), (lambda: 0)()
+    r"|\]\[|(?<![\\\w])[A-Za-z_]\w*\[\s*-?\d"  # indexing: [0][0], x[0] (\\sqrt[3] is a root)
+    r"|;\s*(?!(?:sin|cos|tan|log|ln|exp|sqrt)\b)[A-Za-z_]\w+\s*[(.\[]"  # a statement after ';': ...; os.system(
+    r"|(?:^|(?<=[(\[,=]))\s*'[A-Za-z_][\w. ]*'"  # a string argument: ('time') (f'(x) is a derivative)
+)
+
+
+def looks_like_code(text: str) -> bool:
+    """Whether a text contains Python syntax that mathematical notation never uses (lambda, dunder names,
+    imports, attribute calls, calls on nothing, string literals, statements after `;`)."""
+    return _CODE.search(text) is not None

@@ -148,6 +148,22 @@ UNITS = {
 }
 # fmt: on
 SEPARATOR_WORDS = {"and", "or", "et", "ou", "und", "oder", "y", "o"}
+#: One ellipsis, however it is spelled (`...` and `\u2026` become `\ldots` on the way in).
+ELLIPSIS_COMMANDS = {"dots", "ldots", "cdots", "dotsm", "dotsb", "dotsc", "dotso", "dotsi"}
+#: Prose is never a product of variables: 'it is 4' is 4 (not 4*I*t*s), 'x equals 5' is the equation x = 5.
+#: Copulas read as '='; the other words are dropped. Single letters and unknown words stay math ('xy', 'Evelyn').
+COPULA_WORDS = {"is", "are", "was", "were", "equals", "equal", "makes", "gives", "yields"}
+# fmt: off
+PROSE_WORDS = {
+    "the", "an", "answer", "answers", "final", "result", "value", "values", "solution", "solutions", "it", "its",
+    "this", "that", "these", "those", "so", "thus", "hence", "therefore", "then", "we", "get", "got", "obtain",
+    "have", "has", "had", "find", "found", "which", "be", "been", "to", "of", "for", "will", "would",
+    "should", "must", "can", "could", "approximately", "about", "exactly", "roughly", "around", "nearly", "just",
+    "simply", "only", "our", "your", "my", "there", "here", "all", "total", "correct", "required", "desired",
+    "number", "sum", "product", "by", "with", "as", "at", "on", "from", "when", "where", "if", "since", "because",
+    "also", "both", "each", "either", "but", "than", "very", "any", "some",
+}
+# fmt: on
 PERCENT_WORDS = {"percent", "pct", "percentage", "percents", "per cent"}
 IGNORED_COMMANDS = {
     "quad",
@@ -228,6 +244,9 @@ KNOWN_COMMANDS = (
         "cdots",
         "dotsm",
         "dotsb",
+        "dotsc",
+        "dotso",
+        "dotsi",
         "degree",
         "prime",
         "boxed",
@@ -378,8 +397,18 @@ def tokenize(source: str, *, plain: bool) -> list[Tok]:
                 toks.append(Tok("sep", lower, space))
             elif len(word) == 1:
                 toks.append(Tok("id", word, space))
+            elif lower in COPULA_WORDS:
+                if not (toks and toks[-1].kind == "op" and toks[-1].text == "="):  # 'is equal to': one '='
+                    toks.append(Tok("op", "=", space))
+            elif lower in PROSE_WORDS:
+                pass
             elif word == "in":
                 toks.append(Tok("cmd", "in", space))  # 'x in [0, 1]'
+            elif lower == "not":  # 'x is not 5', 'x not equal to 5'
+                if toks and toks[-1].kind == "op" and toks[-1].text == "=":
+                    toks[-1] = Tok("op", "!=", toks[-1].space)
+                else:
+                    toks.append(Tok("cmd", "not", space))
             elif word in PLAIN_FUNCTIONS or lower in ("pi", "inf", "infty", "infinity", "oo"):
                 toks.append(Tok("cmd", {"asin": "arcsin", "acos": "arccos", "atan": "arctan"}.get(word, lower), space))
             else:
@@ -404,6 +433,10 @@ def tokenize(source: str, *, plain: bool) -> list[Tok]:
             pass
         elif ch in "+-*/^_()[]{}|,=<>!':":
             toks.append(Tok("op", ch, space))
+        elif ch == "." and text.startswith("...", pos):
+            toks.append(Tok("cmd", "ldots", space))
+            pos += 3
+            continue
         elif ch == ".":
             pass  # a full stop after the answer
         else:
@@ -523,13 +556,21 @@ class Parser:
         self.enter()
         parts = []
         ops: list[str] = []
-        if self._rel_op() is not None:  # a leading '=' in '= 72000 / 18 = 4000'
+        if (leading := self._rel_op()) is not None:  # a leading '=' in '= 72000 / 18 = 4000'
+            if leading not in ("=", "approx"):  # 'not 4', '!= 4', '< 4': a negation or a bound is no answer
+                raise ParseError(f"an answer that starts with {leading!r}")
             self.i += 1
         parts.append(self.ratio(stop))
+        negated = False
         while (op := self._rel_op()) is not None:
             self.i += 1
-            if op == "not":
+            if op == "not":  # '\\not=', '\\not<': the opposite relation, never the relation itself
+                negated = True
                 continue
+            if negated:
+                if op not in _NEGATED:
+                    raise ParseError(f"negated {op!r}")
+                op, negated = _NEGATED[op], False
             ops.append(op)
             parts.append(self.ratio(stop))
         self.depth -= 1
@@ -764,6 +805,8 @@ class Parser:
     def group(self, open_: str, close: str) -> Node:
         """Parse up to the matching close token (already past the opener)."""
         self.enter()
+        if self.peek() is None:
+            raise ParseError(f"{open_!r} is never closed")
         saved = self.abs_open
         self.abs_open = 0
         node = self.groups(stop={close})
@@ -907,7 +950,7 @@ class Parser:
         if name == "langle":
             inner = self.groups(stop={"rangle"})
             self.expect("cmd", "rangle")
-            items = list(inner[2]) if inner[0] == "seq" and inner[1] == "" else [inner]
+            items = list(inner[3]) if inner[0] == "seq" and inner[1] == "" else [inner]
             return ("seq", "(", ")", items)
         if name in ("lfloor", "lceil"):
             close = "rfloor" if name == "lfloor" else "rceil"
@@ -922,7 +965,7 @@ class Parser:
             return self.big_operator(name)
         if name in ("boxed", "fbox"):
             return self.arg()
-        if name in ("dots", "ldots", "cdots", "dotsm", "dotsb"):
+        if name in ELLIPSIS_COMMANDS:
             return ("sym", "...")
         if name == "e":
             return ("const", "e")
@@ -983,6 +1026,9 @@ class Parser:
                 return ("func", "arc" + name, [argument])
             node = ("pow", node, power)
         return node
+
+
+_NEGATED = {"=": "!=", "!=": "=", "<": ">=", ">": "<=", "<=": ">", ">=": "<"}
 
 
 def _name(node: Node) -> str:

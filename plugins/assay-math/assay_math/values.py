@@ -25,6 +25,11 @@ class NotScalar(ParseError):
     pass
 
 
+#: `\\dots`, `\\ldots`, `\\cdots`, `...`: one ellipsis, a placeholder equal only to itself. A list with one in it is
+#: a sequence, compared in order.
+ELLIPSIS = sympy.Symbol("...")
+
+
 @dataclass(frozen=True)
 class Scalar:
     expr: Any  # sympy.Expr or an ImmutableMatrix
@@ -161,7 +166,7 @@ def to_expr(node: Node, flags: Flags) -> Any:
         if name == "i" and flags.imaginary_unit:
             return sympy.I
         if name == "...":
-            raise NotScalar("ellipsis")
+            return ELLIPSIS
         return symbol(name, flags)
     if kind == "const":
         return {"pi": sympy.pi, "e": sympy.E, "oo": sympy.oo}[node[1]]

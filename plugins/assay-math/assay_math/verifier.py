@@ -62,12 +62,16 @@ class MathVerifier(Verifier):
         from assay_math.answers import DeadlineExceeded, ParseError, choice_value
         from assay_math.deadline import Budget
         from assay_math.extract import Extracted, last_number
+        from assay_math.normalize import looks_like_code
+        from assay_math.restated import asks_for_order, restates
 
         reference = self.parse_reference(task, MathReference)
         started = time.perf_counter()
         budget = Budget(self.config.time_limit_s)
         reader = self.reader
         gold_text = _reference_text(reference.answer)
+        if not gold_text.strip():
+            return self.error(task, sample, "bad_reference", "reference answer is empty")
         details: dict[str, Any] = {}
         try:
             choice = self._gold_choice(task, reference, gold_text)
@@ -79,8 +83,10 @@ class MathVerifier(Verifier):
             try:
                 gold = reader.value(gold_answer, budget, is_gold=True)
             except ParseError as exc:
-                gold = None
-                details["reference_error"] = str(exc)
+                # a reference that cannot be read judges nothing: not even an answer that copies it passes
+                return self.error(
+                    task, sample, "bad_reference", f"reference answer {gold_text[:200]!r} cannot be parsed: {exc}"
+                )
             extracted = reader.extract(sample.text)
             if extracted is None:
                 return self.verdict(task, sample, "fail", reason="no_answer", elapsed_s=time.perf_counter() - started)
@@ -105,17 +111,14 @@ class MathVerifier(Verifier):
                     details={**details, "extracted": extracted.text.strip()[:500]},
                     elapsed_s=time.perf_counter() - started,
                 )
-            if gold is None:
-                return self.error(
-                    task,
-                    sample,
-                    "bad_reference",
-                    f"reference answer {gold_text[:200]!r} cannot be parsed: {details['reference_error']}",
-                )
             try:
                 pred = reader.value(extracted, budget, is_gold=False)
             except ParseError:
-                prose = extracted.how in ("math", "marker", "bare") and not any(c in extracted.text for c in "\\{}")
+                prose = (
+                    extracted.how in ("math", "marker", "bare")
+                    and not any(c in extracted.text for c in "\\{}")
+                    and not looks_like_code(extracted.text)  # no number is picked out of a program
+                )
                 number = last_number(extracted.text) if prose and "number" in self.config.extraction else None
                 if number is not None:  # a span that is not math ('? just about 1'): its last number
                     extracted = Extracted(number, True, "number")
@@ -137,9 +140,17 @@ class MathVerifier(Verifier):
                     details=details,
                     elapsed_s=time.perf_counter() - started,
                 )
-            passed = reader.equal(gold, pred, budget)
+            ordered = asks_for_order(task.prompt)
+            passed = reader.equal(gold, pred, budget, ordered_lists=ordered)
             if not passed and "," in gold_answer.text + extracted.text and (gold_answer.plain or extracted.plain):
-                passed = self._other_comma_readings(gold_answer, extracted, gold, pred, budget)
+                passed = self._other_comma_readings(gold_answer, extracted, gold, pred, budget, ordered)
+            # 'Simplify (x+1)^2 - x^2 - 2x' answered with that expression: equal in value, but no simplification
+            restated = (
+                passed
+                and self.config.reject_restated_question
+                and restates(task.prompt, extracted.text, gold_answer.text)
+            )
+            passed = passed and not restated
         except DeadlineExceeded:
             # the interruption may have landed inside sympy's bookkeeping: start from clean caches
             from sympy.core.cache import clear_cache  # type: ignore[import-untyped]
@@ -161,7 +172,7 @@ class MathVerifier(Verifier):
             score=float(passed),
             # the canonical key, so that votes over verdicts count equivalent answers together
             answer=self._key(pred, extracted.text, reference.percent_as_fraction, budget),
-            reason=None if passed else "wrong_answer",
+            reason=None if passed else "restated_question" if restated else "wrong_answer",
             details={**details, "extracted": extracted.text.strip()[:500]},
             elapsed_s=time.perf_counter() - started,
         )
@@ -242,7 +253,9 @@ class MathVerifier(Verifier):
                 pass
         return " ".join(text.split())[:500] or None
 
-    def _other_comma_readings(self, gold_answer: Any, extracted: Any, gold: Any, pred: Any, budget: Any) -> bool:
+    def _other_comma_readings(
+        self, gold_answer: Any, extracted: Any, gold: Any, pred: Any, budget: Any, ordered: bool
+    ) -> bool:
         """'1,2' in prose reads as 1.2 (a decimal comma); a list reading is tried too before saying no."""
         from assay_math.answers import ParseError
         from assay_math.extract import Extracted
@@ -256,7 +269,8 @@ class MathVerifier(Verifier):
 
         golds = [g for g in readings(gold_answer, gold, True) if g is not None]
         preds = readings(extracted, pred, False)
-        return any(self.reader.equal(g, p, budget) for g in golds for p in preds if (g, p) != (gold, pred))
+        pairs = [(g, p) for g in golds for p in preds if (g, p) != (gold, pred)]
+        return any(self.reader.equal(g, p, budget, ordered_lists=ordered) for g, p in pairs)
 
     def feedback(self, task: Task, verdict: Verdict, *, show_tests: bool) -> str | None:
         """"no final answer found", or the answer that was read and judged wrong (never the reference)."""

@@ -42,10 +42,15 @@ def judge(verifier: MathVerifier, reference: object, text: str) -> bool | None:
         # decimals: float noise, and rounding to the places written
         ("51", "51.0", True),
         ("0.3", "0.30000000000000004", True),
-        ("\\frac{2}{3}", "0.67", True),
+        # an answer states its own precision: a rounded decimal is not the exact value (see accept_rounded_answers)
+        ("\\frac{2}{3}", "0.67", False),
         ("\\frac{2}{3}", "0.66", False),
         ("\\frac{1}{8}", "0.13", False),
-        ("\\frac{1}{36}", "0.028", True),
+        ("\\frac{1}{36}", "0.028", False),
+        # a decimal reference states its precision: a more precise value that rounds to it matches
+        ("0.33", "\\frac{1}{3}", True),
+        ("0.33", "0.333", True),
+        ("0.333", "0.33", False),
         ("\\frac{1}{36}", "0.03", False),
         ("3", "3.0001", False),
         # percentages, degrees, units, text
@@ -87,6 +92,15 @@ def judge(verifier: MathVerifier, reference: object, text: str) -> bool | None:
 )
 def test_rules(math: MathVerifier, reference: str, text: str, expected: bool) -> None:
     assert judge(math, reference, text) is expected
+
+
+def test_rounded_answers_match_exact_references_only_when_asked_for() -> None:
+    rounding = MathVerifier({"accept_rounded_answers": True})
+    assert judge(rounding, "\\frac{2}{3}", "0.67") is True
+    assert judge(rounding, "\\frac{1}{36}", "0.028") is True
+    assert judge(rounding, "\\frac{1}{36}", "0.03") is False  # one significant digit
+    assert judge(rounding, "\\frac{1}{8}", "0.13") is False  # 1/8 is written exactly as 0.125
+    assert judge(rounding, "4", "4.0000000001") is False  # an integer is never a rounding
 
 
 def test_float_reference_from_json(math: MathVerifier) -> None:
