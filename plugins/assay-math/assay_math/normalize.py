@@ -113,6 +113,8 @@ _CODE = re.compile(
     r"|(?<![:/])//(?!/)"  # floor division (a URL's '://' is no code)
     r"|(?<![\\\w])(?:os|sys|math|np|numpy|sympy|sp|subprocess|time|builtins|shutil|socket|random|torch)\.[A-Za-z_]"
     r"|(?:[A-Za-z_]\w*|\))\.[A-Za-z_]\w*\("  # attribute calls: x.sleep(, (...).system(
+    r"|[)\]]\s*\.\s*[A-Za-z_]|(?<![\w.])\d+\s+\.[A-Za-z_]"  # attributes of a value: (0).real, [0].pop, 0 .real
+    r"|(?<![\\\w.])[A-Za-z_]\w*\.[A-Za-z_]\w{2,}\b(?!\.)"  # attributes by name: x.real, n.numerator
     r"|\(\s*\)"  # a call on nothing: f(), (lambda: 0)()
     r"|\]\[|(?<![\\\w])[A-Za-z_]\w*\[\s*-?\d"  # indexing: [0][0], x[0] (\\sqrt[3] is a root)
     r"|;\s*(?!(?:sin|cos|tan|log|ln|exp|sqrt)\b)[A-Za-z_]\w+\s*[(.\[]"  # a statement after ';': ...; os.system(

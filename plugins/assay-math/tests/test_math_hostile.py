@@ -164,6 +164,12 @@ CODE = [
     "[0][0]",
     "0//1",
     "[0 for _ in range(3)][0]",
+    "(0).real",
+    "(0).numerator",
+    "0 .real",
+    "[0].pop",
+    "(0 * 7).imag",
+    "n.denominator * 0",
 ]
 
 
