@@ -34,7 +34,9 @@ def cpu_hog(per_core: int = 2) -> Iterator[int]:
     runs (for tests that a verdict does not change with the load); yields how many there are. Each is
     killed by its own id afterwards."""
     count = per_core * len(os.sched_getaffinity(0))
-    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    # Each in a session of its own, as other programs on the machine are: the scheduler shares the CPU
+    # between sessions first (autogroups), so hogs in one session would weigh as one.
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True) for _ in range(count)]
     try:
         time.sleep(0.2)  # let them reach the run queue
         yield count

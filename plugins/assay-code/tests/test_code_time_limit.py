@@ -132,3 +132,20 @@ def test_verdicts_do_not_change_under_a_cpu_hog(learned_limit: bool) -> None:
     assert took["slow but right"] > (0.7 if learned_limit else 1.0)
     if learned_limit:
         assert quiet["right"][2] == 0.7
+
+
+def test_a_stdin_program_within_its_budget_passes_under_a_cpu_hog() -> None:
+    # Three cases of 0.3 s of CPU each: 0.9 s of a 1.2 s budget, counted on the sandbox's clock.
+    program = (
+        "import time\nstarted = time.process_time()\nwhile time.process_time() - started < 0.3:\n    pass\n"
+        "print(sum(map(int, input().split())))\n"
+    )
+    cases = [{"input": f"{i} {i}\n", "output": f"{2 * i}\n"} for i in range(3)]
+    task = Task(id="io-add", prompt="", reference={"style": "io", "cases": cases})
+    config = {"time_limit_s": 1.2, "case_time_limit_s": 1.0}
+    with CodeVerifier(config) as verifier:
+        quiet = judge(verifier, task, program)
+    with cpu_hog(per_core=3), CodeVerifier(config) as verifier:
+        loaded = judge(verifier, task, program)
+    assert quiet.status == loaded.status == "pass", (quiet.details, loaded.details)
+    assert loaded.elapsed_s is not None and loaded.elapsed_s > config["time_limit_s"]
