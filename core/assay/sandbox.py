@@ -30,12 +30,23 @@ ExecStatus = Literal[
 ]
 
 
+#: A run's wall clock leaves out the time it waited for a CPU while the machine was busy with other work
+#: (so its limit, and whether it is reached, do not depend on the load), but a backend never lets a run take
+#: more than this many times `Limits.wall_time_s` of real time.
+WALL_TIME_STRETCH = 10.0
+
+
 class Limits(BaseModel):
     """Every bound a sandboxed run has. The defaults suit one unit-test run of a short program."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    wall_time_s: float = Field(default=10.0, gt=0, description="Wall clock; the whole process group is killed.")
+    wall_time_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Wall clock less the time the run waited for a CPU (real time at most WALL_TIME_STRETCH "
+        "times this); the whole process group is killed.",
+    )
     cpu_time_s: float = Field(default=10.0, gt=0, description="CPU seconds (RLIMIT_CPU).")
     memory_mb: int = Field(default=1024, gt=0, description="Address space in MiB (RLIMIT_AS / cgroup memory).")
     processes: int = Field(default=16, gt=0, description="Processes and threads the run may have at once.")
@@ -57,6 +68,10 @@ class ExecResult(BaseModel):
     stderr: bytes = b""
     wall_s: float = 0.0
     cpu_s: float = 0.0
+    #: Of `wall_s`, the time the run's process waited for a CPU that other work held: left out of the clock
+    #: its `wall_time_s` is counted on, so `wall_s - cpu_wait_s` is the time it would have taken on an idle
+    #: machine. (.. versionadded:: 0.1)
+    cpu_wait_s: float = 0.0
     #: Files the run left in its work dir that the caller asked to collect.
     files: dict[str, bytes] = Field(default_factory=dict)
     #: Isolation layers and whether each was on for this run (`{"seccomp": True, "netns": False, ...}`).

@@ -244,6 +244,7 @@ def to_exec_result(reply: Mapping[str, Any], limits: Limits) -> ExecResult:
         stderr=stderr,
         wall_s=float(reply["wall_s"]),
         cpu_s=cpu_s,
+        cpu_wait_s=float(reply.get("cpu_wait_s") or 0.0),
         files=reply.get("files") or {},
         isolation=reply.get("isolation") or {},
         message="; ".join(notes) or None,

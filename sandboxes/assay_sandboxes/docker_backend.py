@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from assay.sandbox import Limits
+from assay.sandbox import WALL_TIME_STRETCH, Limits
 from assay_sandboxes.base import ForkServerSandbox, ServerHandle, kernel_layers, protections
 from assay_sandboxes.client import DEFAULT_PRELOAD, FORKSERVER_PATH, ForkServerConnection, SandboxUnavailable
 from assay_sandboxes.images import DEFAULT_RECIPE, RECIPES, build_image, image_labels
@@ -152,6 +152,7 @@ class _Container(ServerHandle):
             "read_paths": sandbox.read_paths,
             "rw_paths": list(DEFAULT_WRITE_PATHS),
             **sandbox._preload_config(),
+            "wall_time_stretch": WALL_TIME_STRETCH,
             # The server itself and the helper that kills leftovers share the run's uid.
             "extra_processes": 2,
         }

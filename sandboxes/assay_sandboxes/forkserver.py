@@ -641,7 +641,19 @@ class Server:
     ) -> tuple[dict[str, Any], list[tuple[str, int, int]]]:
         output = self.output
         output.attach(out_r, err_r, status_r)
-        deadline = started + float(limits["wall_time_s"])
+        # The run's clock is the real time since it started less the time its process waited for a CPU
+        # (runnable, but another process had the core): what the run would have taken on an idle machine.
+        # So a run's time limit, and whether it is reached, do not depend on the machine's load; a run
+        # that loops spends its limit in CPU time, one that sleeps in real time. The kernel's count of that
+        # wait (`/proc/PID/schedstat`) is read only when the plain deadline has passed, and counts only
+        # while the run is one process of one thread: a run whose own threads or processes keep it from a
+        # CPU (a fork bomb) has the plain wall clock.
+        wall_limit = float(limits["wall_time_s"])
+        waited_at_start = _cpu_wait_s(pid)
+        waited = 0.0
+        alone = True
+        deadline = started + wall_limit
+        hard_deadline = started + wall_limit * float(self.config.get("wall_time_stretch", 1.0))
         poller = select.poll()
         for fd in (out_r, err_r, status_r):
             poller.register(fd, select.POLLIN)
@@ -654,10 +666,17 @@ class Server:
         exited = False
         open_streams = {out_r, err_r, status_r}
         while not exited:
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            remaining = deadline - now
             if remaining <= 0:
-                killed_for = "time_limit"
-                break
+                alone = alone and _runs_alone(pid, self.spare.pid if self.spare is not None else None)
+                if alone:
+                    waited = max(waited, _cpu_wait_s(pid) - waited_at_start)
+                deadline = min(started + wall_limit + waited, hard_deadline)
+                remaining = deadline - now
+                if remaining <= 0:
+                    killed_for = "time_limit"
+                    break
             for fd, _event in poller.poll(remaining * 1000):
                 if fd == pidfd:
                     exited = True
@@ -694,6 +713,8 @@ class Server:
                 killed_for = "process_limit"
         if killed_for:
             _kill_group(pid)
+        if alone:  # read before the process is reaped
+            waited = max(waited, _cpu_wait_s(pid) - waited_at_start)
         _, wait_status, usage = os.wait4(pid, 0)
         wall = time.monotonic() - started
         poller.unregister(pidfd)
@@ -739,6 +760,7 @@ class Server:
             "stderr_truncated": output.truncated[1],
             "files": [(name, size) for name, _fd, size in files],
             "wall_s": wall,
+            "cpu_wait_s": waited,
             "cpu_s": usage.ru_utime + usage.ru_stime,
             "max_rss_kb": usage.ru_maxrss,
             "minor_faults": usage.ru_minflt,
@@ -1037,6 +1059,31 @@ def _warm_up() -> None:
     exec(compile("def f(x):\n    return [x for _ in range(3)]\nf(1)\n", "<warm-up>", "exec"), {})
     os.path.join(os.getcwd(), "main.py")
     _libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), LANDLOCK_CREATE_RULESET_VERSION)
+
+
+def _cpu_wait_s(pid: int) -> float:
+    """Seconds the main thread of process `pid` has spent runnable but waiting for a CPU (0 when unknown:
+    the run's clock is then the plain wall clock)."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as handle:
+            return int(handle.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _runs_alone(pid: int, spare: int | None) -> bool:
+    """Whether the run whose main process is `pid` is that one process, with one thread: no child of its
+    own, and no orphan of it handed back to this server."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            if int(handle.read().rsplit(b")", 1)[1].split()[17]) > 1:
+                return False
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as handle:
+            if handle.read().split():
+                return False
+    except (OSError, ValueError, IndexError):
+        return False
+    return not set(_children()) - {pid, spare}
 
 
 def _exit_code(value: object) -> int:

@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from assay.sandbox import Limits
+from assay.sandbox import WALL_TIME_STRETCH, Limits
 from assay_sandboxes.base import ForkServerSandbox, ServerHandle, kernel_layers, protections
 from assay_sandboxes.client import DEFAULT_PRELOAD, FORKSERVER_PATH, ForkServerConnection, SandboxUnavailable
 from assay_sandboxes.seccomp import SeccompUnavailable, compile_filter
@@ -149,6 +149,7 @@ class _Server(ServerHandle):
             "rw_paths": list(DEFAULT_WRITE_PATHS),
             "disk_mb": sandbox.limits.disk_mb,
             **sandbox._preload_config(),
+            "wall_time_stretch": WALL_TIME_STRETCH,
         }
         try:
             config["seccomp_bpf"] = compile_filter(network=False)

@@ -293,11 +293,11 @@ def _humaneval(row: Mapping[str, Any], language: str) -> dict[str, Any]:
     error = _python_error(test)
     if error:
         raise TestFormatError("test", error)
-    return {
-        "style": "function",
-        "entry_point": _function_name(row["entry_point"], "entry_point"),
-        "tests": test,
-    }
+    reference = {"style": "function", "entry_point": _function_name(row["entry_point"], "entry_point"), "tests": test}
+    solution = row.get("canonical_solution")
+    if isinstance(solution, str) and solution.strip():  # calibrates a learned time limit
+        reference["solution"] = solution
+    return reference
 
 
 def _mbpp(row: Mapping[str, Any], language: str) -> dict[str, Any]:

@@ -39,7 +39,12 @@ def tasks(folder: str | Path) -> list[dict[str, Any]]:
         {
             "id": pid,
             "prompt": p["prompt"],
-            "reference": {"style": "function", "entry_point": p["entry_point"], "tests": p["test"]},
+            "reference": {
+                "style": "function",
+                "entry_point": p["entry_point"],
+                "tests": p["test"],
+                "solution": p["canonical_solution"],
+            },
             "metadata": {"canonical_solution": p["canonical_solution"]},
         }
         for pid, p in load_problems(folder).items()

@@ -107,13 +107,18 @@ class JudgeHost:
 
     # -- judging ---------------------------------------------------------------------------------------
 
+    def prepare(self, key: object) -> None:
+        """Have a tests' process for `key` running, started now if there is none: called before a
+        candidate's run starts, so that the tests' start-up is never counted in a candidate's time."""
+        if self.key != key or self._control is None or self._thread is None or not self._thread.is_alive():
+            self.stop()
+            self._start(key)
+
     def judge(self, key: object, candidate: socket.socket, job: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         """The outcome of `job` against the candidate at the other end of `candidate`. Raises
         JudgeUnavailable when the tests' process dies; TimeoutError when it gives no answer in time (it is
         replaced either way)."""
-        if self.key != key or self._control is None or self._thread is None or not self._thread.is_alive():
-            self.stop()
-            self._start(key)
+        self.prepare(key)
         control = self._control
         assert control is not None
         message = frame(json.dumps(job).encode())

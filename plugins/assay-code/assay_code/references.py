@@ -32,6 +32,8 @@ class FunctionReference(_Reference):
     style: Literal["function"]
     entry_point: Identifier
     tests: str = Field(min_length=1)
+    #: A correct sample (HumanEval's `canonical_solution`): what a learned time limit is calibrated on.
+    solution: str | None = None
 
 
 class IOCase(_Reference):

@@ -10,10 +10,10 @@ where the candidate cannot reach. For `io`, the program's output is compared her
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +26,7 @@ from pydantic import Field
 from assay import Limits, Sample, Task, Verdict, Verifier, VerifierConfig
 from assay.models import Status
 from assay.plugins import get_registry
-from assay.sandbox import ExecResult, PairResult, PythonProgram, PythonSandbox
+from assay.sandbox import WALL_TIME_STRETCH, ExecResult, PairResult, PythonProgram, PythonSandbox
 from assay_code import harness
 from assay_code.compare import first_mismatch
 from assay_code.feedback import code_feedback
@@ -50,6 +50,11 @@ _OUTPUT_BYTES = Limits().output_bytes
 #: Extra time the tests' process gets over the candidate's, so that a hung candidate is reported by the
 #: tests (which are waiting for it) and not mistaken for slow tests.
 _JUDGE_GRACE_S = 0.5
+#: Runs of the reference solution that calibrate a learned time limit at most (the least CPU time of them
+#: counts; one is enough when it already puts the limit at the floor).
+_CALIBRATION_RUNS = 3
+#: Learned limits a verifier keeps (one per task it has judged lately).
+_LEARNED_LIMITS_KEPT = 256
 
 
 class CodeConfig(VerifierConfig):
@@ -58,9 +63,10 @@ class CodeConfig(VerifierConfig):
     time_limit_s: float = Field(
         default=10.0,
         gt=0,
-        description="Wall-clock budget for one sample: all its runs, compilation included.",
+        description="Time for one sample, all its runs and compilation included, on the sandbox's clock: real time "
+        "less the time spent waiting for a CPU other work held (see Time limits).",
     )
-    case_time_limit_s: float = Field(default=2.0, gt=0, description="io style: wall clock for one case.")
+    case_time_limit_s: float = Field(default=2.0, gt=0, description="io style: one case, on the same clock.")
     memory_mb: int = Field(default=1024, gt=0, description="Address space of the candidate's process, MiB.")
     judge_memory_mb: int = Field(default=2048, gt=0, description="Address space of the tests' process, MiB.")
     sandbox: str = Field(default="local", description="The sandbox backend (`assay plugins` lists them).")
@@ -85,6 +91,16 @@ class CodeConfig(VerifierConfig):
         "(each still in a fresh process); false: a fresh tests' process per sample (run_python_pair).",
     )
     compile_memory_mb: int = Field(default=2048, gt=0, description="io style, C++: address space of g++.")
+    learned_time_limit: bool = Field(
+        default=False,
+        description="function style: each task's limit is learned from its reference solution "
+        "(`reference.solution`): `learned_limit_factor` times the CPU time it needs, at least "
+        "`learned_limit_floor_s`, at most `time_limit_s`; reported in `details.time_limit_s`.",
+    )
+    learned_limit_factor: float = Field(
+        default=10.0, gt=0, description="A learned limit is this many times the reference solution's CPU time."
+    )
+    learned_limit_floor_s: float = Field(default=0.25, gt=0, description="A learned limit is never below this.")
 
 
 @dataclass
@@ -141,6 +157,8 @@ class CodeVerifier(Verifier):
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._judge_hosts: list[JudgeHost] = []
+        self._learned: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = {}
+        self._learn_lock = threading.Lock()
 
     # -- the sandbox -----------------------------------------------------------------------------------
 
@@ -228,7 +246,9 @@ class CodeVerifier(Verifier):
             self._program("candidate", candidate_job, sandbox),
             self._program("tester", tester_job, sandbox),
             limits=self._limits(wall_s, self.config.memory_mb),
-            judge_limits=self._limits(wall_s + _JUDGE_GRACE_S, self.config.judge_memory_mb),
+            # The candidate's limit bounds the pair: the tests' process waits for it, and a candidate that
+            # waited for a CPU on a busy machine may take longer than its limit in real time.
+            judge_limits=self._limits(wall_s * WALL_TIME_STRETCH + _JUDGE_GRACE_S, self.config.judge_memory_mb),
         )
 
     # -- the contract --------------------------------------------------------------------------------------
@@ -246,9 +266,18 @@ class CodeVerifier(Verifier):
     # -- function --------------------------------------------------------------------------------------------
 
     def _verify_function(self, task: Task, sample: Sample, reference: FunctionReference) -> Verdict:
+        time_limit_s, notes = self._function_time_limit(task, reference)
+        verdict, _ = self._run_function(task, sample, reference, time_limit_s)
+        verdict.details.update({key: dict(value) if isinstance(value, dict) else value for key, value in notes.items()})
+        return verdict
+
+    def _run_function(
+        self, task: Task, sample: Sample, reference: FunctionReference, time_limit_s: float
+    ) -> tuple[Verdict, float | None]:
+        """The verdict, and the CPU seconds the candidate's process used (None when none ran)."""
         program = assemble(task.prompt, sample.text, reference.entry_point, stop_sequences=self.config.stop_sequences)
         if not program.ok:
-            return self.verdict(
+            verdict = self.verdict(
                 task,
                 sample,
                 "fail",
@@ -256,6 +285,7 @@ class CodeVerifier(Verifier):
                 reason="syntax_error",
                 details={"message": program.syntax_error, "program": program.how},
             )
+            return verdict, None
         candidate_job = {"entry_point": reference.entry_point}
         tester_job = {
             "candidate_program": program.source,
@@ -267,9 +297,56 @@ class CodeVerifier(Verifier):
         }
         details = {"program": program.how}
         if self.config.shared_judge and hasattr(self.sandbox, "run_python_interactive"):
-            return self._judged_by_shared_judge(task, sample, candidate_job, tester_job, details)
-        pair = self._pair(candidate_job, tester_job, self.config.time_limit_s)
-        return self._judged(task, sample, _read_events(pair.judge).final, pair.candidate, pair.judge, details)
+            return self._judged_by_shared_judge(task, sample, candidate_job, tester_job, details, time_limit_s)
+        pair = self._pair(candidate_job, tester_job, time_limit_s)
+        outcome = _read_events(pair.judge).final
+        verdict = self._judged(task, sample, outcome, pair.candidate, pair.judge, details, time_limit_s)
+        return verdict, pair.candidate.cpu_s
+
+    def _function_time_limit(self, task: Task, reference: FunctionReference) -> tuple[float, dict[str, Any]]:
+        """The task's time limit, and what a verdict says about it when it is learned."""
+        if not self.config.learned_time_limit:
+            return self.config.time_limit_s, {}
+        key = (task.id, task.prompt, reference.entry_point, reference.tests, reference.solution or "")
+        # The threads of a worker judge one task at once: it is calibrated once, by the first of them.
+        with self._learn_lock:
+            learned = self._learned.get(key)
+            if learned is None:
+                learned = self._calibrate(task, reference)
+                if len(self._learned) >= _LEARNED_LIMITS_KEPT:
+                    del self._learned[next(iter(self._learned))]
+                self._learned[key] = learned
+        return learned
+
+    def _calibrate(self, task: Task, reference: FunctionReference) -> tuple[float, dict[str, Any]]:
+        """A limit learned from the reference solution's CPU time, the least of a few runs: CPU time, not
+        wall time, and the reference, not other samples, so that no verdict depends on the machine's load
+        or on which samples were judged before it."""
+        ceiling = self.config.time_limit_s
+        how: dict[str, Any] = {
+            "from": "reference solution",
+            "factor": self.config.learned_limit_factor,
+            "floor_s": self.config.learned_limit_floor_s,
+            "ceiling_s": ceiling,
+        }
+        if reference.solution is None:
+            how.update({"from": None, "why": "the task has no reference solution: the fixed limit holds"})
+            return ceiling, {"time_limit_s": ceiling, "time_limit_learned": how}
+        solution = Sample(task_id=task.id, index=0, text=reference.solution)
+        times: list[float] = []
+        for _ in range(_CALIBRATION_RUNS):
+            verdict, cpu_s = self._run_function(task, solution, reference, ceiling)
+            if verdict.status != "pass" or cpu_s is None:
+                why = f"the reference solution did not pass ({verdict.status}, {verdict.reason}): the fixed limit holds"
+                how.update({"from": None, "why": why})
+                return ceiling, {"time_limit_s": ceiling, "time_limit_learned": how}
+            times.append(cpu_s)
+            if self.config.learned_limit_factor * min(times) <= self.config.learned_limit_floor_s:
+                break  # the floor holds: more runs could only lower the least time
+        how["reference_cpu_s"] = round(min(times), 6)
+        learned = max(self.config.learned_limit_floor_s, self.config.learned_limit_factor * min(times))
+        limit = round(min(ceiling, learned), 3)
+        return limit, {"time_limit_s": limit, "time_limit_learned": how}
 
     def _judge_host(self) -> JudgeHost:
         host: JudgeHost | None = getattr(self._local, "judge_host", None)
@@ -289,21 +366,26 @@ class CodeVerifier(Verifier):
         candidate_job: dict[str, Any],
         tester_job: dict[str, Any],
         details: dict[str, Any],
-    ) -> Verdict:
-        """The candidate in a fresh sandboxed process, judged by this thread's long-lived tests' process."""
+        time_limit_s: float,
+    ) -> tuple[Verdict, float]:
+        """The candidate in a fresh sandboxed process, judged by this thread's long-lived tests' process;
+        the verdict and the candidate's CPU seconds."""
         host = self._judge_host()
         key = (task.id, tester_job["prompt"], tester_job["tests"], tester_job["entry_point"])
         judge_end = ExecResult(status="ok")
 
         program = tester_job["candidate_program"]
         job = {k: v for k, v in tester_job.items() if k != "candidate_program"}
+        with contextlib.suppress(JudgeUnavailable):  # `judge` tries again, and reports the failure
+            host.prepare(key)
 
         def talk(sock: socket.socket) -> dict[str, Any] | None:
             nonlocal judge_end
             try:
                 # The program goes down the candidate's own socket (see harness/candidate.py: main).
                 sock.sendall(frame(json.dumps({"program": program}).encode()))
-                return host.judge(key, sock, job, self.config.time_limit_s + _JUDGE_GRACE_S + 1.0)
+                # A backstop only: the candidate's run ends at its limit, and the tests then answer at once.
+                return host.judge(key, sock, job, time_limit_s * WALL_TIME_STRETCH + _JUDGE_GRACE_S + 1.0)
             except OSError as exc:
                 judge_end = ExecResult(status="ok", message=f"the candidate's socket failed: {exc}")
                 return {"outcome": "fail", "reason": "early_exit", "message": "the candidate's process ended at once"}
@@ -318,9 +400,9 @@ class CodeVerifier(Verifier):
         candidate, outcome = self.sandbox.run_python_interactive(
             self._program("candidate", candidate_job, self.sandbox),
             talk,
-            limits=self._limits(self.config.time_limit_s, self.config.memory_mb),
+            limits=self._limits(time_limit_s, self.config.memory_mb),
         )
-        return self._judged(task, sample, outcome, candidate, judge_end, details)
+        return self._judged(task, sample, outcome, candidate, judge_end, details, time_limit_s), candidate.cpu_s
 
     def _judged(
         self,
@@ -330,6 +412,7 @@ class CodeVerifier(Verifier):
         candidate: ExecResult,
         judge: ExecResult,
         details: dict[str, Any],
+        time_limit_s: float,
     ) -> Verdict:
         """The verdict from the tests' own outcome, sharpened by how the candidate's run ended."""
         output = _program_output(candidate)
@@ -343,7 +426,7 @@ class CodeVerifier(Verifier):
                 details[key] = {"status": run.status, "returncode": run.returncode}
                 return self.verdict(task, sample, "fail", score=0.0, reason="output_limit", details=details)
         if outcome is None:
-            return self._unfinished(task, sample, judge, candidate, details)
+            return self._unfinished(task, sample, judge, candidate, details, time_limit_s)
         details.update({k: v for k, v in outcome.items() if k not in ("outcome", "reason")})
         kind = outcome.get("outcome")
         if kind == "pass":
@@ -360,14 +443,20 @@ class CodeVerifier(Verifier):
         return self.verdict(task, sample, status, passed=False, score=0.0, reason=reason, details=details)
 
     def _unfinished(
-        self, task: Task, sample: Sample, judge: ExecResult, candidate: ExecResult, details: dict[str, Any]
+        self,
+        task: Task,
+        sample: Sample,
+        judge: ExecResult,
+        candidate: ExecResult,
+        details: dict[str, Any],
+        time_limit_s: float,
     ) -> Verdict:
         details["tests_run"] = {"status": judge.status, "returncode": judge.returncode}
         if judge.status == "sandbox_error" or candidate.status == "sandbox_error":
             message = judge.message if judge.status == "sandbox_error" else candidate.message
             return self.error(task, sample, "sandbox_error", message or "the sandbox failed", **details)
         if judge.status in ("time_limit", "cpu_limit") or candidate.status in ("time_limit", "cpu_limit"):
-            details["message"] = f"no answer within {self.config.time_limit_s:g}s"
+            details["message"] = f"no answer within {time_limit_s:g}s"
             return self.verdict(task, sample, "timeout", passed=False, score=0.0, reason="time_limit", details=details)
         if judge.status == "memory_limit":
             # The tests' process ran out of memory rebuilding what the candidate sent.
@@ -392,13 +481,13 @@ class CodeVerifier(Verifier):
                 reason="syntax_error",
                 details={"message": program.syntax_error, "tests_passed": 0, "tests": total},
             )
-        deadline = time.monotonic() + self.config.time_limit_s
+        spent = 0.0  # on the sandbox's clock, which leaves out waiting for a CPU: not on the load
         results: dict[int, bool] = {}
         start, restarts = 0, 0
         notes: list[str] = []
         # A sample that hangs on one test fails that test; the run starts again after it.
         while start < total:
-            remaining = deadline - time.monotonic()
+            remaining = self.config.time_limit_s - spent
             if remaining <= 0.05:
                 notes.append(f"out of time after {start} of {total} tests")
                 break
@@ -416,6 +505,7 @@ class CodeVerifier(Verifier):
                 },
                 remaining,
             )
+            spent += _clock_s(pair.candidate)
             outcome = _read_events(pair.judge)
             for event in outcome.events:
                 position = event.get("test")
@@ -466,8 +556,8 @@ class CodeVerifier(Verifier):
 
     def _verify_io(self, task: Task, sample: Sample, reference: IOReference) -> Verdict:
         source = extract_source(sample.text, reference.language)
-        deadline = time.monotonic() + self.config.time_limit_s
         details: dict[str, Any] = {"language": reference.language}
+        spent = 0.0  # on the sandbox's clock, which leaves out waiting for a CPU: not on the load
         if reference.language == "python":
             error = compile_error(source)
             if error is not None:
@@ -481,7 +571,7 @@ class CodeVerifier(Verifier):
                 )
             run_case = self._python_case_runner(source)
         else:
-            binary, compile_failure = self._compile_cpp(source, deadline)
+            binary, compile_failure, spent = self._compile_cpp(source)
             if compile_failure is not None:
                 return self.verdict(
                     task,
@@ -497,11 +587,12 @@ class CodeVerifier(Verifier):
         passed = 0
         first_failure: tuple[str, dict[str, Any]] | None = None
         for index, case in enumerate(reference.cases):
-            remaining = deadline - time.monotonic()
+            remaining = self.config.time_limit_s - spent
             if remaining <= 0.05:
                 first_failure = first_failure or ("time_limit", {"case": index, "message": "out of time"})
                 break
             result = run_case(case.input.encode(), min(self.config.case_time_limit_s, remaining))
+            spent += _clock_s(result)
             failure = self._case_failure(result, case.output)
             if failure is None:
                 passed += 1
@@ -556,8 +647,9 @@ class CodeVerifier(Verifier):
 
         return run
 
-    def _compile_cpp(self, source: str, deadline: float) -> tuple[bytes | None, tuple[Status, str, str] | None]:
-        wall = max(0.05, deadline - time.monotonic())
+    def _compile_cpp(self, source: str) -> tuple[bytes | None, tuple[Status, str, str] | None, float]:
+        """The binary or why there is none, and the time compiling took on the sandbox's clock."""
+        wall = self.config.time_limit_s
         result = self.sandbox.run(
             ["g++", *self.config.cpp_flags, "-o", "solution", "solution.cpp"],
             files={"solution.cpp": source},
@@ -571,15 +663,16 @@ class CodeVerifier(Verifier):
             ),
             collect=["solution"],
         )
+        spent = _clock_s(result)
         if result.status in ("time_limit", "cpu_limit"):
-            return None, ("timeout", "time_limit", f"compilation took over {wall:.1f}s")
+            return None, ("timeout", "time_limit", f"compilation took over {wall:.1f}s"), spent
         if result.status == "sandbox_error":
-            return None, ("error", "sandbox_error", result.message or "the sandbox failed")
+            return None, ("error", "sandbox_error", result.message or "the sandbox failed"), spent
         binary = result.files.get("solution")
         if result.status != "ok" or not binary:
             message = result.stderr[-3000:].decode("utf-8", "replace") or result.message or result.status
-            return None, ("fail", "compile_error", message)
-        return binary, None
+            return None, ("fail", "compile_error", message), spent
+        return binary, None, spent
 
     def _case_failure(self, result: ExecResult, expected: str) -> tuple[str, dict[str, Any]] | None:
         if result.status == "ok":
@@ -625,7 +718,8 @@ class CodeVerifier(Verifier):
             self.config.time_limit_s,
             sandbox,
         )
-        verdict = self._judged(task, sample, _read_events(pair.judge).final, pair.candidate, pair.judge, {})
+        outcome = _read_events(pair.judge).final
+        verdict = self._judged(task, sample, outcome, pair.candidate, pair.judge, {}, self.config.time_limit_s)
         tests, passed = verdict.details.get("tests"), verdict.details.get("tests_passed")
         if isinstance(tests, int) and isinstance(passed, int) and tests:
             verdict.score = passed / tests
@@ -678,6 +772,11 @@ def _why_candidate_ended(candidate: ExecResult, details: dict[str, Any]) -> tupl
     }
     reason = by_status.get(candidate.status, "early_exit")
     return reason, "timeout" if reason == "time_limit" else "fail"
+
+
+def _clock_s(result: ExecResult) -> float:
+    """How long a run took on the sandbox's clock: what it would have taken on an idle machine."""
+    return max(0.0, result.wall_s - result.cpu_wait_s)
 
 
 def _signature(passed: Sequence[int], total: int) -> str:
