@@ -16,10 +16,10 @@ Writing a verifier (see the README's "Writing a plugin"):
 
 Sandboxes (a verifier that runs untrusted code asks for one):
     open_sandbox(name, optional={...}, **options), takes_option(cls, option)
-    Sandbox, PythonSandbox, PythonProgram, PairResult, ExecResult, ExecStatus, Limits
+    Sandbox, PythonSandbox, PythonProgram, PairResult, ExecResult, ExecStatus, Limits, WALL_TIME_STRETCH
 
 Commands and input files (a plugin's own subcommand, reading JSONL as the host does):
-    Command, read_lines, read_models, InputError, InputFileError
+    Command, read_lines, read_models, dumps (one JSONL line), InputError, InputFileError
 
 Errors: UnknownComponent (a name no plugin registered), RunStopped (a run that ended early).
 """
@@ -27,10 +27,11 @@ Errors: UnknownComponent (a name no plugin registered), RunStopped (a run that e
 from assay.cli.command import Command
 from assay.engine import RunStopped, RunSummary, VerifyRun, get_verifier, verify
 from assay.hookspecs import hookimpl
-from assay.jsonl import InputError, InputFileError, read_lines, read_models
+from assay.jsonl import InputError, InputFileError, dumps, read_lines, read_models
 from assay.models import STATUSES, Sample, Status, Task, Verdict
 from assay.plugins import UnknownComponent, get_registry
 from assay.sandbox import (
+    WALL_TIME_STRETCH,
     ExecResult,
     ExecStatus,
     Limits,
@@ -46,6 +47,7 @@ from assay.version import __version__
 
 __all__ = [
     "STATUSES",
+    "WALL_TIME_STRETCH",
     "BadReference",
     "Command",
     "ExecResult",
@@ -69,6 +71,7 @@ __all__ = [
     "VerifierKind",
     "VerifyRun",
     "__version__",
+    "dumps",
     "generic_feedback",
     "get_registry",
     "get_verifier",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from assay.hookspecs import hookimpl
+from assay import hookimpl
 
 __version__ = "0.1.0"
 __all__ = ["register_commands", "register_verifiers"]

@@ -7,8 +7,8 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from assay import InputError, InputFileError, dumps, read_lines
 from assay.cli import Command
-from assay.jsonl import InputError, InputFileError, dumps, read_lines
 from assay_code.formats import FORMATS, TestFormatError, to_reference
 
 #: Where each data set keeps a problem's id and its statement, in the order they are looked for.

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from assay import Task, Verdict
-from assay.verifier import generic_feedback
+from assay import Task, Verdict, generic_feedback
 
 #: The most characters of one input, expected output or error message that feedback quotes.
 QUOTE_CHARS = 1200

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from assay.jsonl import read_lines
+from assay import read_lines
 
 #: HumanEval's stop sequences (Chen et al. 2021), for raw completions.
 STOP_SEQUENCES = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]

@@ -20,8 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from assay import ExecResult, Limits
-from assay.sandbox import PythonProgram, PythonSandbox
+from assay import ExecResult, Limits, PythonProgram, PythonSandbox
 from assay_code import harness
 from assay_code.harness.channel import frame
 

@@ -11,6 +11,7 @@ where the candidate cannot reach. For `io`, the program's output is compared her
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import socket
 import threading
@@ -23,10 +24,23 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from assay import Limits, Sample, Task, Verdict, Verifier, VerifierConfig
-from assay.models import Status
+from assay import (
+    WALL_TIME_STRETCH,
+    ExecResult,
+    Limits,
+    PairResult,
+    PythonProgram,
+    PythonSandbox,
+    Sample,
+    Status,
+    Task,
+    Verdict,
+    Verifier,
+    VerifierConfig,
+    open_sandbox,
+    takes_option,
+)
 from assay.plugins import get_registry
-from assay.sandbox import WALL_TIME_STRETCH, ExecResult, PairResult, PythonProgram, PythonSandbox
 from assay_code import harness
 from assay_code.compare import first_mismatch
 from assay_code.feedback import code_feedback
@@ -167,16 +181,14 @@ class CodeVerifier(Verifier):
         """This thread's sandbox, started on first use."""
         return self._thread_sandbox("sandbox", {})
 
-    def _thread_sandbox(self, slot: str, options: dict[str, Any]) -> PythonSandbox:
+    def _thread_sandbox(self, slot: str, optional: dict[str, Any]) -> PythonSandbox:
         sandbox: PythonSandbox | None = getattr(self._local, slot, None)
         if sandbox is None:
-            cls = get_registry().sandbox_class(self.config.sandbox)
-            preloaded = True
-            try:  # every run then finds the harness imported, instead of loading it from stdin
-                sandbox = cls(**options, preload_sources=harness.preload_sources())
-            except TypeError:  # a backend that cannot preload
-                preloaded = False
-                sandbox = cls(**options)
+            # Where the backend can preload, every run finds the harness imported instead of loading it from stdin.
+            preloaded = takes_option(get_registry().sandbox_class(self.config.sandbox), "preload_sources")
+            sandbox = open_sandbox(
+                self.config.sandbox, optional={**optional, "preload_sources": harness.preload_sources()}
+            )
             if not isinstance(sandbox, PythonSandbox):
                 raise TypeError(f"sandbox {self.config.sandbox!r} has no Python fast path (run_python_pair)")
             python = str(sandbox.isolation().get("python") or "") or None
@@ -189,11 +201,11 @@ class CodeVerifier(Verifier):
         return sandbox
 
     def _pytest_sandbox(self) -> PythonSandbox:
-        """A sandbox whose runs may also read where pytest is installed (the tests' process imports it)."""
-        try:
-            return self._thread_sandbox("pytest_sandbox", {"read_paths": _pytest_paths()})
-        except TypeError:  # a backend without `read_paths`: its image must have pytest itself
+        """A sandbox whose runs may also read where pytest is installed (the tests' process imports it); a
+        backend that cannot add readable paths (docker) must have pytest in its image."""
+        if not takes_option(get_registry().sandbox_class(self.config.sandbox), "read_paths"):
             return self.sandbox
+        return self._thread_sandbox("pytest_sandbox", {"read_paths": _pytest_paths()})
 
     def close(self) -> None:
         with self._lock:
@@ -352,8 +364,9 @@ class CodeVerifier(Verifier):
         host: JudgeHost | None = getattr(self._local, "judge_host", None)
         if host is None:
             self.sandbox  # noqa: B018 - starts this thread's sandbox, which tells the sandbox's Python version
-            cls = get_registry().sandbox_class(self.config.sandbox)
-            host = JudgeHost(cls, self.config.judge_memory_mb, self._sandbox_python)
+            host = JudgeHost(
+                functools.partial(open_sandbox, self.config.sandbox), self.config.judge_memory_mb, self._sandbox_python
+            )
             with self._lock:
                 self._judge_hosts.append(host)
             self._local.judge_host = host

@@ -471,12 +471,12 @@ def test_a_sandbox_that_cannot_preload_gets_the_harness_on_stdin(assay_plugin: A
     from assay_sandboxes.local import LocalSandbox
 
     class PlainLocal(LocalSandbox):
+        """A backend whose constructor does not take `preload_sources` (assay reads the signature)."""
+
         name = "plain-local"
 
-        def __init__(self, **options: Any) -> None:
-            if "preload_sources" in options:
-                raise TypeError("this backend cannot preload")
-            super().__init__(**options)
+        def __init__(self, *, read_paths: tuple[str, ...] = ()) -> None:
+            super().__init__(read_paths=read_paths)
 
     class Plugin:
         @hookimpl

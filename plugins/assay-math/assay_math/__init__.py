@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from assay.hookspecs import hookimpl
+from assay import hookimpl
 from assay_math.config import MathConfig
 from assay_math.verifier import MathReference, MathVerifier
 

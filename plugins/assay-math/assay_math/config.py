@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from assay.verifier import VerifierConfig
+from assay import VerifierConfig
 
 
 class MathConfig(VerifierConfig):

@@ -5,8 +5,7 @@ It never gives the reference answer away (not even with `show_tests=True`: the a
 
 from __future__ import annotations
 
-from assay import Verdict
-from assay.verifier import generic_feedback
+from assay import Verdict, generic_feedback
 
 _QUOTE_CHARS = 300
 

@@ -8,8 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
-from assay.models import Sample, Task, Verdict
-from assay.verifier import BadReference, Verifier, VerifierKind
+from assay import BadReference, Sample, Task, Verdict, Verifier, VerifierKind
 from assay_math.config import MathConfig
 from assay_math.feedback import math_feedback
 
