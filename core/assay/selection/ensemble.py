@@ -74,6 +74,8 @@ VOTE_SHARE = "vote_share"
 ANSWER_MEAN = "answer_mean:"
 #: Differences from the problem's mean smaller than this (relative) are ties: the signal abstains.
 TIE_TOLERANCE = 1e-9
+#: Folds of problems on each of which a check must hold.
+FOLDS = 5
 #: With fewer problems than this there is nothing to learn the signals from: the ensemble votes.
 MIN_PROBLEMS = 10
 #: Bootstrap resamples of problems, and the quantile of the gain over majority that must be above zero.
@@ -324,12 +326,18 @@ def choose(score: FloatArray, table: SignalTable, mask: BoolArray) -> IntArray:
 
 @dataclass(frozen=True)
 class Rule:
-    """One simple way to pick an answer (module docstring): a vote whose samples count as much as they pass
-    `checks` (none: majority; one: its dual agreement; several: their product), or, with `signal`, the
-    answer whose samples have the highest (`direction` -1: lowest) mean of one signal."""
+    """One simple way to pick an answer (module docstring): a vote in which each sample counts by its
+    checks, or, with `signal`, the answer whose samples have the highest (`direction` -1: lowest) mean of
+    one signal.
+
+    A sample's count is the product of its oriented value of each of `checks` (none: majority; one: that
+    check's dual agreement) and of its likelihood ratio under each of `ratios`: (check, rate right, rate
+    wrong), the ratio (rate right / rate wrong)^v ((1 - rate right) / (1 - rate wrong))^(1 - v) of its
+    value v, so that a check counts as much as it tells apart right and wrong samples (naive Bayes)."""
 
     #: (signal, direction) pairs: direction +1 counts a sample by its normalised value, -1 by one minus it.
     checks: tuple[tuple[str, int], ...] = ()
+    ratios: tuple[tuple[str, float, float], ...] = ()
     signal: str | None = None
     direction: int = 1
 
@@ -340,9 +348,11 @@ class Rule:
 
         if self.signal is not None:
             return f"signal:{term(self.signal, self.direction)}"
-        if not self.checks:
+        if not self.checks and not self.ratios:
             return "majority"
-        return "vote weighted by " + " x ".join(term(name, direction) for name, direction in self.checks)
+        terms = [term(name, direction) for name, direction in self.checks]
+        terms += [f"{name} ({right:.3f}/{wrong:.3f})" for name, right, wrong in self.ratios]
+        return "vote weighted by " + " x ".join(terms)
 
     def answer_scores(self, table: SignalTable, mask: BoolArray, bounded: BoolArray) -> FloatArray:
         """Each sample's answer's score under this rule (higher wins; ties go to more samples, then to the
@@ -350,10 +360,13 @@ class Rule:
         scaled = normalise(table, mask, bounded)
         column = {name: i for i, name in enumerate(table.names)}
 
+        def value(name: str) -> FloatArray:
+            out: FloatArray = scaled[..., column[name]] if name in column else np.full(mask.shape, np.nan)
+            return out
+
         def oriented(name: str, direction: int) -> FloatArray:
             # A sample without the signal is neither backed nor opposed by it.
-            values = scaled[..., column[name]] if name in column else np.full(mask.shape, np.nan)
-            values = np.where(np.isfinite(values), values, 0.5)
+            values = np.where(np.isfinite(value(name)), value(name), 0.5)
             out: FloatArray = values if direction > 0 else 1.0 - values
             return out
 
@@ -363,6 +376,10 @@ class Rule:
             weight, per_sample = np.ones(mask.shape), True
             for name, direction in self.checks:
                 weight = weight * oriented(name, direction)
+            for name, right, wrong in self.ratios:
+                v = value(name)
+                log_ratio = v * math.log(right / wrong) + (1.0 - v) * math.log((1.0 - right) / (1.0 - wrong))
+                weight = weight * np.exp(np.where(np.isfinite(v), log_ratio, 0.0))
         bins, size = answer_bins(table, mask)
         sums = np.bincount(bins.ravel(), weights=np.where(mask, weight, 0.0).ravel(), minlength=size)
         counts = np.bincount(bins.ravel(), minlength=size).astype(np.float64)
@@ -389,6 +406,18 @@ class Check:
     effect: float
     t: float
     problems: int
+    #: The effect on each fold of the problems.
+    by_fold: tuple[float, ...] = ()
+    #: The signal's mean over every sample of the largest answers, and over every other sample (smoothed):
+    #: its pass rates on right and wrong samples, as far as the vote tells them apart.
+    rate_top: float = 0.5
+    rate_rest: float = 0.5
+
+    @property
+    def confirmed(self) -> bool:
+        """Clearly positive over all problems (t >= MIN_T), and positive on every fold: an effect that a few
+        problems carry is not trusted."""
+        return self.t >= MIN_T and all(effect > 0 for effect in self.by_fold)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -396,17 +425,22 @@ class Check:
             "effect": round(self.effect, 4),
             "t": round(self.t, 2),
             "problems": self.problems,
-            "confirmed": self.t >= MIN_T,
+            "effect_by_fold": [round(effect, 4) for effect in self.by_fold],
+            "rate_top": round(self.rate_top, 4),
+            "rate_rest": round(self.rate_rest, 4),
+            "confirmed": self.confirmed,
         }
 
 
-def checks_against_the_vote(table: SignalTable, bounded: BoolArray) -> list[Check]:
+def checks_against_the_vote(table: SignalTable, bounded: BoolArray, seed: int = 0) -> list[Check]:
     """Every raw signal measured against the vote (`Check`), on the problems where both the largest answer
-    and the others have samples with a value."""
+    and the others have samples with a value; and again on each of FOLDS folds of those problems (by a hash
+    of their content and `seed`)."""
     mask = table.valid
     scaled = normalise(table, mask, bounded)
     share = MAJORITY.answer_scores(table, mask, bounded)
     top = mask & (share >= np.nanmax(np.where(mask, share, -1.0), axis=1, keepdims=True) - TIE_TOLERANCE)
+    fold = (problem_keys(table, seed) % np.uint64(FOLDS)).astype(np.int64)
     out = []
     for s, name in enumerate(table.names):
         present = np.isfinite(scaled[..., s])
@@ -417,12 +451,19 @@ def checks_against_the_vote(table: SignalTable, bounded: BoolArray) -> list[Chec
             axis=1
         )[usable] / outside.sum(axis=1)[usable]
         # Sorted, so that the sums do not depend on the order of the problems.
-        difference = np.sort(difference)
+        order = np.argsort(difference, kind="stable")
+        difference, folds = difference[order], fold[usable][order]
         count = int(usable.sum())
         effect = float(difference.mean()) if count else 0.0
         spread = float(difference.std(ddof=1)) if count > 1 else 0.0
         t = effect / (spread / math.sqrt(count)) if spread > TIE_TOLERANCE else 0.0
-        out.append(Check(name, effect, t if count >= MIN_PROBLEMS else 0.0, count))
+        by_fold = tuple(float(difference[folds == f].mean()) for f in range(FOLDS) if (folds == f).any())
+        # Pooled over samples, with one pseudo-sample passing half: never 0 or 1, so every ratio is finite.
+        # Sorted sums, so that they do not depend on the order of the problems either.
+        rates = [
+            (float(np.sort(values[where]).sum()) + 0.5) / (float(where.sum()) + 1.0) for where in (inside, outside)
+        ]
+        out.append(Check(name, effect, t if count >= MIN_PROBLEMS else 0.0, count, by_fold, rates[0], rates[1]))
     return out
 
 
@@ -438,10 +479,12 @@ def rules_from(raw_names: Sequence[str], checks: Sequence[Check], bounded: BoolA
     however little the signal says, so without labels it weights nothing."""
     out = [MAJORITY]
     confirmed = tuple(
-        (check.signal, 1) for check, is_bounded in zip(checks, bounded, strict=True) if is_bounded and check.t >= MIN_T
+        (check.signal, check.rate_top, check.rate_rest)
+        for check, is_bounded in zip(checks, bounded, strict=True)
+        if is_bounded and check.confirmed
     )
     if confirmed:
-        out.append(Rule(confirmed))
+        out.append(Rule(ratios=confirmed))
     if labelled:
         for name in raw_names:
             for direction in (1, -1):
@@ -571,13 +614,15 @@ class Ensemble(BaseSelector):
         with `use_labels` (then the report says how many were used)."""
         return self.fit_table(SignalTable.from_candidates(problems), use_labels=use_labels)
 
-    def _label_model(self, answers: AnswerRows, names: list[str]) -> LabelModel:
+    def _label_model(self, answers: AnswerRows, names: list[str], keys: NDArray[np.uint64]) -> LabelModel:
+        # Rows in an order given by the problems' content, so that no sum depends on where a problem stood.
+        order = np.argsort(keys[answers.problem], kind="stable")
         return LabelModel.fit(
-            answers.votes,
+            answers.votes[order],
             names,
-            answers.label,
-            start=answers.share,
-            groups=answers.problem,
+            None if answers.label is None else answers.label[order],
+            start=answers.share[order],
+            groups=answers.problem[order],
             max_iterations=self.rounds,
             anchor=VOTE_SHARE,
         )
@@ -590,8 +635,8 @@ class Ensemble(BaseSelector):
         values, names = features(table, bounded=bounded)
         answers = answer_rows(table, values, binarise(values, table.valid, names), use_labels)
         labelled = answers.label is not None and bool(np.isfinite(answers.label).any())
-        fitted.model = self._label_model(answers, names)
-        fitted.checks = checks_against_the_vote(table, bounded)
+        fitted.model = self._label_model(answers, names, problem_keys(table, self.seed))
+        fitted.checks = checks_against_the_vote(table, bounded, self.seed)
         rules = rules_from(table.names, fitted.checks, bounded, labelled)
         fitted.rule = MAJORITY
         if problems < MIN_PROBLEMS:
@@ -599,9 +644,13 @@ class Ensemble(BaseSelector):
         elif not labelled:
             if len(rules) > 1:
                 fitted.rule = rules[1]
-                fitted.reason = f"{fitted.rule.name}: the checks that the vote confirms (t >= {MIN_T:g})"
+                fitted.reason = (
+                    f"{fitted.rule.name}: the checks that the vote confirms (t >= {MIN_T:g}, positive on every fold)"
+                )
             else:
-                fitted.reason = f"no check is confirmed by the vote (t >= {MIN_T:g}); majority vote"
+                fitted.reason = (
+                    f"no check is confirmed by the vote (t >= {MIN_T:g}, positive on every fold); majority vote"
+                )
         else:
             assert answers.label is not None
             fitted.rule, fitted.reason, fitted.estimates = compare_on_labels(table, answers, rules, bounded, self.seed)
