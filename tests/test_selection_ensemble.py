@@ -470,3 +470,28 @@ def test_the_ensemble_never_raises_on_hostile_signals(values: list[float], answe
     choice = fitted.select(problem)
     assert choice is not None and choice.index in range(len(values))
     assert math.isfinite(choice.support)
+
+
+def test_assay_select_marks_the_ensemble_s_majority_fallback(tmp_path: Path) -> None:
+    # The bundled SVAMP samples with no check at all: nothing for the vote to confirm, so the ensemble is
+    # majority vote, and every line says it fell back.
+    with gzip.open(SVAMP / "tasks.jsonl.gz", "rt") as handle:
+        tasks = [json.loads(line) for line in handle][:30]
+    keep = {t["id"] for t in tasks}
+    with gzip.open(SVAMP / "samples.jsonl.gz", "rt") as handle:
+        samples = [s for s in map(json.loads, handle) if s["task_id"] in keep]
+    tasks_path, samples_path = tmp_path / "tasks.jsonl", tmp_path / "samples.jsonl"
+    tasks_path.write_text("".join(json.dumps(t) + "\n" for t in tasks))
+    samples_path.write_text("".join(json.dumps({**s, "metadata": {}}) + "\n" for s in samples))
+    chosen = {}
+    for selector in ("ensemble", "majority"):
+        result = subprocess.run(
+            [sys.executable, "-m", "assay", "select", str(tasks_path), str(samples_path), "--selector", selector],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        chosen[selector] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert all(line["fallback"] for line in chosen["ensemble"])
+    pick = [(line["task_id"], line["sample_index"]) for line in chosen["ensemble"]]
+    assert pick == [(line["task_id"], line["sample_index"]) for line in chosen["majority"]]
