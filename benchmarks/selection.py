@@ -30,7 +30,7 @@ problems (paired: one set of resamples for every row):
   split), then applied to the held-out ones;
 - ensemble (no labels, fitted on these): fitted on the held-out problems themselves, still without labels;
 - ensemble (labels of the training problems): fitted on the training problems with their labels (the rule
-  that is right most often there, if it clearly beats majority);
+  that is right most often there, if it clearly beats majority); and with the labels of a tenth of them;
 - single signal: the vote weighted by one signal (its dual agreement), either way up, for every signal.
 
 Every row also shows its difference with majority on the same problems, with a paired bootstrap interval.
@@ -52,7 +52,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -272,6 +272,15 @@ def evaluate(dataset: Dataset, args: argparse.Namespace, rm: dict[tuple[str, int
     supervised = Ensemble(rounds=args.rounds).fit(train_problems, use_labels=True)
     assert supervised.model is not None
     rows["ensemble (labels of the training problems)"] = picks(supervised)
+    # A few labels: those of a tenth of the training problems (another hash of the task id), none elsewhere.
+    few = [
+        list(problem)
+        if is_held_out(dataset.task_ids[i], 0.1, args.seed + 1)
+        else [replace(c, label=None) for c in problem]
+        for i, problem in zip(train, train_problems, strict=True)
+    ]
+    some = Ensemble(rounds=args.rounds).fit(few, use_labels=True)
+    rows["ensemble (labels of a tenth of the training problems)"] = picks(some)
     # Each single signal, as the vote weighted by it either way up (its dual agreement), on the same fit.
     for name in fitted.raw_names or []:
         for direction in (1, -1):
@@ -294,6 +303,7 @@ def evaluate(dataset: Dataset, args: argparse.Namespace, rm: dict[tuple[str, int
         }
     out["ensemble"] = fitted.report()
     out["ensemble_with_labels"] = supervised.report()
+    out["ensemble_with_a_few_labels"] = some.report()
     out["timing_s"] = {"majority": majority_s, "ensemble_fit_and_select": ensemble_s}
     return out
 
@@ -346,6 +356,8 @@ def show(dataset: Dataset, result: dict[str, Any]) -> None:
     print(f"  rule (no labels): {result['ensemble']['reason']}")
     labelled = result["ensemble_with_labels"]
     print(f"  rule (with labels, {labelled['labels_used']} labelled answers): {labelled['reason']}")
+    few = result["ensemble_with_a_few_labels"]
+    print(f"  rule (a tenth of the labels, {few['labels_used']} labelled answers): {few['reason']}")
     checks = ", ".join(
         f"{c['signal']} {c['effect']:+.3f} (t {c['t']:+.1f}{', confirmed' if c['confirmed'] else ''})"
         for c in result["ensemble"]["checks"]
