@@ -27,9 +27,8 @@ turned upside down without labels, and signals that are not checks weight nothin
 so a noise or adversarial signal leaves the vote as it is.
 
 **With labels** on some answers (`fit(..., use_labels=True)`), every rule is scored on the labelled
-problems, and the one right most often is used if it clearly beats majority there (the GAIN_QUANTILE
-quantile of a bootstrap over those problems is above zero); otherwise majority. The report counts the
-labelled answers.
+problems, and labels overrule the unlabelled choice only on clear evidence (`compare_on_labels`: a bootstrap
+bound and an exact sign test). The report counts the labelled answers.
 
 A label model (`assay.selection.label_model`: triplets of answer-level signals, the vote as the anchor;
 EM with labels) estimates each signal's accuracy for the report; the choice of rule does not rest on it,
@@ -531,13 +530,25 @@ def answer_rows(table: SignalTable, values: FloatArray, votes: NDArray[np.int8],
     return AnswerRows(rows.astype(np.int64), votes[rows, cols], values[rows, cols, 0], label, of_sample)
 
 
+def sign_test(difference: FloatArray) -> float:
+    """One-sided p-value that wins (> 0) outnumber losses (< 0) by chance: exact up to 60 differing
+    problems, the normal approximation beyond."""
+    wins, differing = int((difference > 0).sum()), int((difference != 0).sum())
+    if differing <= 60:
+        return sum(math.comb(differing, k) for k in range(wins, differing + 1)) / 2.0**differing
+    z = (wins - 0.5 - differing / 2.0) / math.sqrt(differing / 4.0)
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
 def compare_on_labels(
-    table: SignalTable, answers: AnswerRows, rules: Sequence[Rule], bounded: BoolArray, seed: int
+    table: SignalTable, answers: AnswerRows, rules: Sequence[Rule], bounded: BoolArray, seed: int, default: Rule
 ) -> tuple[Rule, str, list[dict[str, Any]]]:
-    """The rule that is right most often on the labelled problems, if it clearly beats majority there (the
-    GAIN_QUANTILE quantile of a bootstrap over those problems is above zero); else majority. A pick without
-    a label counts as wrong where another answer of its problem is known to be right (one right answer
-    each); a problem where some rule's pick cannot be judged is left out."""
+    """Every rule scored on the labelled problems; labels overrule the unlabelled choice `default` only on
+    clear evidence: the most accurate other rule replaces it if it clearly beats it there (the
+    GAIN_QUANTILE quantile of a bootstrap over those problems of its gain is above zero), else majority
+    does if it clearly beats it, else `default` stays. A pick without a label counts as wrong where another
+    answer of its problem is known to be right (one right answer each); a problem where some rule's pick
+    cannot be judged is left out."""
     assert answers.label is not None
     problems = table.valid.shape[0]
     known = np.isfinite(answers.label)
@@ -557,31 +568,50 @@ def compare_on_labels(
     order = np.argsort(problem_keys(table, seed), kind="stable")
     order = order[judged[order]]
     if not len(order):
-        return MAJORITY, "no labelled problem where every rule's pick can be judged; majority vote", []
+        return default, f"{default.name}: no labelled problem where every rule's pick can be judged", []
     resamples = np.random.default_rng(seed).integers(0, len(order), size=(BOOTSTRAP, len(order)))
+
+    def gain(rule: Rule, over: Rule) -> tuple[float, float]:
+        """The mean gain of `rule` over `over` on the labelled problems, and its lower bound: the bootstrap's,
+        or 0 where an exact sign test on the problems where they differ does not clear GAIN_QUANTILE (on a
+        handful of problems the bootstrap is no test: one problem won is a bound of one)."""
+        difference = (picked[rule] - picked[over])[order]
+        low = float(np.quantile(difference[resamples].mean(axis=1), GAIN_QUANTILE))
+        return float(difference.mean()), low if sign_test(difference) <= GAIN_QUANTILE else min(low, 0.0)
+
     estimates: list[dict[str, Any]] = []
     for rule, value in picked.items():
-        gain = (value - picked[MAJORITY])[order]
+        mean, low = gain(rule, MAJORITY)
         estimates.append(
             {
                 "rule": rule.name,
                 "accuracy": round(float(value[order].mean()), 4),
-                "gain_over_majority": round(float(gain.mean()), 4),
-                "gain_low": round(float(np.quantile(gain[resamples].mean(axis=1), GAIN_QUANTILE)), 4),
+                "gain_over_majority": round(mean, 4),
+                "gain_low": round(low, 4),
             }
         )
     estimates.sort(key=lambda row: (-row["accuracy"], row["rule"]))
-    best = next((row for row in estimates if row["rule"] != MAJORITY.name), None)
-    labelled = f"on {len(order)} labelled problem(s)"
-    if best is None or best["gain_low"] <= 0:
-        what = "" if best is None else f" (best: {best['rule']}, {100 * best['gain_over_majority']:+.1f} points)"
-        return MAJORITY, f"no rule clearly beats majority {labelled}{what}; majority vote", estimates
-    rule = next(rule for rule in rules if rule.name == best["rule"])
-    reason = (
-        f"{rule.name}: {100 * best['gain_over_majority']:+.1f} points over majority {labelled} "
-        f"({100 * GAIN_QUANTILE:.0f} % bound {100 * best['gain_low']:+.1f})"
-    )
-    return rule, reason, estimates
+    labelled = f"{len(order)} labelled problem(s)"
+    bound = f"{100 * GAIN_QUANTILE:.0f} % bound"
+    best = next((rule for row in estimates for rule in rules if rule.name == row["rule"] and rule != default), None)
+    if best is not None:
+        mean, low = gain(best, default)
+        if low > 0:
+            return (
+                best,
+                f"{best.name}: {100 * mean:+.1f} points over {default.name} on {labelled} ({bound} {100 * low:+.1f})",
+                estimates,
+            )
+    if default != MAJORITY:
+        mean, low = gain(MAJORITY, default)
+        if low > 0:
+            return (
+                MAJORITY,
+                f"majority: {100 * mean:+.1f} points over {default.name} on {labelled} ({bound} {100 * low:+.1f})",
+                estimates,
+            )
+    what = "" if best is None else f" (best other: {best.name}, {100 * gain(best, default)[0]:+.1f} points)"
+    return default, f"{default.name}: no rule clearly beats it on {labelled}{what}", estimates
 
 
 class Ensemble(BaseSelector):
@@ -641,8 +671,8 @@ class Ensemble(BaseSelector):
         fitted.rule = MAJORITY
         if problems < MIN_PROBLEMS:
             fitted.reason = f"{problems} problem(s): at least {MIN_PROBLEMS} are needed to learn from; majority vote"
-        elif not labelled:
-            if len(rules) > 1:
+        else:
+            if len(rules) > 1 and rules[1].ratios:
                 fitted.rule = rules[1]
                 fitted.reason = (
                     f"{fitted.rule.name}: the checks that the vote confirms (t >= {MIN_T:g}, positive on every fold)"
@@ -651,9 +681,10 @@ class Ensemble(BaseSelector):
                 fitted.reason = (
                     f"no check is confirmed by the vote (t >= {MIN_T:g}, positive on every fold); majority vote"
                 )
-        else:
-            assert answers.label is not None
-            fitted.rule, fitted.reason, fitted.estimates = compare_on_labels(table, answers, rules, bounded, self.seed)
+            if labelled:
+                fitted.rule, fitted.reason, fitted.estimates = compare_on_labels(
+                    table, answers, rules, bounded, self.seed, fitted.rule
+                )
         return fitted
 
     def using(self, rule: Rule) -> Ensemble:
