@@ -1,8 +1,8 @@
 """Selection without ground truth: what each method picks from all of a problem's samples, on held-out
 problems.
 
-    python -m benchmarks.selection [--test-fraction 0.2] [--seed 0] [--bootstrap 1000] [--json OUT]
-                                   [--reward-scores SCORES.npz] [--synthetic]
+    python -m benchmarks.selection [--test-fraction 0.2] [--seed 0 | --seeds 0,1,2] [--bootstrap 1000]
+                                   [--json OUT] [--reward-scores SCORES.npz] [--synthetic]
 
 Data (the shared real sets, see each folder's SOURCE.md):
 - SVAMP, code-davinci-002 programs, k = 30. Answer: the program's result. Signals: the log-prob rank and
@@ -26,10 +26,15 @@ problems (paired: one set of resamples for every row):
   `task_ids`, `indices`, `scores` written by `python benchmarks/reward.py selection --save-scores`, with
   the same split; SVAMP and HumanEval, the sets the head is trained on);
 - CodeT: the consensus set with the best (samples x generated tests passed) (HumanEval);
-- ensemble (no labels): the `ensemble` selector, its label model fitted without labels on the other
-  problems (the training split), then applied to the held-out ones;
+- ensemble (no labels): the `ensemble` selector fitted without labels on the other problems (the training
+  split), then applied to the held-out ones;
 - ensemble (no labels, fitted on these): fitted on the held-out problems themselves, still without labels;
-- ensemble (labels: N answers): fitted on the training problems with their labels (N labelled answers).
+- ensemble (labels of the training problems): fitted on the training problems with their labels (the rule
+  that is right most often there, if it clearly beats majority); and with the labels of a tenth of them;
+- single signal: the vote weighted by one signal (its dual agreement), either way up, for every signal.
+
+Every row also shows its difference with majority on the same problems, with a paired bootstrap interval.
+`--seeds 0,1,2,3,4` repeats everything over several splits and prints the median of each row.
 
 The split is by problem (a hash of seed and task id, as `assay reward train` splits). Timing: the
 ensemble's fit and selection over every problem of the data set; `--synthetic` adds the same on 1,000
@@ -47,7 +52,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +60,7 @@ import numpy as np
 
 from assay.selection import Candidate, Choice
 from assay.selection.builtin import vote
-from assay.selection.ensemble import Ensemble, SignalTable, choose
+from assay.selection.ensemble import Ensemble, Rule, SignalTable
 from examples.weak_checks import game24_checks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -250,7 +255,7 @@ def evaluate(dataset: Dataset, args: argparse.Namespace, rm: dict[tuple[str, int
 
     def picks(fitted: Ensemble) -> np.ndarray:
         view = SignalTable.from_candidates(test, fitted.raw_names)
-        chosen = choose(np.nan_to_num(fitted.scores(view)), view, view.valid)
+        chosen = fitted.choices(view)
         return np.array(
             [
                 label_of(p, int(view.index[r, c]) if c >= 0 else None)
@@ -266,16 +271,39 @@ def evaluate(dataset: Dataset, args: argparse.Namespace, rm: dict[tuple[str, int
     rows["ensemble (no labels, fitted on these)"] = picks(Ensemble(rounds=args.rounds).fit(test))
     supervised = Ensemble(rounds=args.rounds).fit(train_problems, use_labels=True)
     assert supervised.model is not None
-    rows[f"ensemble (labels: {supervised.model.labels_used} answers)"] = picks(supervised)
+    rows["ensemble (labels of the training problems)"] = picks(supervised)
+    # A few labels: those of a tenth of the training problems (another hash of the task id), none elsewhere.
+    few = [
+        list(problem)
+        if is_held_out(dataset.task_ids[i], 0.1, args.seed + 1)
+        else [replace(c, label=None) for c in problem]
+        for i, problem in zip(train, train_problems, strict=True)
+    ]
+    some = Ensemble(rounds=args.rounds).fit(few, use_labels=True)
+    rows["ensemble (labels of a tenth of the training problems)"] = picks(some)
+    # Each single signal, as the vote weighted by it either way up (its dual agreement), on the same fit.
+    for name in fitted.raw_names or []:
+        for direction in (1, -1):
+            rule = Rule(((name, direction),))
+            rows[f"single signal: {rule.name}"] = picks(fitted.using(rule))
     rng = np.random.default_rng(args.seed)
     resamples = rng.integers(0, len(test), size=(args.bootstrap, len(test)))
     out: dict[str, Any] = {"problems": len(test), "training_problems": len(train), "k": dataset.k, "rows": {}}
     for name, values in rows.items():
         means = values[resamples].mean(axis=1)
         low, high = np.percentile(means, [2.5, 97.5])
-        out["rows"][name] = {"value": float(values.mean()), "ci": [float(low), float(high)]}
+        # Paired with majority: the same resampled problems for both.
+        gains = (values - rows["majority"])[resamples].mean(axis=1)
+        gain_low, gain_high = np.percentile(gains, [2.5, 97.5])
+        out["rows"][name] = {
+            "value": float(values.mean()),
+            "ci": [float(low), float(high)],
+            "vs_majority": float((values - rows["majority"]).mean()),
+            "vs_majority_ci": [float(gain_low), float(gain_high)],
+        }
     out["ensemble"] = fitted.report()
     out["ensemble_with_labels"] = supervised.report()
+    out["ensemble_with_a_few_labels"] = some.report()
     out["timing_s"] = {"majority": majority_s, "ensemble_fit_and_select": ensemble_s}
     return out
 
@@ -305,8 +333,7 @@ def synthetic_timing(seed: int, problems: int = 1000, samples: int = 100) -> tup
         )
     started = time.perf_counter()
     fitted = Ensemble().fit(data)
-    table = SignalTable.from_candidates(data, fitted.raw_names)
-    choose(np.nan_to_num(fitted.scores(table)), table, table.valid)
+    fitted.choices(SignalTable.from_candidates(data, fitted.raw_names))
     ensemble_s = time.perf_counter() - started
     started = time.perf_counter()
     for p in data:
@@ -314,10 +341,41 @@ def synthetic_timing(seed: int, problems: int = 1000, samples: int = 100) -> tup
     return ensemble_s, time.perf_counter() - started
 
 
+def show(dataset: Dataset, result: dict[str, Any]) -> None:
+    print(
+        f"\n{dataset.name}: {result['problems']} held-out problems (fitted on {result['training_problems']}), "
+        f"k = {result['k']}"
+    )
+    for name, row in result["rows"].items():
+        low, high = row["ci"]
+        gain_low, gain_high = row["vs_majority_ci"]
+        print(
+            f"  {name:<58} {100 * row['value']:5.1f}  [{100 * low:5.1f}, {100 * high:5.1f}]  "
+            f"vs majority {100 * row['vs_majority']:+5.1f} [{100 * gain_low:+5.1f}, {100 * gain_high:+5.1f}]"
+        )
+    print(f"  rule (no labels): {result['ensemble']['reason']}")
+    labelled = result["ensemble_with_labels"]
+    print(f"  rule (with labels, {labelled['labels_used']} labelled answers): {labelled['reason']}")
+    few = result["ensemble_with_a_few_labels"]
+    print(f"  rule (a tenth of the labels, {few['labels_used']} labelled answers): {few['reason']}")
+    checks = ", ".join(
+        f"{c['signal']} {c['effect']:+.3f} (t {c['t']:+.1f}{', confirmed' if c['confirmed'] else ''})"
+        for c in result["ensemble"]["checks"]
+    )
+    print(f"  signals against the vote: {checks}")
+    shown = ", ".join(
+        f"{w['signal']} {w['weight']:+.2f}" for w in result["ensemble"]["signals"] if w["duplicate_of"] is None
+    )
+    print(f"  label model weights (no labels, {result['ensemble']['method']}): {shown}")
+    t = result["timing_s"]
+    print(f"  time: ensemble fit + select {t['ensemble_fit_and_select']:.3f}s; majority {t['majority']:.3f}s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", help="several splits, e.g. 0,1,2,3,4: the first printed in full, then medians")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=1, help="the label model's EM rounds (the ensemble's `rounds`)")
     parser.add_argument("--datasets", default="svamp,humaneval,game24")
@@ -342,27 +400,40 @@ def main() -> None:
         datasets.extend(load_game24(data))
     loaded = time.perf_counter() - started
     report: dict[str, Any] = {}
+    seeds = [int(seed) for seed in args.seeds.split(",")] if args.seeds else [args.seed]
     print(
-        f"held-out problems (split by task id, test fraction {args.test_fraction}, seed {args.seed}); "
-        f"k = every sample; 95% percentile bootstrap intervals over problems ({args.bootstrap} resamples)"
+        f"held-out problems (split by task id, test fraction {args.test_fraction}, seed {seeds[0]}); "
+        f"k = every sample; 95% percentile bootstrap intervals over problems ({args.bootstrap} resamples), "
+        "and of the paired difference with majority"
     )
-    for dataset in datasets:
-        result = evaluate(dataset, args, rm)
-        report[dataset.name] = result
-        print(
-            f"\n{dataset.name}: {result['problems']} held-out problems (fitted on {result['training_problems']}), "
-            f"k = {result['k']}"
-        )
-        for name, row in result["rows"].items():
-            low, high = row["ci"]
-            print(f"  {name:<42} {100 * row['value']:5.1f}  [{100 * low:5.1f}, {100 * high:5.1f}]")
-        for key, what in (("ensemble", "no labels"), ("ensemble_with_labels", "with labels")):
-            shown = ", ".join(
-                f"{w['signal']} {w['weight']:+.2f}" for w in result[key]["signals"] if w["duplicate_of"] is None
-            )
-            print(f"  weights ({what}): {shown}")
-        t = result["timing_s"]
-        print(f"  time: ensemble fit + select {t['ensemble_fit_and_select']:.3f}s; majority {t['majority']:.3f}s")
+    by_seed: dict[str, list[dict[str, Any]]] = {}
+    for seed in seeds:
+        args.seed = seed
+        for dataset in datasets:
+            result = evaluate(dataset, args, rm)
+            by_seed.setdefault(dataset.name, []).append(result)
+            if seed == seeds[0]:
+                report[dataset.name] = result
+                show(dataset, result)
+    if len(seeds) > 1:
+        print(f"\nmedians over {len(seeds)} splits (seeds {args.seeds}): held-out accuracy, difference with majority")
+        for name, results in by_seed.items():
+            print(f"\n{name}: {int(np.median([r['problems'] for r in results]))} held-out problems (median)")
+            for row in results[0]["rows"]:
+                values = [r["rows"][row] for r in results if row in r["rows"]]
+                value = [100 * v["value"] for v in values]
+                gain = [100 * v["vs_majority"] for v in values]
+                print(
+                    f"  {row:<58} {np.median(value):5.1f}  (range {min(value):5.1f}-{max(value):5.1f})  "
+                    f"vs majority {np.median(gain):+5.1f} (range {min(gain):+5.1f} to {max(gain):+5.1f})"
+                )
+        report["medians"] = {
+            name: {
+                row: float(np.median([r["rows"][row]["value"] for r in results if row in r["rows"]]))
+                for row in results[0]["rows"]
+            }
+            for name, results in by_seed.items()
+        }
     if args.synthetic:
         ensemble_s, majority_s = synthetic_timing(args.seed)
         print(

@@ -136,7 +136,7 @@ def main() -> int:
         print(f"  {label:24s} " + "  ".join(f"{100 * v:5.1f} %" for v in coverage[prompt]))
 
     print("\nGame of 24: one answer per puzzle from 100 samples, no labels used to choose (ensemble: answer")
-    print("form checks as weak signals in the samples' metadata, weights learned without labels):")
+    print("form checks as weak signals in the samples' metadata, used where the vote confirms them):")
     for prompt, label in (("io", "input-output prompt"), ("cot", "chain-of-thought prompt")):
         tasks = str(game24 / "tasks.jsonl.gz")
         with_checks = out / f"game24-{prompt}-with-checks.jsonl"
