@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assay.cli import main, resolve_verifier_id
+from assay.cli import main
 from assay.jsonl import load_jsonl, write_jsonl
+from assay.selection.files import resolve_verifier_id
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from assay.cli.command import BUILTIN_COMMANDS, Command, add_input_files, resolve_verifier_id, take_input_files
+from assay.cli.command import BUILTIN_COMMANDS, Command, add_input_files, take_input_files
 from assay.version import __version__
 
-__all__ = ["Command", "add_input_files", "build_parser", "main", "resolve_verifier_id", "take_input_files"]
+__all__ = ["Command", "add_input_files", "build_parser", "main", "take_input_files"]
 
 
 def _builtin_commands() -> list[Command]:

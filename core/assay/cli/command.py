@@ -5,7 +5,7 @@ commands is not imported by the commands it lists."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 #: The commands assay itself provides; a plugin's command may not take one of these names.
@@ -43,17 +43,3 @@ def take_input_files(args: argparse.Namespace, list_option: str = "verdicts") ->
     if args.tasks is None or args.samples is None:
         parser: argparse.ArgumentParser = args._parser
         parser.error("the following arguments are required: TASKS SAMPLES (before --verdicts, or after its files)")
-
-
-def resolve_verifier_id(name: str, known: Sequence[str]) -> str:
-    """`exact` names `exact@0.1.0` when that is the only version present; `name@version` must match exactly.
-    Raises LookupError naming the verifiers present."""
-    if name in known:
-        return name
-    matches = [verifier_id for verifier_id in known if verifier_id.split("@", 1)[0] == name] if "@" not in name else []
-    if len(matches) == 1:
-        return matches[0]
-    have = ", ".join(known) or "none"
-    if matches:
-        raise LookupError(f"--verifier {name!r} is ambiguous: name one of {', '.join(matches)}")
-    raise LookupError(f"--verifier {name!r}: no verdicts from it (have: {have})")
