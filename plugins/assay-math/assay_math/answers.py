@@ -14,12 +14,13 @@ import sympy  # type: ignore[import-untyped]
 from assay_math.compare import Context, Labeled, Record, equal, resolve, strip_labels
 from assay_math.config import MathConfig
 from assay_math.deadline import Budget, DeadlineExceeded
+from assay_math.exact import TooLarge
 from assay_math.extract import Extracted, choice_letter, extract
 from assay_math.normalize import clean_latex
 from assay_math.syntax import ParseError, parse
 from assay_math.values import Choice, Flags, Matrix, NotScalar, Rel, Scalar, Seq, SetOp, Text, build
 
-__all__ = ["DeadlineExceeded", "ParseError", "Reader", "answer_key_of"]
+__all__ = ["DeadlineExceeded", "ParseError", "Reader", "TooLarge", "answer_key_of"]
 
 
 class Reader:
@@ -75,7 +76,7 @@ class Reader:
         try:
             node = parse(cleaned, plain=answer.plain)
             return build(node, flags, source=cleaned if len(cleaned) < 60 else None)
-        except NotScalar:
+        except (NotScalar, TooLarge):
             raise
         except ParseError:
             words = cleaned.replace("\\", " ").strip(" .")

@@ -15,6 +15,7 @@ import sympy  # type: ignore[import-untyped]
 
 from assay_math.config import MathConfig
 from assay_math.deadline import Budget
+from assay_math.exact import exactly_equal
 from assay_math.values import Choice, Matrix, Ratio, Rel, Scalar, Seq, SetOp, Text, Value
 
 POINTS = (
@@ -345,8 +346,8 @@ def expr_equal(gold: Scalar, pred: Scalar, a: Any, b: Any, ctx: Context, *, roun
         return True
     if isinstance(a, sympy.MatrixBase) or isinstance(b, sympy.MatrixBase):
         return False
-    if gold.huge or pred.huge:
-        return False
+    if gold.huge or pred.huge:  # never evaluated: equal only by exact arithmetic on the exponents
+        return exactly_equal(a, b)
     inexact = gold.inexact or pred.inexact
     if a.free_symbols or b.free_symbols:
         return symbolic_equal(a, b, ctx, inexact=inexact)
@@ -363,7 +364,18 @@ def expr_equal(gold: Scalar, pred: Scalar, a: Any, b: Any, ctx: Context, *, roun
         return rounding and _rounds_to(gold, pred, a, b, diff, ctx)
     if scale == 0:
         return bool(diff == 0)
-    return bool(diff <= scale * EXACT_RTOL)
+    return bool(diff <= scale * EXACT_RTOL) and not _certainly_different(a, b, ctx)
+
+
+def _certainly_different(a: Any, b: Any, ctx: Context) -> bool:
+    """Agreeing to 30 digits is no equality when the values dwarf their difference (`\\pi^{100} + 1` is not
+    `\\pi^{100}`): a difference that sympy evaluates to a certain, non-zero number decides."""
+    try:
+        with ctx.budget.enforce():
+            difference = (a - b).evalf(15, strict=True)
+    except (TypeError, ValueError, ZeroDivisionError, ArithmeticError, RecursionError, AttributeError):
+        return False  # no digit of the difference is certain (PrecisionExhausted): it may well be zero
+    return bool(difference.is_Number and difference != 0)
 
 
 def _rounds_to(gold: Scalar, pred: Scalar, a: Any, b: Any, diff: Any, ctx: Context) -> bool:
