@@ -15,7 +15,7 @@ import sympy  # type: ignore[import-untyped]
 
 from assay_math.config import MathConfig
 from assay_math.deadline import Budget
-from assay_math.exact import exactly_equal
+from assay_math.exact import add, exactly_equal, is_zero, negate, of_sympy
 from assay_math.values import Choice, Matrix, Ratio, Rel, Scalar, Seq, SetOp, Text, Value
 
 POINTS = (
@@ -369,7 +369,11 @@ def expr_equal(gold: Scalar, pred: Scalar, a: Any, b: Any, ctx: Context, *, roun
 
 def _certainly_different(a: Any, b: Any, ctx: Context) -> bool:
     """Agreeing to 30 digits is no equality when the values dwarf their difference (`\\pi^{100} + 1` is not
-    `\\pi^{100}`): a difference that sympy evaluates to a certain, non-zero number decides."""
+    `\\pi^{100}`, `2^{1/10^{100}}` is not 1): exact arithmetic decides where it applies, else a difference that
+    sympy evaluates to a certain, non-zero number."""
+    exact_a, exact_b = of_sympy(a), of_sympy(b)
+    if exact_a is not None and exact_b is not None:
+        return not is_zero(add(exact_a, negate(exact_b)))
     try:
         with ctx.budget.enforce():
             difference = (a - b).evalf(15, strict=True)

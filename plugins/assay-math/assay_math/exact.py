@@ -31,6 +31,10 @@ MAX_TERMS = 64  # terms of a sum (products of sums multiply out up to this)
 MAX_DIGITS = 2000  # a literal number longer than this is refused
 MAX_FACTORIAL = 3_000  # n! is computed up to this n; kept whole (a base of its own) up to MAX_KEPT_FACTORIAL
 MAX_KEPT_FACTORIAL = 10**12
+# sympy factors a number it takes a root of, and its primality test raises to a power modulo that number in one
+# C call: about 5 s for 2,000 digits. Roots of rationals past this size are taken only when they are exact.
+MAX_ROOT_BITS = 1_024
+MAX_ROOT_INDEX = 2**20
 
 
 class TooLarge(ParseError):
@@ -87,6 +91,11 @@ def _base_bits(base: Base) -> int:
     return base.bit_length()
 
 
+def _order(term: Term) -> tuple[tuple[tuple[int, int], Fraction], ...]:
+    """A canonical order of terms (no decimal printing: Python refuses to print ints past 4,300 digits)."""
+    return tuple((_base_key(base), exponent) for base, exponent in term.powers)
+
+
 def _fraction_bits(value: Fraction) -> int:
     return max(value.numerator.bit_length(), value.denominator.bit_length())
 
@@ -127,7 +136,7 @@ def _sum(terms: list[Term]) -> Exact:
     out = [_term(c, dict(p)) for p, c in merged.items() if c != 0]
     if len(out) > MAX_TERMS:
         raise TooLarge("too many terms")
-    return Exact(tuple(sorted(out, key=lambda t: repr(t.powers))))
+    return Exact(tuple(sorted(out, key=_order)))
 
 
 def number(value: Fraction) -> Exact:
@@ -284,6 +293,21 @@ def absolute(value: Exact) -> Exact | None:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _remove(n: int, q: int) -> tuple[int, int]:
+    """n with every factor q divided out, and how many there were (in a logarithmic number of divisions)."""
+    if n % q:
+        return n, 0
+    squares = [q]
+    while n % (squares[-1] * squares[-1]) == 0:
+        squares.append(squares[-1] * squares[-1])
+    count = 0
+    for i in reversed(range(len(squares))):
+        if n % squares[i] == 0:
+            n //= squares[i]
+            count += 1 << i
+    return n, count
+
+
 def _coprime_base(numbers: list[int]) -> list[int]:
     """Pairwise coprime integers > 1 of which every number is a product (gcd-based factor refinement)."""
     base: list[int] = []
@@ -294,7 +318,7 @@ def _coprime_base(numbers: list[int]) -> list[int]:
             g = math.gcd(x, q)
             if g > 1:
                 base.pop(i)
-                pending.extend(p for p in (g, q // g, x // g) if p > 1)
+                pending.extend(p for p in (g, _remove(q, g)[0], _remove(x, g)[0]) if p > 1)
                 break
         else:
             base.append(x)
@@ -304,9 +328,9 @@ def _coprime_base(numbers: list[int]) -> list[int]:
 def _split(n: int, base: list[int]) -> dict[int, int]:
     out: dict[int, int] = {}
     for q in base:
-        while n % q == 0:
-            n //= q
-            out[q] = out.get(q, 0) + 1
+        n, count = _remove(n, q)
+        if count:
+            out[q] = count
         if n == 1:
             break
     return out
@@ -320,11 +344,7 @@ def _exact_root(n: int, k: int) -> int | None:
 def normalize(value: Exact) -> Exact:
     """The same value with its bases pairwise coprime and like terms combined (terms whose ratio is a small
     rational are summed exactly). Two values are equal exactly when their difference normalizes to no terms."""
-    if not value.terms or (
-        len(value.terms) == 1
-        and len(value.terms[0].powers) <= 1
-        and all(e.denominator == 1 for _, e in value.terms[0].powers)
-    ):
+    if not value.terms or (len(value.terms) == 1 and not value.terms[0].powers):
         return value
     integers = sorted({b for t in value.terms for b, _ in t.powers if isinstance(b, int)})
     base = _coprime_base(integers)
@@ -358,6 +378,8 @@ def normalize(value: Exact) -> Exact:
 
 
 def _smallest_root(q: int, k: int) -> tuple[int, int] | None:
+    if k > MAX_ROOT_INDEX:  # factoring k could take long; the term is then not reduced (never equal by mistake)
+        return None
     for p in sympy.primefactors(k):
         r = _exact_root(q, int(p))
         if r is not None:
@@ -405,10 +427,22 @@ def _combine(rows: list[tuple[Fraction, dict[Base, Fraction]]]) -> Exact:
                     coefficient *= b ** int(extra)
             total += coefficient
         if total != 0:
-            terms.append(_term(total, low))
+            terms.append(_absorbed(total, low))
     if len(terms) > MAX_TERMS:
         raise TooLarge("too many terms")
-    return Exact(tuple(sorted(terms, key=lambda t: repr(t.powers))))
+    return Exact(tuple(sorted(terms, key=_order)))
+
+
+def _absorbed(coefficient: Fraction, powers: dict[Base, Fraction]) -> Term:
+    """The coefficient's factors of each base moved into that base's exponent: `10 \\cdot 10^{n-1}` is `10^n`."""
+    numerator, denominator = coefficient.numerator, coefficient.denominator
+    powers = dict(powers)
+    for base in list(powers):
+        if isinstance(base, int):
+            numerator, up = _remove(numerator, base) if numerator else (0, 0)
+            denominator, down = _remove(denominator, base)
+            powers[base] += up - down
+    return _term(Fraction(numerator, denominator), powers)
 
 
 def is_zero(value: Exact) -> bool:
@@ -543,6 +577,17 @@ class Huge(AtomicExpr):  # type: ignore[misc]
         return str(self.value)
 
 
+def check_root(base: Any, exponent: Any) -> None:
+    """Raise TooLarge for a root sympy would have to factor a number past MAX_ROOT_BITS for."""
+    if not (getattr(base, "is_Rational", False) and getattr(exponent, "is_Rational", False)) or exponent.is_Integer:
+        return
+    p, q, k = int(base.p), int(base.q), int(exponent.q)
+    if max(abs(p).bit_length(), q.bit_length()) <= MAX_ROOT_BITS:
+        return
+    if p < 0 or k > MAX_ROOT_INDEX or _exact_root(p, k) is None or _exact_root(q, k) is None:
+        raise TooLarge("root of a number too large to factor")
+
+
 def to_sympy(value: Exact) -> Any:
     """A small value as a sympy number (a Huge atom for a large one)."""
     if is_huge(value):
@@ -552,16 +597,38 @@ def to_sympy(value: Exact) -> Any:
         factors = [sympy.Rational(term.coefficient.numerator, term.coefficient.denominator)]
         for base, exponent in term.powers:
             integer = sympy.factorial(base[1]) if isinstance(base, tuple) else sympy.Integer(base)
+            check_root(integer, sympy.Rational(exponent.numerator, exponent.denominator))
             factors.append(sympy.Pow(integer, sympy.Rational(exponent.numerator, exponent.denominator)))
         parts.append(sympy.Mul(*factors))
     return sympy.Add(*parts)
 
 
 def of_sympy(expr: Any) -> Exact | None:
+    """The exact form of a sympy number built from rationals, rational powers of positive rationals, sums,
+    products and Huge atoms; None for anything else (pi, functions, variables, floats, complex roots)."""
+    try:
+        return _of_sympy(expr)
+    except TooLarge:
+        return None
+
+
+def _of_sympy(expr: Any) -> Exact | None:
     if isinstance(expr, Huge):
         return expr.value
     if getattr(expr, "is_Rational", False):
         return number(Fraction(int(expr.p), int(expr.q)))
+    if getattr(expr, "is_Add", False) or getattr(expr, "is_Mul", False):
+        parts = [_of_sympy(arg) for arg in expr.args]
+        if any(part is None for part in parts):
+            return None
+        result = parts[0]
+        for part in parts[1:]:
+            assert result is not None and part is not None
+            result = add(result, part) if expr.is_Add else multiply(result, part)
+        return result
+    if getattr(expr, "is_Pow", False) and expr.base.is_Rational and expr.base > 0 and expr.exp.is_Rational:
+        base = number(Fraction(int(expr.base.p), int(expr.base.q)))
+        return power(base, number(Fraction(int(expr.exp.p), int(expr.exp.q))))
     return None
 
 

@@ -254,6 +254,7 @@ def _power(base: Any, exponent_node: Node, flags: Flags) -> Any:
     if _has_huge_number(exponent):
         flags.huge = True
         return sympy.Pow(base, exponent, evaluate=False)
+    exact.check_root(base, exponent)
     return sympy.Pow(base, exponent)
 
 
@@ -283,9 +284,12 @@ def _has_huge_number(expr: Any) -> bool:
 def _function(name: str, args: list[Any], flags: Flags) -> Any:
     a = args[0]
     if name == "sqrt":
+        exact.check_root(a, Rational(1, 2))
         return sympy.sqrt(a)
     if name == "root":
         index = args[1]
+        if index.is_Rational and index != 0:
+            exact.check_root(a, 1 / index)
         if a.is_number and a.is_negative and index.is_Integer and int(index) % 2 == 1:
             return sympy.real_root(a, index)
         return sympy.root(a, index)

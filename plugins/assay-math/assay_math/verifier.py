@@ -122,7 +122,7 @@ class MathVerifier(Verifier):
                     score=0.0,
                     answer=extracted.text.strip()[:500],
                     reason="too_large",
-                    details={**details, "too_large": str(exc)},
+                    details={**details, "extracted": extracted.text.strip()[:500], "too_large": str(exc)},
                     elapsed_s=time.perf_counter() - started,
                 )
             except ParseError:

@@ -33,7 +33,7 @@ for line in sys.stdin:
     started = time.monotonic()
     verdict = verifier.verify(Task(id="t", reference={"answer": reference}), Sample(task_id="t", index=0, text=text))
     elapsed = time.monotonic() - started
-    print(json.dumps({"status": verdict.status, "reason": verdict.reason, "elapsed": elapsed}), flush=True)
+    print(json.dumps({"status": verdict.status, "reason": verdict.reason, "answer": verdict.answer, "elapsed": elapsed}), flush=True)
 """
 
 
@@ -112,6 +112,8 @@ EQUAL = [
     ("49999999995000000000", "\\boxed{\\binom{10^{10}}{2}}"),
     ("\\left(10^{10^{10}}, 1\\right)", "\\boxed{(10^{10^{10}}, 1)}"),
     ("x = 10^{10^{10}}", "\\boxed{x = 10 \\cdot 10^{10^{10}-1}}"),
+    ("2^{59999 \\cdot 10^{10}}", "\\boxed{(2^{30000} \\cdot 2^{29999})^{10^{10}}}"),
+    ("7" * 1999, "\\boxed{\\sqrt{" + "7" * 1999 + "^{2}}}"),
 ]
 
 UNEQUAL = [
@@ -124,6 +126,11 @@ UNEQUAL = [
     ("\\sqrt{2} \\cdot 2^{10^{10}}", "\\boxed{2^{10^{10}}}"),
     ("1", "\\boxed{\\frac{(10^{10}+1)!}{(10^{10})!}}"),
     (N, "\\boxed{10^{10^{10}} \\cdot 1.0000000001}"),
+    # values that agree to far more than 30 digits and still differ
+    ("1", "\\boxed{\\sqrt[" + "3" * 300 + "]{2}}"),
+    ("1", "\\boxed{2^{1/" + "3" * 400 + "}}"),
+    ("\\pi^{100}", "\\boxed{\\pi^{100} + 1}"),
+    ("e^{10^{10}}", "\\boxed{e^{10^{10}} + 1}"),
 ]
 
 TOO_LARGE = [
@@ -142,6 +149,9 @@ TOO_LARGE = [
     ("10", f"\\boxed{{\\gcd({N}, 10)}}"),
     ("1", "\\boxed{x^{10^{10^{10}}}}"),
     ("1", f"\\boxed{{\\sum_{{i=1}}^{{3}} {N}}}"),
+    # sympy would factor the number, in one C call of seconds
+    ("1", "\\boxed{\\sqrt{" + "7" * 1999 + "}}"),
+    ("2", "\\boxed{" + "7" * 1999 + "^{1/2}}"),
 ]
 
 
@@ -169,6 +179,20 @@ def test_a_huge_reference_is_compared_or_refused_never_hung(worker: VerifierProc
     assert worker.verify(N, "\\boxed{10^{10^{10}}}")["status"] == "pass"
     assert worker.verify(N, "\\boxed{10^{10^{10}-1}}")["status"] == "fail"
     assert worker.verify(f"\\sin({N})", "\\boxed{0}")["status"] == "error"  # bad_reference: nothing to compare
+
+
+def test_equal_huge_values_vote_together(worker: VerifierProcess) -> None:
+    keys = {
+        str(worker.verify("1", text)["answer"])
+        for text in (
+            "\\boxed{10^{10^{10}}}",
+            "\\boxed{10^{10^{10}-1} \\cdot 10}",
+            "1e10000000000",
+            "\\boxed{\\sqrt{10^{2 \\cdot 10^{10}}}}",
+        )
+    }
+    assert len(keys) == 1, keys
+    assert worker.verify("1", "\\boxed{10^{10^{10}} + 1}")["answer"] not in keys
 
 
 def test_long_numbers(worker: VerifierProcess) -> None:
