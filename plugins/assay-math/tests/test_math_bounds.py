@@ -33,7 +33,8 @@ for line in sys.stdin:
     started = time.monotonic()
     verdict = verifier.verify(Task(id="t", reference={"answer": reference}), Sample(task_id="t", index=0, text=text))
     elapsed = time.monotonic() - started
-    print(json.dumps({"status": verdict.status, "reason": verdict.reason, "answer": verdict.answer, "elapsed": elapsed}), flush=True)
+    out = {"status": verdict.status, "reason": verdict.reason, "answer": verdict.answer, "elapsed": elapsed}
+    print(json.dumps(out), flush=True)
 """
 
 
