@@ -136,6 +136,8 @@ def _small_enough_to_normalise(expr: Any) -> bool:
     powers = expr.atoms(sympy.Pow)
     if any(p.exp.is_Integer and abs(int(p.exp)) > _KEY_MAX_EXPONENT for p in powers):
         return False
+    if expr.has(sympy.factorial, sympy.gamma, sympy.binomial, sympy.Sum, sympy.Product):
+        return False  # nsimplify would identify n! for n = 83,522 at a precision of its 380,000 digits
     return bool(sympy.count_ops(expr) <= _KEY_MAX_OPS)
 
 

@@ -378,7 +378,9 @@ def _certainly_different(a: Any, b: Any, ctx: Context) -> bool:
         with ctx.budget.enforce():
             difference = (a - b).evalf(15, strict=True)
     except (TypeError, ValueError, ZeroDivisionError, ArithmeticError, RecursionError, AttributeError):
-        return False  # no digit of the difference is certain (PrecisionExhausted): it may well be zero
+        # no digit of the difference is certain (PrecisionExhausted): it may well be zero, unless a huge power
+        # makes any difference smaller than any precision (\\pi^{10^4}/(\\pi^{10^4}+1) is not 1)
+        return any(p.exp.is_Number and abs(p.exp) > 1000 for p in (a - b).atoms(sympy.Pow))
     return bool(difference.is_Number and difference != 0)
 
 
@@ -666,6 +668,8 @@ def _inequality_set(rel: Rel, ctx: Context) -> Any:
             else:
                 if not variable.is_Symbol:
                     return None
+                if not (_simplifiable(left) and _simplifiable(right)):
+                    return None  # solving x^{10^{10}} < 1 would build a polynomial of that degree
                 relation = ops[op](left, right)
                 piece = sympy.solveset(relation, variable, sympy.S.Reals)
             result = sympy.Intersection(result, piece)

@@ -84,11 +84,12 @@ def _base_key(base: Base) -> tuple[int, int]:
     return (1, base[1]) if isinstance(base, tuple) else (0, base)
 
 
-def _base_bits(base: Base) -> int:
+def _base_bits(base: Base) -> float:
+    """log2 of the base, a little over (n log2 n for n!)."""
     if isinstance(base, tuple):
         n = base[1]
-        return n * n.bit_length()
-    return base.bit_length()
+        return float(n * n.bit_length())
+    return math.log2(base) * (1 + 1e-12) if base.bit_length() < 1000 else float(base.bit_length())
 
 
 def _order(term: Term) -> tuple[tuple[tuple[int, int], Fraction], ...]:
@@ -104,7 +105,9 @@ def _term_bits(term: Term) -> int:
     """An upper bound on the bits of the term's numerator and denominator."""
     bits = _fraction_bits(term.coefficient)
     for base, exponent in term.powers:
-        bits += math.ceil(abs(exponent)) * _base_bits(base)
+        if _fraction_bits(exponent) > 64:
+            return 1 << MAX_EXPONENT_BITS  # beyond any bound (and beyond a float)
+        bits += math.ceil(float(abs(exponent)) * _base_bits(base)) + 1
     return bits
 
 
@@ -396,7 +399,9 @@ def _ratio_bits(a: dict[Base, Fraction], b: dict[Base, Fraction]) -> int | None:
             continue
         if difference.denominator != 1 or isinstance(base, tuple):
             return None
-        bits += abs(int(difference)) * _base_bits(base)
+        if _fraction_bits(difference) > 64:
+            return None
+        bits += math.ceil(abs(int(difference)) * _base_bits(base)) + 1
         if bits > MAX_BITS:
             return None
     return bits
@@ -582,10 +587,29 @@ def check_root(base: Any, exponent: Any) -> None:
     if not (getattr(base, "is_Rational", False) and getattr(exponent, "is_Rational", False)) or exponent.is_Integer:
         return
     p, q, k = int(base.p), int(base.q), int(exponent.q)
+    # sympy raises the base to the exponent's numerator before it factors it: its part without small prime
+    # factors, so raised, must stay within the bound too
+    rough = max(_rough_part(abs(p)).bit_length(), _rough_part(q).bit_length()) * abs(int(exponent.p))
+    if rough > MAX_ROOT_BITS:
+        raise TooLarge("a fractional power too large to factor")
     if max(abs(p).bit_length(), q.bit_length()) <= MAX_ROOT_BITS:
         return
     if p < 0 or k > MAX_ROOT_INDEX or _exact_root(p, k) is None or _exact_root(q, k) is None:
         raise TooLarge("root of a number too large to factor")
+
+
+_SMALL_PRIMES = tuple(int(p) for p in sympy.primerange(2, 2**15))  # those sympy's factoring divides out first
+
+
+def _rough_part(n: int) -> int:
+    """n without its prime factors below 2^15 (numbers past MAX_ROOT_BITS are left whole)."""
+    if n.bit_length() > MAX_ROOT_BITS:
+        return n
+    for prime in _SMALL_PRIMES:
+        if n < prime * prime:  # n is 1 or a prime
+            return 1 if n < 2**15 else n
+        n, _ = _remove(n, prime)
+    return n
 
 
 def to_sympy(value: Exact) -> Any:

@@ -336,6 +336,8 @@ def _function(name: str, args: list[Any], flags: Flags) -> Any:
         "ceiling": sympy.ceiling,
         "ceil": sympy.ceiling,
     }
+    if name in ("floor", "ceiling", "ceil"):
+        _check_integer_part(a)
     if name in simple:
         return simple[name](a)
     if name == "log":
@@ -349,6 +351,18 @@ def _function(name: str, args: list[Any], flags: Flags) -> Any:
     raise NotScalar(name)
 
 
+def _check_integer_part(value: Any) -> None:
+    """sympy writes out the integer part of a number it floors: refuse one past MAX_BITS (`e^{10^{10}}`)."""
+    if not getattr(value, "is_number", False) or value.is_Rational:
+        return
+    try:
+        approximate = value.evalf(15)
+    except (TypeError, ValueError, ArithmeticError):
+        return
+    if approximate.is_Number and approximate.is_finite and abs(approximate) > sympy.Integer(2) ** MAX_BITS:
+        raise TooLarge("the integer part of a number too large to compute")
+
+
 def _big_operator(node: Node, flags: Flags) -> Any:
     _, name, var_node, lo_node, hi_node, body_node = node
     if var_node[0] != "sym":
@@ -359,7 +373,17 @@ def _big_operator(node: Node, flags: Flags) -> Any:
     result = op(body, (var, lo, hi))
     if lo.is_Integer and hi.is_Integer and 0 <= int(hi) - int(lo) <= 200:
         return result.doit()
+    if lo.is_Integer and hi.is_Integer and (name != "sum" or _in_an_exponent(var, body)):
+        # the closed form of a long finite product, or of a sum of powers (2^n up to n = 10^10), is a number
+        # sympy would write out in full when evaluating it
+        raise TooLarge("a product or a sum of powers over a long range")
     return result
+
+
+def _in_an_exponent(var: Any, body: Any) -> bool:
+    return any(
+        var in p.exp.free_symbols for p in sympy.preorder_traversal(body) if isinstance(p, sympy.Pow)
+    ) or body.has(sympy.factorial, sympy.gamma, sympy.binomial)
 
 
 def build(node: Node, flags: Flags, source: str | None = None) -> Value:

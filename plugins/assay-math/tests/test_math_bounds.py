@@ -132,6 +132,9 @@ UNEQUAL = [
     ("1", "\\boxed{2^{1/" + "3" * 400 + "}}"),
     ("\\pi^{100}", "\\boxed{\\pi^{100} + 1}"),
     ("e^{10^{10}}", "\\boxed{e^{10^{10}} + 1}"),
+    ("1", "\\boxed{\\frac{\\pi^{10^{4}}}{\\pi^{10^{4}} + 1}}"),
+    # an inequality of huge degree is not solved (that would build the polynomial)
+    ("x < 1", "\\boxed{x^{10^{10}} < 1}"),
 ]
 
 TOO_LARGE = [
@@ -153,6 +156,10 @@ TOO_LARGE = [
     # sympy would factor the number, in one C call of seconds
     ("1", "\\boxed{\\sqrt{" + "7" * 1999 + "}}"),
     ("2", "\\boxed{" + "7" * 1999 + "^{1/2}}"),
+    # closed forms sympy would write out in full: long products, sums of powers, the integer part of e^{10^{10}}
+    ("1", "\\boxed{\\prod_{n=1}^{10^{10}} n}"),
+    ("1", "\\boxed{\\sum_{n=1}^{10^{10}} 10^{n}}"),
+    ("1", "\\boxed{\\lfloor e^{10^{10}} \\rfloor}"),
 ]
 
 
@@ -174,6 +181,13 @@ def test_unequal_huge_values_fail(worker: VerifierProcess) -> None:
 
 def test_what_cannot_be_decided_within_the_bounds_fails_as_too_large(worker: VerifierProcess) -> None:
     _check(worker, TOO_LARGE, "fail", ("too_large",))
+
+
+def test_moderate_sizes_are_still_computed(worker: VerifierProcess) -> None:
+    assert worker.verify("50000000005000000000", "\\boxed{\\sum_{n=1}^{10^{10}} n}")["status"] == "pass"
+    assert worker.verify("2^{50000}", "\\boxed{2^{25000} \\cdot 2^{25000}}")["status"] == "pass"
+    assert worker.verify("\\frac{\\pi^2}{6}", "\\boxed{\\sum_{n=1}^{\\infty} \\frac{1}{n^{2}}}")["status"] == "pass"
+    assert worker.verify("x < 1", "\\boxed{x^{3} < 1}")["status"] == "pass"
 
 
 def test_a_huge_reference_is_compared_or_refused_never_hung(worker: VerifierProcess) -> None:
