@@ -374,14 +374,22 @@ def _certainly_different(a: Any, b: Any, ctx: Context) -> bool:
     exact_a, exact_b = of_sympy(a), of_sympy(b)
     if exact_a is not None and exact_b is not None:
         return not is_zero(add(exact_a, negate(exact_b)))
+    difference = None
     try:
         with ctx.budget.enforce():
             difference = (a - b).evalf(15, strict=True)
     except (TypeError, ValueError, ZeroDivisionError, ArithmeticError, RecursionError, AttributeError):
-        # no digit of the difference is certain (PrecisionExhausted): it may well be zero, unless a huge power
-        # makes any difference smaller than any precision (\\pi^{10^4}/(\\pi^{10^4}+1) is not 1)
-        return any(p.exp.is_Number and abs(p.exp) > 1000 for p in (a - b).atoms(sympy.Pow))
-    return bool(difference.is_Number and difference != 0)
+        pass  # no digit of the difference is certain (PrecisionExhausted)
+    if difference is not None and difference.is_Number and difference != 0:
+        return True
+    # an uncertain or zero evaluation may well be a true zero, unless a huge power makes any difference smaller
+    # than every precision tried (\\pi^{10^4}/(\\pi^{10^4}+1) and e^{10^5}/(e^{10^5}+1) are not 1)
+    return any(_huge_power(node) for node in sympy.preorder_traversal(a - b))
+
+
+def _huge_power(node: Any) -> bool:
+    exponent = node.exp if isinstance(node, sympy.Pow) else node.args[0] if isinstance(node, sympy.exp) else None
+    return exponent is not None and bool(exponent.is_Number) and bool(abs(exponent) > 1000)
 
 
 def _rounds_to(gold: Scalar, pred: Scalar, a: Any, b: Any, diff: Any, ctx: Context) -> bool:

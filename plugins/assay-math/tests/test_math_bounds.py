@@ -133,6 +133,7 @@ UNEQUAL = [
     ("\\pi^{100}", "\\boxed{\\pi^{100} + 1}"),
     ("e^{10^{10}}", "\\boxed{e^{10^{10}} + 1}"),
     ("1", "\\boxed{\\frac{\\pi^{10^{4}}}{\\pi^{10^{4}} + 1}}"),
+    ("1", "\\boxed{\\frac{e^{10^{5}}}{e^{10^{5}} + 1}}"),
     # an inequality of huge degree is not solved (that would build the polynomial)
     ("x < 1", "\\boxed{x^{10^{10}} < 1}"),
 ]
