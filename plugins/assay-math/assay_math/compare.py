@@ -17,6 +17,7 @@ import sympy  # type: ignore[import-untyped]
 
 from assay_math.config import MathConfig
 from assay_math.deadline import Budget
+from assay_math.exact import add, exactly_equal, is_zero, negate, of_sympy
 from assay_math.values import ELLIPSIS, Choice, Matrix, Ratio, Rel, Scalar, Seq, SetOp, Text, Value
 
 POINTS = (
@@ -355,8 +356,8 @@ def expr_equal(gold: Scalar, pred: Scalar, a: Any, b: Any, ctx: Context, *, roun
         return True
     if isinstance(a, sympy.MatrixBase) or isinstance(b, sympy.MatrixBase):
         return False
-    if gold.huge or pred.huge:
-        return False
+    if gold.huge or pred.huge:  # never evaluated: equal only by exact arithmetic on the exponents
+        return exactly_equal(a, b)
     inexact = gold.inexact or pred.inexact
     if a.free_symbols or b.free_symbols:
         return symbolic_equal(a, b, ctx, inexact=gold.inexact)
@@ -381,7 +382,32 @@ def expr_equal(gold: Scalar, pred: Scalar, a: Any, b: Any, ctx: Context, *, roun
         return rounding and _rounds_to(gold, pred, a, b, diff, ctx)
     if scale == 0:
         return bool(diff == 0)
-    return bool(diff <= scale * EXACT_RTOL)
+    return bool(diff <= scale * EXACT_RTOL) and not _certainly_different(a, b, ctx)
+
+
+def _certainly_different(a: Any, b: Any, ctx: Context) -> bool:
+    """Agreeing to 30 digits is no equality when the values dwarf their difference (`\\pi^{100} + 1` is not
+    `\\pi^{100}`, `2^{1/10^{100}}` is not 1): exact arithmetic decides where it applies, else a difference that
+    sympy evaluates to a certain, non-zero number."""
+    exact_a, exact_b = of_sympy(a), of_sympy(b)
+    if exact_a is not None and exact_b is not None:
+        return not is_zero(add(exact_a, negate(exact_b)))
+    difference = None
+    try:
+        with ctx.budget.enforce():
+            difference = (a - b).evalf(15, strict=True)
+    except (TypeError, ValueError, ZeroDivisionError, ArithmeticError, RecursionError, AttributeError):
+        pass  # no digit of the difference is certain (PrecisionExhausted)
+    if difference is not None and difference.is_Number and difference != 0:
+        return True
+    # an uncertain or zero evaluation may well be a true zero, unless a huge power makes any difference smaller
+    # than every precision tried (\\pi^{10^4}/(\\pi^{10^4}+1) and e^{10^5}/(e^{10^5}+1) are not 1)
+    return any(_huge_power(node) for node in sympy.preorder_traversal(a - b))
+
+
+def _huge_power(node: Any) -> bool:
+    exponent = node.exp if isinstance(node, sympy.Pow) else node.args[0] if isinstance(node, sympy.exp) else None
+    return exponent is not None and bool(exponent.is_Number) and bool(abs(exponent) > 1000)
 
 
 def _decimal_tolerance(gold: Scalar, gold_expr: Any, gold_value: Any, ctx: Context) -> float:
@@ -706,6 +732,8 @@ def _inequality_set(rel: Rel, ctx: Context) -> Any:
             else:
                 if not variable.is_Symbol:
                     return None
+                if not (_simplifiable(left) and _simplifiable(right)):
+                    return None  # solving x^{10^{10}} < 1 would build a polynomial of that degree
                 relation = ops[op](left, right)
                 piece = sympy.solveset(relation, variable, sympy.S.Reals)
             result = sympy.Intersection(result, piece)

@@ -1,7 +1,8 @@
 """A time budget that works in any thread and any process: no signals.
 
-Cheap work (tokenising, parsing, exact arithmetic) never builds values that take long to compute (huge powers
-and factorials stay unevaluated) and checks the budget between steps. Open-ended sympy work (simplify,
+Cheap work (tokenising, parsing, exact arithmetic) checks the budget between steps and never builds values that
+take long to compute: the watchdog below cannot interrupt a single C call, so huge powers, factorials and roots
+are bounded before sympy sees them (`assay_math.exact`). Open-ended sympy work (simplify,
 solving an inequality, evaluating) runs under `Budget.enforce()`: a watchdog thread raises `DeadlineExceeded`
 in the working thread when the budget is spent (`PyThreadState_SetAsyncExc`, the mechanism behind
 `KeyboardInterrupt` for threads), and raises it again every 50 ms if some library code swallows it.

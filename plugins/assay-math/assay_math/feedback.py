@@ -23,6 +23,8 @@ def math_feedback(verdict: Verdict, *, show_tests: bool) -> str:
         return f"The final answer{said} could not be read as a mathematical expression."
     if verdict.reason == "answer_too_long":
         return "The final answer is too long to be checked: give it in simplest form."
+    if verdict.reason == "too_large":
+        return f"The final answer{said} holds a number too large to compute: give it in simplest form."
     if verdict.reason == "time_limit":
         return f"The final answer{said} took too long to compare: give it in simplest form."
     return generic_feedback(verdict, show_tests=False)

@@ -27,7 +27,7 @@ from typing import Any
 Node = tuple[Any, ...]
 
 MAX_DEPTH = 60
-MAX_TOKENS = 3000
+MAX_TOKENS = 4000  # the default max_answer_chars: the length of an answer, not its tokens, is the limit
 
 
 class ParseError(ValueError):
@@ -748,15 +748,15 @@ class Parser:
                 exp = self.power(stop)
                 exp = ("neg", exp) if sign == "-" else exp
             else:
-                exp = self.power_operand(stop)
+                exp = self.power_operand(stop, split_digits=base[0] not in ("num", "paren"))
             base = self.postfix(("pow", base, exp))
         self.depth -= 1
         return base
 
-    def power_operand(self, stop: set[str]) -> Node:
+    def power_operand(self, stop: set[str], *, split_digits: bool) -> Node:
         t = self.peek()
-        if t is not None and t.kind == "num" and len(t.text) > 1 and not t.space and "." not in t.text:
-            # x^23 in LaTeX is x^2 3
+        if split_digits and t is not None and t.kind == "num" and len(t.text) > 1 and not t.space and "." not in t.text:
+            # x^23 in LaTeX is x^2 3; a number's power is not (10^10 is written for 10^{10}, never for 10^1 0)
             self.toks[self.i] = Tok("num", t.text[1:], False)
             return ("num", t.text[0])
         return self.power(stop)
@@ -1048,8 +1048,47 @@ def _subscripted(node: Node, sub: str) -> Node:
     return ("sym", f"{node[1]}_{sub}" if len(sub) == 1 else f"{node[1]}_{{{sub}}}")
 
 
+_OPENERS = {"(": ")", "[": "]", "{": "}"}
+_CLOSERS = {")", "]", "}"}
+
+
+def drop_redundant_groups(toks: list[Tok]) -> list[Tok]:
+    """`((x))` is `(x)`, `{{x}}` is `{x}`, `({x})` and `{(x)}` are `(x)`: a group whose only content is another
+    group says nothing more, and a correct answer inside a thousand of them must not exceed the nesting bound.
+    Brackets (`[[1]]` is a list in a list) and a brace after `_` (a subscript's text) are kept."""
+    for _ in range(8):  # alternating ({({...}) collapses in two passes
+        match: dict[int, int] = {}
+        stack: list[int] = []
+        for index, tok in enumerate(toks):
+            if tok.kind != "op":
+                continue
+            if tok.text in _OPENERS:
+                stack.append(index)
+            elif tok.text in _CLOSERS:
+                if not stack:
+                    return toks  # unbalanced: left for the parser to report
+                match[stack.pop()] = index
+        drop: set[int] = set()
+        for opener, closer in match.items():
+            inner = opener + 1
+            if match.get(inner) != closer - 1 or inner in drop or opener in drop:
+                continue
+            outer_kind, inner_kind = toks[opener].text, toks[inner].text
+            if "[" in (outer_kind, inner_kind):
+                continue
+            after_subscript = opener > 0 and toks[opener - 1].kind == "op" and toks[opener - 1].text == "_"
+            if outer_kind == "(" and inner_kind == "{":
+                drop |= {inner, closer - 1}
+            elif not (after_subscript and outer_kind == "{" and inner_kind == "("):
+                drop |= {opener, closer}
+        if not drop:
+            return toks
+        toks = [tok for index, tok in enumerate(toks) if index not in drop]
+    return toks
+
+
 def parse(source: str, *, plain: bool = False) -> Node:
     toks = tokenize(source, plain=plain)
     if not toks:
         raise ParseError("empty")
-    return Parser(toks).parse()
+    return Parser(drop_redundant_groups(toks)).parse()

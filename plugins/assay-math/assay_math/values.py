@@ -1,7 +1,9 @@
 """Answer values: the syntax tree turned into sympy expressions and structures, with guards on size.
 
-Nothing here computes something huge: an integer power or factorial past `MAX_BITS` stays unevaluated
-(`Scalar.huge`), and such values are only ever compared structurally.
+Nothing here computes something huge: a tree with powers or factorials in it is first evaluated exactly by
+`assay_math.exact`, which never writes out a number past `MAX_BITS`. A value too large to write out becomes a
+`Huge` atom (`Scalar.huge`) compared by exact arithmetic on its exponents; one that is too large in a place
+where it cannot be decided exactly (`\\sin(10^{10^{10}})`) raises `TooLarge`.
 """
 
 from __future__ import annotations
@@ -13,11 +15,10 @@ from typing import Any
 import sympy  # type: ignore[import-untyped]
 from sympy.core.numbers import Integer, Rational  # type: ignore[import-untyped]
 
+from assay_math import exact
+from assay_math.exact import MAX_BITS, MAX_DIGITS, MAX_FACTORIAL, Huge, TooLarge
 from assay_math.syntax import Node, ParseError
 
-MAX_BITS = 60_000  # 2^60000 has ~18,000 digits: exact arithmetic on it is still fast
-MAX_FACTORIAL = 3000
-MAX_DIGITS = 2000
 MAX_ALTERNATIVES = 16
 
 
@@ -92,6 +93,8 @@ class Flags:
     huge: bool = False
     imaginary_unit: bool = True
     symbols: dict[str, Any] = field(default_factory=dict)
+    # set when the tree has powers or factorials: numeric subtrees are then evaluated by `exact` first
+    exact_memo: dict[int, Any] | None = None
 
 
 def symbol(name: str, flags: Flags) -> Any:
@@ -150,8 +153,26 @@ def _bits(value: Rational) -> int:
     return max(abs(int(value.p)).bit_length(), int(value.q).bit_length())
 
 
+def _exact_subtree(node: Node, flags: Flags) -> Any:
+    """The sympy number for a subtree of numbers and arithmetic, None for any other subtree."""
+    assert flags.exact_memo is not None
+    value = exact.evaluate(node, flags.exact_memo)
+    if value is None:
+        return None
+    value = exact.normalize(value)
+    if exact.is_huge(value):
+        raise TooLarge("a number too large to compute is part of a larger expression")
+    if exact.has_decimal(node):
+        flags.inexact = True
+    return exact.to_sympy(value)
+
+
 def to_expr(node: Node, flags: Flags) -> Any:
     kind = node[0]
+    if flags.exact_memo is not None and kind in ("add", "neg", "mul", "div", "pow", "func", "paren", "brace", "pct"):
+        number = _exact_subtree(node, flags)
+        if number is not None:
+            return number
     if kind == "num":
         text = node[1]
         if len(text) > MAX_DIGITS:
@@ -220,9 +241,14 @@ def _power(base: Any, exponent_node: Node, flags: Flags) -> Any:
         and isinstance(base, Rational)
         and base not in (0, 1, -1)
         and (_bits(base) * abs(int(exponent.p)) // int(exponent.q) > MAX_BITS or abs(int(exponent.p)) > 10 * MAX_BITS)
+    ):  # only reached where `exact` could not take the tree: an unevaluated power would be computed by the next step
+        raise TooLarge("power too large to compute")
+    if (
+        isinstance(exponent, Rational)
+        and getattr(base, "is_Mul", False)
+        and _distributed_bits(base, exponent) > MAX_BITS
     ):
-        flags.huge = True
-        return sympy.Pow(base, exponent, evaluate=False)
+        raise TooLarge("power too large to compute")  # sympy would raise each number in (2x)^{10^{10}} to it
     if (
         getattr(exponent, "is_Number", False)
         and abs(exponent) > 10 * MAX_BITS
@@ -233,7 +259,20 @@ def _power(base: Any, exponent_node: Node, flags: Flags) -> Any:
     if _has_huge_number(exponent):
         flags.huge = True
         return sympy.Pow(base, exponent, evaluate=False)
+    exact.check_root(base, exponent)
     return sympy.Pow(base, exponent)
+
+
+def _distributed_bits(base: Any, exponent: Rational) -> int:
+    """About how many bits sympy writes out when it distributes the power over the numbers of a product."""
+    bits = 0
+    for factor in base.args:
+        if isinstance(factor, Rational):
+            bits += _bits(factor) * abs(int(exponent.p)) // int(exponent.q)
+        elif factor.is_Pow and isinstance(factor.base, Rational) and isinstance(factor.exp, Rational):
+            scaled = factor.exp * exponent
+            bits += _bits(factor.base) * abs(int(scaled.p)) // int(scaled.q)
+    return bits
 
 
 def _has_huge_number(expr: Any) -> bool:
@@ -250,9 +289,12 @@ def _has_huge_number(expr: Any) -> bool:
 def _function(name: str, args: list[Any], flags: Flags) -> Any:
     a = args[0]
     if name == "sqrt":
+        exact.check_root(a, Rational(1, 2))
         return sympy.sqrt(a)
     if name == "root":
         index = args[1]
+        if index.is_Rational and index != 0:
+            exact.check_root(a, 1 / index)
         if a.is_number and a.is_negative and index.is_Integer and int(index) % 2 == 1:
             return sympy.real_root(a, index)
         return sympy.root(a, index)
@@ -299,6 +341,8 @@ def _function(name: str, args: list[Any], flags: Flags) -> Any:
         "ceiling": sympy.ceiling,
         "ceil": sympy.ceiling,
     }
+    if name in ("floor", "ceiling", "ceil"):
+        _check_integer_part(a)
     if name in simple:
         return simple[name](a)
     if name == "log":
@@ -312,6 +356,18 @@ def _function(name: str, args: list[Any], flags: Flags) -> Any:
     raise NotScalar(name)
 
 
+def _check_integer_part(value: Any) -> None:
+    """sympy writes out the integer part of a number it floors: refuse one past MAX_BITS (`e^{10^{10}}`)."""
+    if not getattr(value, "is_number", False) or value.is_Rational:
+        return
+    try:
+        approximate = value.evalf(15)
+    except (TypeError, ValueError, ArithmeticError):
+        return
+    if approximate.is_Number and approximate.is_finite and abs(approximate) > sympy.Integer(2) ** MAX_BITS:
+        raise TooLarge("the integer part of a number too large to compute")
+
+
 def _big_operator(node: Node, flags: Flags) -> Any:
     _, name, var_node, lo_node, hi_node, body_node = node
     if var_node[0] != "sym":
@@ -322,7 +378,17 @@ def _big_operator(node: Node, flags: Flags) -> Any:
     result = op(body, (var, lo, hi))
     if lo.is_Integer and hi.is_Integer and 0 <= int(hi) - int(lo) <= 200:
         return result.doit()
+    if lo.is_Integer and hi.is_Integer and (name != "sum" or _in_an_exponent(var, body)):
+        # the closed form of a long finite product, or of a sum of powers (2^n up to n = 10^10), is a number
+        # sympy would write out in full when evaluating it
+        raise TooLarge("a product or a sum of powers over a long range")
     return result
+
+
+def _in_an_exponent(var: Any, body: Any) -> bool:
+    return any(
+        var in p.exp.free_symbols for p in sympy.preorder_traversal(body) if isinstance(p, sympy.Pow)
+    ) or body.has(sympy.factorial, sympy.gamma, sympy.binomial)
 
 
 def build(node: Node, flags: Flags, source: str | None = None) -> Value:
@@ -360,6 +426,11 @@ def build(node: Node, flags: Flags, source: str | None = None) -> Value:
             return Scalar(inner.expr, inner.source, inner.places, inner.inexact, kind, inner.huge)
         raise NotScalar(kind)
     local = Flags(imaginary_unit=flags.imaginary_unit, symbols=flags.symbols)
+    if exact.needs_exact(node):
+        local.exact_memo = {}
+        value = exact.evaluate(node, local.exact_memo)
+        if value is not None and exact.is_huge(value := exact.normalize(value)):
+            return Scalar(Huge(value), source, None, exact.has_decimal(node), None, True)
     expr = to_expr(node, local)
     if isinstance(expr, sympy.MatrixBase):
         return Matrix(tuple(tuple(Scalar(c, inexact=local.inexact) for c in expr.row(r)) for r in range(expr.rows)))

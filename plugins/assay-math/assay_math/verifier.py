@@ -58,7 +58,7 @@ class MathVerifier(Verifier):
         self._reader.cache.clear()
 
     def verify(self, task: Task, sample: Sample) -> Verdict:
-        from assay_math.answers import DeadlineExceeded, ParseError, choice_value
+        from assay_math.answers import DeadlineExceeded, ParseError, TooLarge, choice_value
         from assay_math.deadline import Budget
         from assay_math.extract import Extracted, last_number
         from assay_math.normalize import looks_like_code
@@ -112,6 +112,17 @@ class MathVerifier(Verifier):
                 )
             try:
                 pred = reader.value(extracted, budget, is_gold=False)
+            except TooLarge as exc:  # no fall-back to a number inside it: `(10^{100000})!` is not 100000
+                return self.verdict(
+                    task,
+                    sample,
+                    "fail",
+                    score=0.0,
+                    answer=extracted.text.strip()[:500],
+                    reason="too_large",
+                    details={**details, "extracted": extracted.text.strip()[:500], "too_large": str(exc)},
+                    elapsed_s=time.perf_counter() - started,
+                )
             except ParseError:
                 prose = (
                     extracted.how in ("math", "marker", "bare")
@@ -272,7 +283,7 @@ class MathVerifier(Verifier):
         return any(self.reader.equal(g, p, budget, ordered_lists=ordered) for g, p in pairs)
 
     def feedback(self, task: Task, verdict: Verdict, *, show_tests: bool) -> str | None:
-        """"no final answer found", or the answer that was read and judged wrong (never the reference)."""
+        """ "no final answer found", or the answer that was read and judged wrong (never the reference)."""
         return math_feedback(verdict, show_tests=show_tests)
 
     def answer_key(self, task: Task, sample: Sample) -> str | None:
