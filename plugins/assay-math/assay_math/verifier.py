@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
@@ -58,100 +57,29 @@ class MathVerifier(Verifier):
         self._reader.cache.clear()
 
     def verify(self, task: Task, sample: Sample) -> Verdict:
-        from assay_math.answers import DeadlineExceeded, ParseError, TooLarge, choice_value
+        from assay_math.answers import DeadlineExceeded
         from assay_math.deadline import Budget
-        from assay_math.extract import Extracted, last_number
-        from assay_math.normalize import looks_like_code
         from assay_math.restated import asks_for_order, restates
 
         reference = self.parse_reference(task, MathReference)
-        started = time.perf_counter()
         budget = Budget(self.config.time_limit_s)
-        reader = self.reader
         gold_text = _reference_text(reference.answer)
         if not gold_text.strip():
             return self.error(task, sample, "bad_reference", "reference answer is empty")
-        details: dict[str, Any] = {}
         try:
             choice = self._gold_choice(task, reference, gold_text)
             if choice is not None:
-                return self._choice_verdict(task, sample, choice, budget, started)
-            gold_answer = reader.extract(gold_text) if not isinstance(reference.answer, int | float) else None
-            if gold_answer is None:
-                gold_answer = Extracted(gold_text.strip(), True, "bare")
-            try:
-                gold = reader.value(gold_answer, budget, is_gold=True)
-            except ParseError as exc:
-                # a reference that cannot be read judges nothing: not even an answer that copies it passes
-                return self.error(
-                    task, sample, "bad_reference", f"reference answer {gold_text[:200]!r} cannot be parsed: {exc}"
-                )
-            extracted = reader.extract(sample.text)
-            if extracted is None:
-                return self.verdict(task, sample, "fail", reason="no_answer", elapsed_s=time.perf_counter() - started)
-            details["extracted_by"] = extracted.how
-            if len(extracted.text) > self.config.max_answer_chars:
-                return self.verdict(
-                    task,
-                    sample,
-                    "fail",
-                    score=0.0,
-                    reason="answer_too_long",
-                    details={**details, "length": len(extracted.text)},
-                    elapsed_s=time.perf_counter() - started,
-                )
-            if _same_text(gold_answer.text, extracted.text):
-                return self.verdict(
-                    task,
-                    sample,
-                    "pass",
-                    score=1.0,
-                    answer=self._key(gold, extracted.text, reference.percent_as_fraction, budget),
-                    details={**details, "extracted": extracted.text.strip()[:500]},
-                    elapsed_s=time.perf_counter() - started,
-                )
-            try:
-                pred = reader.value(extracted, budget, is_gold=False)
-            except TooLarge as exc:  # no fall-back to a number inside it: `(10^{100000})!` is not 100000
-                return self.verdict(
-                    task,
-                    sample,
-                    "fail",
-                    score=0.0,
-                    answer=extracted.text.strip()[:500],
-                    reason="too_large",
-                    details={**details, "extracted": extracted.text.strip()[:500], "too_large": str(exc)},
-                    elapsed_s=time.perf_counter() - started,
-                )
-            except ParseError:
-                prose = (
-                    extracted.how in ("math", "marker", "bare")
-                    and not any(c in extracted.text for c in "\\{}")
-                    and not looks_like_code(extracted.text)  # no number is picked out of a program
-                )
-                number = last_number(extracted.text) if prose and "number" in self.config.extraction else None
-                if number is not None:  # a span that is not math ('? just about 1'): its last number
-                    extracted = Extracted(number, True, "number")
-                    details["extracted_by"] = "number"
-                    try:
-                        pred = reader.value(extracted, budget, is_gold=False)
-                    except ParseError:
-                        pred = None
-                else:
-                    pred = None
-            if pred is None:
-                return self.verdict(
-                    task,
-                    sample,
-                    "fail",
-                    score=0.0,
-                    answer=extracted.text.strip()[:500],
-                    reason="parse_error",
-                    details=details,
-                    elapsed_s=time.perf_counter() - started,
-                )
+                return self._choice_verdict(task, sample, choice, budget)
+            read = self._read_reference(task, sample, reference, gold_text, budget)
+            if isinstance(read, Verdict):
+                return read
+            gold_answer, gold = read
+            answered = self._read_answer(task, sample, gold_answer, gold, reference, budget)
+            if isinstance(answered, Verdict):
+                return answered
+            extracted, pred, details = answered
             ordered = asks_for_order(task.prompt)
-            passed = reader.equal(gold, pred, budget, ordered_lists=ordered)
+            passed = self.reader.equal(gold, pred, budget, ordered_lists=ordered)
             if not passed and "," in gold_answer.text + extracted.text and (gold_answer.plain or extracted.plain):
                 passed = self._other_comma_readings(gold_answer, extracted, gold, pred, budget, ordered)
             # 'Simplify (x+1)^2 - x^2 - 2x' answered with that expression: equal in value, but no simplification
@@ -167,14 +95,8 @@ class MathVerifier(Verifier):
 
             clear_cache()
             return self.verdict(
-                task,
-                sample,
-                "timeout",
-                reason="time_limit",
-                details={"limit_s": self.config.time_limit_s},
-                elapsed_s=time.perf_counter() - started,
+                task, sample, "timeout", reason="time_limit", details={"limit_s": self.config.time_limit_s}
             )
-        _ = choice_value
         return self.verdict(
             task,
             sample,
@@ -184,8 +106,68 @@ class MathVerifier(Verifier):
             answer=self._key(pred, extracted.text, reference.percent_as_fraction, budget),
             reason=None if passed else "restated_question" if restated else "wrong_answer",
             details={**details, "extracted": extracted.text.strip()[:500]},
-            elapsed_s=time.perf_counter() - started,
         )
+
+    def _read_reference(
+        self, task: Task, sample: Sample, reference: MathReference, gold_text: str, budget: Any
+    ) -> tuple[Any, Any] | Verdict:
+        """(the reference as extracted, its value), or the `bad_reference` verdict of one that cannot be read."""
+        from assay_math.answers import ParseError
+        from assay_math.extract import Extracted
+
+        gold_answer = self.reader.extract(gold_text) if not isinstance(reference.answer, int | float) else None
+        if gold_answer is None:
+            gold_answer = Extracted(gold_text.strip(), True, "bare")
+        try:
+            return gold_answer, self.reader.value(gold_answer, budget, is_gold=True)
+        except ParseError as exc:
+            # a reference that cannot be read judges nothing: not even an answer that copies it passes
+            return self.error(
+                task, sample, "bad_reference", f"reference answer {gold_text[:200]!r} cannot be parsed: {exc}"
+            )
+
+    def _read_answer(
+        self, task: Task, sample: Sample, gold_answer: Any, gold: Any, reference: MathReference, budget: Any
+    ) -> tuple[Any, Any, dict[str, Any]] | Verdict:
+        """(the answer as extracted, its value, details), or the verdict of a sample whose answer is missing,
+        too long, a copy of the reference's text, too large or unreadable."""
+        from assay_math.answers import ParseError, TooLarge
+        from assay_math.extract import Extracted, last_number
+        from assay_math.normalize import looks_like_code
+
+        reader = self.reader
+        extracted = reader.extract(sample.text)
+        if extracted is None:
+            return self.verdict(task, sample, "fail", reason="no_answer")
+        details: dict[str, Any] = {"extracted_by": extracted.how}
+        if len(extracted.text) > self.config.max_answer_chars:
+            details["length"] = len(extracted.text)
+            return self.verdict(task, sample, "fail", score=0.0, reason="answer_too_long", details=details)
+        shown = extracted.text.strip()[:500]
+        if _same_text(gold_answer.text, extracted.text):
+            key = self._key(gold, extracted.text, reference.percent_as_fraction, budget)
+            return self.verdict(task, sample, "pass", score=1.0, answer=key, details={**details, "extracted": shown})
+        try:
+            return extracted, reader.value(extracted, budget, is_gold=False), details
+        except TooLarge as exc:  # no fall-back to a number inside it: `(10^{100000})!` is not 100000
+            details.update(extracted=shown, too_large=str(exc))
+            return self.verdict(task, sample, "fail", score=0.0, answer=shown, reason="too_large", details=details)
+        except ParseError:
+            pass
+        prose = (
+            extracted.how in ("math", "marker", "bare")
+            and not any(c in extracted.text for c in "\\{}")
+            and not looks_like_code(extracted.text)  # no number is picked out of a program
+        )
+        number = last_number(extracted.text) if prose and "number" in self.config.extraction else None
+        if number is not None:  # a span that is not math ('? just about 1'): its last number
+            try:
+                details["extracted_by"] = "number"
+                as_number = Extracted(number, True, "number")
+                return as_number, reader.value(as_number, budget, is_gold=False), details
+            except ParseError:
+                shown = number.strip()[:500]
+        return self.verdict(task, sample, "fail", score=0.0, answer=shown, reason="parse_error", details=details)
 
     def _gold_choice(self, task: Task, reference: MathReference, gold_text: str) -> tuple[str, Any] | None:
         """(gold letter, options or None) for a multiple-choice task, None for any other."""
@@ -220,9 +202,7 @@ class MathVerifier(Verifier):
             modes=list(self.config.extraction),
         )
 
-    def _choice_verdict(
-        self, task: Task, sample: Sample, choice: tuple[str, Any], budget: Any, started: float
-    ) -> Verdict:
+    def _choice_verdict(self, task: Task, sample: Sample, choice: tuple[str, Any], budget: Any) -> Verdict:
         gold, options = choice
         found = self._choose(sample.text, options, budget)
         details: dict[str, Any] = {"reference": gold, "extracted_by": "choice", "choice_by": found.how, **found.details}
@@ -230,15 +210,7 @@ class MathVerifier(Verifier):
             details["extracted"] = found.extracted
         if found.letter is None:
             # an answer that is no option is no vote for one
-            return self.verdict(
-                task,
-                sample,
-                "fail",
-                score=0.0,
-                reason="no_answer",
-                details=details,
-                elapsed_s=time.perf_counter() - started,
-            )
+            return self.verdict(task, sample, "fail", score=0.0, reason="no_answer", details=details)
         passed = found.letter == gold
         return self.verdict(
             task,
@@ -248,7 +220,6 @@ class MathVerifier(Verifier):
             answer=found.letter,
             reason=None if passed else "wrong_answer",
             details=details,
-            elapsed_s=time.perf_counter() - started,
         )
 
     def _key(self, value: Any, text: str, percent_as_fraction: bool, budget: Any) -> str | None:
