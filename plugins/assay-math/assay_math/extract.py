@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assay_math.normalize import looks_like_code, unicode_to_ascii_math
+from assay_math.normalize import close_of, looks_like_code, unicode_to_ascii_math
 
 
 @dataclass(frozen=True)
@@ -143,26 +143,7 @@ def runaway_box(text: str) -> bool:
     if opener is None:
         return False
     stop = min(len(text), opener.end() + RUNAWAY_BOX_CHARS)
-    return _close_of(text, opener.end(), stop) is None and stop < len(text)
-
-
-def _close_of(text: str, pos: int, stop: int) -> int | None:
-    """Just past the `}` that closes a brace opened before `pos`, looking no further than `stop`; None when it
-    is still open there. A backslash escapes the next character (`\\{` is not a brace)."""
-    depth = 1
-    while pos < stop:
-        ch = text[pos]
-        if ch == "\\":
-            pos += 2
-            continue
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return pos + 1
-        pos += 1
-    return None
+    return close_of(text, opener.end(), stop) is None and stop < len(text)
 
 
 def boxes(text: str) -> list[tuple[int, int, str]]:
@@ -171,7 +152,7 @@ def boxes(text: str) -> list[tuple[int, int, str]]:
     for match in _BOX.finditer(text):
         if found and match.start() < found[-1][1]:
             continue  # a box inside a box
-        closed = _close_of(text, match.end(), len(text))
+        closed = close_of(text, match.end(), len(text))
         end = len(text) if closed is None else closed
         content = text[match.end() : end - 1 if closed is not None else end]
         found.append((match.start(), end, content))

@@ -126,3 +126,25 @@ def looks_like_code(text: str) -> bool:
     """Whether a text contains Python syntax that mathematical notation never uses (lambda, dunder names,
     imports, attribute calls, calls on nothing, string literals, statements after `;`)."""
     return _CODE.search(text) is not None
+
+
+# -- braces ------------------------------------------------------------------------------------------------------
+
+
+def close_of(text: str, pos: int, stop: int) -> int | None:
+    """Just past the `}` that closes a brace opened before `pos`, looking no further than `stop`; None when it
+    is still open there. A backslash escapes the next character (`\\{` is not a brace)."""
+    depth = 1
+    while pos < stop:
+        ch = text[pos]
+        if ch == "\\":
+            pos += 2
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return pos + 1
+        pos += 1
+    return None

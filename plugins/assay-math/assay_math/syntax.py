@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from assay_math.normalize import close_of
+
 Node = tuple[Any, ...]
 
 MAX_DEPTH = 60
@@ -453,21 +455,11 @@ def _read_braced(text: str, pos: int) -> tuple[str, int]:
         if pos < n:
             return text[pos], pos + 1
         return "", pos
-    depth = 0
     start = pos + 1
-    while pos < n:
-        c = text[pos]
-        if c == "\\":
-            pos += 2
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:pos], pos + 1
-        pos += 1
-    raise ParseError("unbalanced braces")
+    end = close_of(text, start, n)
+    if end is None:
+        raise ParseError("unbalanced braces")
+    return text[start : end - 1], end
 
 
 def _text_token(content: str, space: bool) -> Tok:
