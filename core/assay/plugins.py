@@ -32,6 +32,7 @@ from assay.verifier import Verifier, VerifierKind
 from assay.version import __version__
 
 if TYPE_CHECKING:
+    from assay.sandbox import Sandbox
     from assay.selection import Selector
 
 ENTRY_POINT_GROUP = "assay"
@@ -84,8 +85,7 @@ class Registry:
     """Everything the loaded plugins registered, by name."""
 
     verifiers: dict[str, type[Verifier]] = field(default_factory=dict)
-    # Typed loosely until the sandbox contract grows the Python runner the code and lean plugins use.
-    sandboxes: dict[str, type[Any]] = field(default_factory=dict)
+    sandboxes: dict[str, type[Sandbox]] = field(default_factory=dict)
     selectors: dict[str, Selector] = field(default_factory=dict)
     commands: dict[str, Command] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
@@ -94,8 +94,8 @@ class Registry:
         cls: type[Verifier] = _lookup(self.verifiers, name, "verifier")
         return cls
 
-    def sandbox_class(self, name: str) -> type[Any]:
-        cls: type[Any] = _lookup(self.sandboxes, name, "sandbox")
+    def sandbox_class(self, name: str) -> type[Sandbox]:
+        cls: type[Sandbox] = _lookup(self.sandboxes, name, "sandbox")
         return cls
 
     def selector(self, name: str) -> Selector:

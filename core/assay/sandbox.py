@@ -209,7 +209,7 @@ def takes_option(sandbox_class: type[Any], option: str) -> bool:
     )
 
 
-def open_sandbox(name: str, *, optional: Mapping[str, Any] | None = None, **options: Any) -> Any:
+def open_sandbox(name: str, *, optional: Mapping[str, Any] | None = None, **options: Any) -> Sandbox:
     """Start the registered sandbox backend `name`.
 
     `options` go to its constructor as they are; `optional` ones only where the constructor takes them

@@ -7,6 +7,7 @@ import json
 import sys
 import time
 
+from assay import PythonSandbox
 from assay.cli import Command
 from assay_sandboxes.images import DEFAULT_RECIPE, RECIPES
 
@@ -57,13 +58,17 @@ def _check(args: argparse.Namespace) -> int:
         return 2
     sandbox = cls()
     try:
-        first = sandbox.run_python("print('ok')") if hasattr(sandbox, "run_python") else sandbox.run(["true"])
+        python = sandbox if isinstance(sandbox, PythonSandbox) else None
+        first = python.run_python("print('ok')") if python is not None else sandbox.run(["true"])
         if first.status != "ok":
             print(f"assay sandbox check: a trivial run failed: {first.status}: {first.message}", file=sys.stderr)
             return 1
         started = time.perf_counter()
         for _ in range(args.runs):
-            sandbox.run_python("pass")
+            if python is not None:
+                python.run_python("pass")
+            else:
+                sandbox.run(["true"])
         per_run = (time.perf_counter() - started) / max(args.runs, 1)
         report = {
             "backend": args.backend,

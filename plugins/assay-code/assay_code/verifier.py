@@ -11,7 +11,6 @@ where the candidate cannot reach. For `io`, the program's output is compared her
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import socket
 import threading
@@ -186,11 +185,7 @@ class CodeVerifier(Verifier):
         if sandbox is None:
             # Where the backend can preload, every run finds the harness imported instead of loading it from stdin.
             preloaded = takes_option(get_registry().sandbox_class(self.config.sandbox), "preload_sources")
-            sandbox = open_sandbox(
-                self.config.sandbox, optional={**optional, "preload_sources": harness.preload_sources()}
-            )
-            if not isinstance(sandbox, PythonSandbox):
-                raise TypeError(f"sandbox {self.config.sandbox!r} has no Python fast path (run_python_pair)")
+            sandbox = self._open_python_sandbox({**optional, "preload_sources": harness.preload_sources()})
             python = str(sandbox.isolation().get("python") or "") or None
             with self._lock:
                 self._sandboxes.append(sandbox)
@@ -198,6 +193,12 @@ class CodeVerifier(Verifier):
                     self._preloaded.add(sandbox)
                 self._sandbox_python = python
             setattr(self._local, slot, sandbox)
+        return sandbox
+
+    def _open_python_sandbox(self, optional: dict[str, Any] | None = None) -> PythonSandbox:
+        sandbox = open_sandbox(self.config.sandbox, optional=optional)
+        if not isinstance(sandbox, PythonSandbox):
+            raise TypeError(f"sandbox {self.config.sandbox!r} has no Python fast path (run_python_pair)")
         return sandbox
 
     def _pytest_sandbox(self) -> PythonSandbox:
@@ -364,9 +365,7 @@ class CodeVerifier(Verifier):
         host: JudgeHost | None = getattr(self._local, "judge_host", None)
         if host is None:
             self.sandbox  # noqa: B018 - starts this thread's sandbox, which tells the sandbox's Python version
-            host = JudgeHost(
-                functools.partial(open_sandbox, self.config.sandbox), self.config.judge_memory_mb, self._sandbox_python
-            )
+            host = JudgeHost(self._open_python_sandbox, self.config.judge_memory_mb, self._sandbox_python)
             with self._lock:
                 self._judge_hosts.append(host)
             self._local.judge_host = host
