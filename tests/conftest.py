@@ -12,6 +12,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,3 +86,37 @@ def math_installed() -> None:
         get_registry().verifier_class("math")
     except UnknownComponent:
         pytest.skip("the `math` verifier (distribution assay-math) is not installed")
+
+
+ScriptedLM = Callable[[dict[str, list[str]]], Any]
+
+
+@pytest.fixture
+def scripted_lm() -> ScriptedLM:
+    """`scripted_lm({question: [reply, ...]})`: an lm-eval `LM` that answers each question with its next
+    scripted reply (lm-eval's own model interface, so its evaluate() runs unchanged)."""
+    pytest.importorskip("lm_eval")
+    from lm_eval.api.model import LM
+
+    class Scripted(LM):  # type: ignore[misc]
+        def __init__(self, script: dict[str, list[str]]) -> None:
+            super().__init__()
+            self.script = script
+            self.asked: dict[str, int] = {}
+
+        def loglikelihood(self, requests: Any) -> Any:
+            raise NotImplementedError
+
+        def loglikelihood_rolling(self, requests: Any) -> Any:
+            raise NotImplementedError
+
+        def generate_until(self, requests: Any) -> list[str]:
+            replies = []
+            for request in requests:
+                question = request.args[0].strip()
+                turn = self.asked.get(question, 0)
+                self.asked[question] = turn + 1
+                replies.append(self.script[question][turn])
+            return replies
+
+    return Scripted

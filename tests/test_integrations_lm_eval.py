@@ -25,36 +25,8 @@ SAMPLES = {
 ANSWERS = {"What is half of 1?": "1/2", "What is 1+1?": "2", "What is 2*3?": "6"}
 
 
-def _scripted_lm() -> Any:
-    from lm_eval.api.model import LM
-
-    class Scripted(LM):  # type: ignore[misc]
-        """Answers each question with its next scripted sample."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.asked: dict[str, int] = {}
-
-        def loglikelihood(self, requests: Any) -> Any:
-            raise NotImplementedError
-
-        def loglikelihood_rolling(self, requests: Any) -> Any:
-            raise NotImplementedError
-
-        def generate_until(self, requests: Any) -> list[str]:
-            answers = []
-            for request in requests:
-                question = request.args[0].strip()
-                turn = self.asked.get(question, 0)
-                self.asked[question] = turn + 1
-                answers.append(SAMPLES[question][turn])
-            return answers
-
-    return Scripted()
-
-
 def test_equivalence_aware_vote_beats_exact_string_vote_in_a_real_evaluation(
-    math_installed: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    math_installed: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scripted_lm: Any
 ) -> None:
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -82,7 +54,7 @@ def test_equivalence_aware_vote_beats_exact_string_vote_in_a_real_evaluation(
         "process_results": process_results_for("math", reference="answer"),
         "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
     }  # fmt: skip
-    results = evaluate(lm=_scripted_lm(), task_dict={"assay_vote": ConfigurableTask(config=config)})
+    results = evaluate(lm=scripted_lm(SAMPLES), task_dict={"assay_vote": ConfigurableTask(config=config)})
     figures = results["results"]["assay_vote"]
     # assay: 1/2 (three ways of writing it) beats 1/3; 2 beats 3; 6 beats 7. Exact strings: "1/3" and "3"
     # are the only repeated strings in the first two questions, so they win there.

@@ -562,14 +562,13 @@ def test_lm_eval_vote_over_http_matches_the_vote_in_process(
 
 @pytest.mark.slow
 def test_a_real_lm_eval_evaluation_votes_over_http_as_it_does_in_process(
-    serve: Serve, math_installed: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    serve: Serve, math_installed: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scripted_lm: Any
 ) -> None:
     """lm-eval's own evaluate(): a task from a config (a local JSONL data set), a scripted LM, the filter and
     process_results pointed at the server; equivalent answers written differently must vote together."""
     pytest.importorskip("lm_eval")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from lm_eval.api.model import LM
     from lm_eval.api.task import ConfigurableTask
     from lm_eval.evaluator import evaluate
 
@@ -584,26 +583,6 @@ def test_a_real_lm_eval_evaluation_votes_over_http_as_it_does_in_process(
         "What is 3-1?": ["5", "2", "2.00", "5", "\\boxed{2}"],
         "What is 10/5?": ["1", "\\boxed{2}", "1", "4/2", "2"],
     }
-
-    class Scripted(LM):  # type: ignore[misc]
-        def __init__(self) -> None:
-            super().__init__()
-            self.asked: dict[str, int] = {}
-
-        def loglikelihood(self, requests: Any) -> Any:
-            raise NotImplementedError
-
-        def loglikelihood_rolling(self, requests: Any) -> Any:
-            raise NotImplementedError
-
-        def generate_until(self, requests: Any) -> list[str]:
-            replies = []
-            for request in requests:
-                question = request.args[0].strip()
-                turn = self.asked.get(question, 0)
-                self.asked[question] = turn + 1
-                replies.append(scripted[question][turn])
-            return replies
 
     url = serve("--workers", "1", "--token", TOKEN, "--preload", "math")
     data = tmp_path / "questions.jsonl"
@@ -627,7 +606,7 @@ def test_a_real_lm_eval_evaluation_votes_over_http_as_it_does_in_process(
         "process_results": process_results_for("math", reference="answer", url=url, token=TOKEN),
         "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
     }  # fmt: skip
-    results = evaluate(lm=Scripted(), task_dict={"assay_vote_http": ConfigurableTask(config=config)})
+    results = evaluate(lm=scripted_lm(scripted), task_dict={"assay_vote_http": ConfigurableTask(config=config)})
     figures = results["results"]["assay_vote_http"]
     assert figures["acc,http"] == figures["acc,local"] == 1.0
 
