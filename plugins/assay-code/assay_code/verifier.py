@@ -204,9 +204,13 @@ class CodeVerifier(Verifier):
     def _pytest_sandbox(self) -> PythonSandbox:
         """A sandbox whose runs may also read where pytest is installed (the tests' process imports it); a
         backend that cannot add readable paths (docker) must have pytest in its image."""
-        if not takes_option(get_registry().sandbox_class(self.config.sandbox), "read_paths"):
-            return self.sandbox
-        return self._thread_sandbox("pytest_sandbox", {"read_paths": _pytest_paths()})
+        sandbox: PythonSandbox | None = getattr(self._local, "pytest_sandbox", None)
+        if sandbox is None:  # decided once per thread, not per sample
+            if takes_option(get_registry().sandbox_class(self.config.sandbox), "read_paths"):
+                sandbox = self._thread_sandbox("pytest_sandbox", {"read_paths": _pytest_paths()})
+            else:
+                sandbox = self._local.pytest_sandbox = self.sandbox
+        return sandbox
 
     def close(self) -> None:
         with self._lock:
