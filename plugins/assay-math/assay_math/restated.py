@@ -8,6 +8,7 @@ expression of the prompt is refused (unless the reference is that expression too
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -58,11 +59,13 @@ def restates(prompt: str, answer: str, reference: str) -> bool:
     return any(tree == candidate for candidate in _prompt_trees(prompt))
 
 
-def _prompt_trees(prompt: str) -> list[Node]:
+@functools.lru_cache(maxsize=256)
+def _prompt_trees(prompt: str) -> tuple[Node, ...]:
+    """The prompt's expressions as trees: read once per prompt, however many of its samples are judged."""
     texts = [content for _, _, content in math_spans(prompt)[:MAX_EXPRESSIONS]]
     texts += [m.group(1) for m in _PLAIN_AFTER_VERB.finditer(prompt)][:MAX_EXPRESSIONS]
     trees = [_tree(text) for text in texts if len(text) <= MAX_EXPRESSION_CHARS]
-    return [t for t in trees if t is not None and not _is_final(t)]
+    return tuple(t for t in trees if t is not None and not _is_final(t))
 
 
 def _tree(text: str) -> Node | None:
