@@ -1,4 +1,4 @@
-"""The adapters' shared parts (conversion, the judge in-process and over HTTP) and the verl adapter, which
+"""The adapters' shared parts (conversion, the grader in-process and over HTTP) and the verl adapter, which
 verl loads by file path and calls by keyword; with the real `math` verifier where it is installed."""
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ from assay.integrations.convert import (
     reward_of,
     strip_end_markers,
 )
-from assay.integrations.judge import Judge, close_judges, get_judge
+from assay.integrations.grader import Grader, close_graders, get_grader
 from assay.models import Sample, Task, Verdict
 from assay.plugins import UnknownComponent
 from assay.server import BackgroundServer, ServerSettings
 
 
 @pytest.fixture(autouse=True)
-def fresh_judges() -> Iterator[None]:
-    close_judges()
+def fresh_graders() -> Iterator[None]:
+    close_graders()
     yield
-    close_judges()
+    close_graders()
 
 
 # -- conversion ------------------------------------------------------------------------------------------
@@ -86,31 +86,31 @@ def test_reward_policy() -> None:
     assert reward_of(verdict("skipped")) is None
 
 
-# -- the judge -------------------------------------------------------------------------------------------
+# -- the grader -------------------------------------------------------------------------------------------
 
 
-def test_remote_judge_gives_the_in_process_verdicts(math_installed: None) -> None:
+def test_remote_grader_gives_the_in_process_verdicts(math_installed: None) -> None:
     pairs = [
         (Task(id="a", reference={"answer": "1/2"}), Sample(task_id="a", index=i, text=text))
         for i, text in enumerate(["\\boxed{0.5}", "The answer is 1/3", "\\frac{1}{2}", ""])
     ]
-    local = Judge("math").verify(pairs)
+    local = Grader("math").verify(pairs)
     with BackgroundServer(ServerSettings(workers=1, token="t0k")) as url:
-        remote = Judge("math", url=url, token="t0k").verify(pairs)
+        remote = Grader("math", url=url, token="t0k").verify(pairs)
         with pytest.raises(RuntimeError, match="401"):
-            Judge("math", url=url, token="wrong").verify(pairs)
+            Grader("math", url=url, token="wrong").verify(pairs)
     strip = [v.model_dump(exclude={"elapsed_s"}) for v in local]
     assert [v.model_dump(exclude={"elapsed_s"}) for v in remote] == strip
     assert [v.status for v in local] == ["pass", "fail", "pass", "fail"]
 
 
-def test_judges_are_shared_and_reject_bad_config(math_installed: None) -> None:
-    assert get_judge("math", {"time_limit_s": 5}) is get_judge("math", {"time_limit_s": 5})
-    assert get_judge("math") is not get_judge("math", {"time_limit_s": 5})
+def test_graders_are_shared_and_reject_bad_config(math_installed: None) -> None:
+    assert get_grader("math", {"time_limit_s": 5}) is get_grader("math", {"time_limit_s": 5})
+    assert get_grader("math") is not get_grader("math", {"time_limit_s": 5})
     with pytest.raises(ValueError, match="time_limit_s"):
-        Judge("math", {"time_limit_s": -1})
+        Grader("math", {"time_limit_s": -1})
     with pytest.raises(UnknownComponent):
-        Judge("no-such-verifier")
+        Grader("no-such-verifier")
 
 
 # -- verl ------------------------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("inspect_ai")
 
+from assay.integrations.grader import close_graders
 from assay.integrations.inspect_ai import assay_scorer
-from assay.integrations.judge import close_judges
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def test_inspect_eval_scores_with_the_assay_scorer(math_installed: None, tmp_pat
             model=model, log_dir=str(tmp_path / "logs"), display="none", max_samples=1,
         )  # fmt: skip
     finally:
-        close_judges()
+        close_graders()
     assert log.status == "success", log.error
     assert log.samples is not None
     scores = {sample.input: sample.scores["assay"] for sample in log.samples}

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("trl")
 pytest.importorskip("torch")
 
-from assay.integrations.judge import close_judges
+from assay.integrations.grader import close_graders
 from assay.integrations.trl import async_reward_function, reward_function
 
 pytestmark = pytest.mark.slow
@@ -55,14 +55,14 @@ def _trainer(tmp_path: Path, reward_funcs: list[Any], rows: list[dict[str, Any]]
 
 
 @pytest.fixture
-def judges() -> Iterator[None]:
-    close_judges()
+def graders() -> Iterator[None]:
+    close_graders()
     yield
-    close_judges()
+    close_graders()
 
 
 def test_trl_calls_sync_and_async_assay_rewards_with_its_own_arguments(
-    math_installed: None, judges: None, tmp_path: Path
+    math_installed: None, graders: None, tmp_path: Path
 ) -> None:
     import torch
 
@@ -84,7 +84,7 @@ def test_trl_calls_sync_and_async_assay_rewards_with_its_own_arguments(
         assert torch.allclose(rewards[:, column], expected, equal_nan=True)
 
 
-def test_conversational_completions_and_a_missing_column(math_installed: None, judges: None, tmp_path: Path) -> None:
+def test_conversational_completions_and_a_missing_column(math_installed: None, graders: None, tmp_path: Path) -> None:
     reward = reward_function("math", reference_column="solution")
     trainer = _trainer(tmp_path, [reward], [{"prompt": "what is 1 + 1 ?", "solution": "2"}])
     prompts = [[{"role": "user", "content": "what is 1 + 1 ?"}]] * 2
@@ -96,7 +96,7 @@ def test_conversational_completions_and_a_missing_column(math_installed: None, j
         reward_function("math")(prompts=["p"], completions=["c"], solution=["2"], trainer_state=None)
 
 
-def test_a_training_step_logs_the_assay_reward(math_installed: None, judges: None, tmp_path: Path) -> None:
+def test_a_training_step_logs_the_assay_reward(math_installed: None, graders: None, tmp_path: Path) -> None:
     trainer = _trainer(tmp_path, [reward_function("math")], [{"prompt": "what is 1 + 1 ?", "answer": "2"}] * 4)
     trainer.train()
     logged = trainer.state.log_history[0]

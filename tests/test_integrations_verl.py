@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import assay.integrations.verl as verl_adapter
-from assay.integrations.judge import close_judges
+from assay.integrations.grader import close_graders
 from assay.plugins import UnknownComponent, get_registry
 from assay.server import BackgroundServer, ServerSettings
 
@@ -44,10 +44,10 @@ def _installed(component: str, kind: str) -> None:
 
 
 @pytest.fixture(autouse=True)
-def fresh_judges() -> Iterator[None]:
-    close_judges()
+def fresh_graders() -> Iterator[None]:
+    close_graders()
     yield
-    close_judges()
+    close_graders()
 
 
 @pytest.fixture(scope="module")

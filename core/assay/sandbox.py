@@ -138,10 +138,10 @@ class PythonProgram(BaseModel):
 
 
 class PairResult(BaseModel):
-    """How a candidate/judge pair of runs ended."""
+    """How a candidate/tester pair of runs ended."""
 
     candidate: ExecResult
-    judge: ExecResult
+    tester: ExecResult
 
 
 @runtime_checkable
@@ -153,9 +153,9 @@ class PythonSandbox(Sandbox, Protocol):
     judgement stays in the caller's process, and each sample costs one sandboxed process.
 
     `run_python_pair` runs two programs that talk over a socket (`int(os.environ["ASSAY_PEER_FD"])` in
-    each): the untrusted `candidate`, and the `judge` that decides. They run as different users, in
-    processes forked from different servers (the candidate's never held the judge's data), and only bytes
-    cross the socket; the pair ends when the judge ends (a candidate still running is `cancelled`).
+    each): the untrusted `candidate`, and the `tester` that decides. They run as different users, in
+    processes forked from different servers (the candidate's never held the tester's data), and only bytes
+    cross the socket; the pair ends when the tester ends (a candidate still running is `cancelled`).
     """
 
     def run_python(
@@ -176,12 +176,12 @@ class PythonSandbox(Sandbox, Protocol):
     def run_python_pair(
         self,
         candidate: PythonProgram,
-        judge: PythonProgram,
+        tester: PythonProgram,
         *,
         limits: Limits | None = None,
-        judge_limits: Limits | None = None,
+        tester_limits: Limits | None = None,
     ) -> PairResult:
-        """Run `candidate` and `judge` at once, connected by a socket; each under its own limits."""
+        """Run `candidate` and `tester` at once, connected by a socket; each under its own limits."""
         ...
 
     def run_python_interactive(

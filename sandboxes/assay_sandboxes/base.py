@@ -25,12 +25,12 @@ from assay_sandboxes.client import (
 from assay_sandboxes.seccomp import HOST_UNIX_SOCKETS_LAYER, SeccompUnavailable, compile_filter
 
 T = TypeVar("T")
-#: How long a candidate may take to end by itself once its judge is done, before it is cancelled.
-JUDGED_GRACE_S = 0.1
+#: How long a candidate may take to end by itself once its tester is done, before it is cancelled.
+CANDIDATE_GRACE_S = 0.1
 
-#: The server that forks untrusted runs, and the one that forks judges. They are separate processes (and
-#: users) so that a candidate is never forked from memory that once held a judge's data.
-ROLES = ("candidate", "judge")
+#: The server that forks untrusted runs, and the one that forks testers. They are separate processes (and
+#: users) so that a candidate is never forked from memory that once held a tester's data.
+ROLES = ("candidate", "tester")
 
 
 class ServerHandle(ABC):
@@ -57,7 +57,7 @@ class ForkServerSandbox(ABC):
     """A sandbox backed by fork-servers. One instance serves one worker: calls are serialised.
 
     `run` execs a command; `run_python` runs Python source in the warm interpreter without exec (the fast
-    path); `run_python_pair` runs a candidate and its judge connected by a socket.
+    path); `run_python_pair` runs a candidate and its tester connected by a socket.
     """
 
     name: ClassVar[str]
@@ -138,49 +138,49 @@ class ForkServerSandbox(ABC):
     def run_python_pair(
         self,
         candidate: PythonProgram,
-        judge: PythonProgram,
+        tester: PythonProgram,
         *,
         limits: Limits | None = None,
-        judge_limits: Limits | None = None,
+        tester_limits: Limits | None = None,
     ) -> PairResult:
         candidate_limits = limits or self.limits
-        judge_limits = judge_limits or candidate_limits
+        tester_limits = tester_limits or candidate_limits
         requests = {
             role: _program_request(program, role_limits)
             for role, program, role_limits in (
                 ("candidate", candidate, candidate_limits),
-                ("judge", judge, judge_limits),
+                ("tester", tester, tester_limits),
             )
         }
-        refusal = self._refusal(candidate_limits) or self._refusal(judge_limits)
+        refusal = self._refusal(candidate_limits) or self._refusal(tester_limits)
         if refusal:
-            return PairResult(candidate=_broken(refusal), judge=_broken(refusal))
+            return PairResult(candidate=_broken(refusal), tester=_broken(refusal))
         with self._lock:
             try:
                 servers = {
                     "candidate": self._server("candidate", candidate_limits),
-                    "judge": self._server("judge", judge_limits),
+                    "tester": self._server("tester", tester_limits),
                 }
             except SandboxUnavailable as exc:
                 error = _broken(str(exc))
-                return PairResult(candidate=error, judge=error)
-            candidate_end, judge_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                return PairResult(candidate=error, tester=error)
+            candidate_end, tester_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 servers["candidate"].connection.send(requests["candidate"], candidate_end.fileno())
-                servers["judge"].connection.send(requests["judge"], judge_end.fileno())
+                servers["tester"].connection.send(requests["tester"], tester_end.fileno())
             except OSError as exc:
                 self._drop_servers()
                 error = _broken(str(exc))
-                return PairResult(candidate=error, judge=error)
+                return PairResult(candidate=error, tester=error)
             finally:
                 candidate_end.close()
-                judge_end.close()
-            judge_result = self._receive(servers["judge"], "judge", judge_limits)
+                tester_end.close()
+            tester_result = self._receive(servers["tester"], "tester", tester_limits)
             with contextlib.suppress(OSError):
-                if not servers["candidate"].connection.reply_within(JUDGED_GRACE_S):
-                    servers["candidate"].connection.cancel("the judge had finished")
+                if not servers["candidate"].connection.reply_within(CANDIDATE_GRACE_S):
+                    servers["candidate"].connection.cancel("the tester had finished")
             candidate_result = self._receive(servers["candidate"], "candidate", candidate_limits)
-        return PairResult(candidate=candidate_result, judge=judge_result)
+        return PairResult(candidate=candidate_result, tester=tester_result)
 
     def run_python_interactive(
         self,
@@ -190,8 +190,8 @@ class ForkServerSandbox(ABC):
         limits: Limits | None = None,
     ) -> tuple[ExecResult, T | None]:
         """Run `program` and hand `talk` this process's end of a socket to it (the run's
-        `ASSAY_PEER_FD`): the caller is the judge. When `talk` returns (or raises, which is re-raised
-        once the run is over) the socket is closed, the run gets `JUDGED_GRACE_S` to end by itself,
+        `ASSAY_PEER_FD`): the caller is the tester. When `talk` returns (or raises, which is re-raised
+        once the run is over) the socket is closed, the run gets `CANDIDATE_GRACE_S` to end by itself,
         and is cancelled after that. Returns the run's result and what `talk` returned (None when the
         sandbox could not start the run, which the result then says)."""
         limits = limits or self.limits
@@ -218,7 +218,7 @@ class ForkServerSandbox(ABC):
             finally:
                 ours.close()
                 with contextlib.suppress(OSError):
-                    if not server.connection.reply_within(JUDGED_GRACE_S):
+                    if not server.connection.reply_within(CANDIDATE_GRACE_S):
                         server.connection.cancel("the caller had finished")
                 result = self._receive(server, "candidate", limits)
         return result, outcome

@@ -189,7 +189,7 @@ class LocalSandbox(ForkServerSandbox):
 
     One instance serves one worker: calls are serialised. `run` execs a command; `run_python` runs
     Python source in the warm interpreter without exec (the fast path); `run_python_pair` runs a
-    candidate and its judge connected by a socket.
+    candidate and its tester connected by a socket.
     """
 
     name: ClassVar[str] = "local"

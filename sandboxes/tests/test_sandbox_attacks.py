@@ -336,22 +336,22 @@ def test_signalling_the_server_and_the_caller_is_refused(sandbox: Any) -> None:
     assert caller in (errno.EPERM, errno.ESRCH)  # a container does not even see the caller
 
 
-def test_killing_everything_it_may_spares_the_judge_and_the_server(sandbox: Any) -> None:
+def test_killing_everything_it_may_spares_the_tester_and_the_server(sandbox: Any) -> None:
     # kill(-1) signals every process the caller may signal: with a uid of its own, only its own.
     require_signal_isolation(sandbox)
     candidate = PythonProgram(source="import os, signal\nos.kill(-1, signal.SIGKILL)\nprint('done')")
-    judge = PythonProgram(
+    tester = PythonProgram(
         source=textwrap.dedent(
             """
             import os, socket
             peer = socket.socket(fileno=int(os.environ["ASSAY_PEER_FD"]))
             peer.recv(1)   # returns once the candidate has ended
-            print("judge alive")
+            print("tester alive")
             """
         )
     )
-    result = sandbox.run_python_pair(candidate, judge)
-    assert result.judge.status == "ok" and result.judge.stdout == b"judge alive\n"
+    result = sandbox.run_python_pair(candidate, tester)
+    assert result.tester.status == "ok" and result.tester.stdout == b"tester alive\n"
     assert_next_run_unaffected(sandbox)
 
 

@@ -149,10 +149,10 @@ def run_earlier_samples(sandbox: Any, secrets: Secrets, count: int) -> None:
 
         # `run_python_pair`: both sides carry secrets.
         candidate, candidate_keys = earlier_program(secrets, "pair candidate")
-        judge, judge_keys = earlier_program(secrets, "pair judge")
-        pair = sandbox.run_python_pair(candidate, judge)
+        tester, tester_keys = earlier_program(secrets, "pair tester")
+        pair = sandbox.run_python_pair(candidate, tester)
         ok(pair.candidate, *candidate_keys)
-        ok(pair.judge, *judge_keys)
+        ok(pair.tester, *tester_keys)
 
         # `run_python_interactive`: the caller sends a secret over the socket too, and it comes back.
         program, keys = earlier_program(secrets, "interactive")
@@ -199,8 +199,8 @@ def test_no_run_finds_an_earlier_run_in_its_memory(new_sandbox: Callable[..., An
     def ahead(reader: PythonProgram) -> ExecResult:  # a run forked ahead of its request (the usual way)
         return sandbox.run_python(reader.source, env=reader.env, limits=limits)
 
-    def judge(reader: PythonProgram) -> ExecResult:  # forked from the server that ran the earlier judges
-        return sandbox.run_python_pair(PythonProgram(source="pass"), reader, limits=limits, judge_limits=limits).judge
+    def tester(reader: PythonProgram) -> ExecResult:  # forked from the server that ran the earlier testers
+        return sandbox.run_python_pair(PythonProgram(source="pass"), reader, limits=limits, tester_limits=limits).tester
 
     def interactive(reader: PythonProgram) -> ExecResult:  # the caller waits for the run to close its end
         return sandbox.run_python_interactive(reader, lambda sock: sock.recv(1), limits=limits)[0]
@@ -208,7 +208,7 @@ def test_no_run_finds_an_earlier_run_in_its_memory(new_sandbox: Callable[..., An
     def on_request(reader: PythonProgram) -> ExecResult:  # a run with network is forked once its request came
         return sandbox.run_python(reader.source, env=reader.env, limits=limits.model_copy(update={"network": True}))
 
-    readers = {"run_python": ahead, "judge": judge, "interactive": interactive}
+    readers = {"run_python": ahead, "tester": tester, "interactive": interactive}
     if sandbox.name == "local":  # the docker backend never grants network
         readers["forked on request"] = on_request
     leaks = {}

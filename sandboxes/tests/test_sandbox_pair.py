@@ -1,4 +1,4 @@
-"""`run_python_pair`: a candidate and a judge that talk over a socket, each out of the other's reach."""
+"""`run_python_pair`: a candidate and a tester that talk over a socket, each out of the other's reach."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from assay.sandbox import PythonProgram
 from assay_sandboxes.forkserver import landlock_abi
 
-SECRET = "judge-only-" + uuid.uuid4().hex
+SECRET = "tester-only-" + uuid.uuid4().hex
 
 #: The candidate side of a tiny protocol: one line in (an expression), one line out (its value).
 CANDIDATE_SERVER = textwrap.dedent(
@@ -27,15 +27,15 @@ CANDIDATE_SERVER = textwrap.dedent(
 )
 
 
-def judge(body: str) -> PythonProgram:
+def tester(body: str) -> PythonProgram:
     prelude = 'import os, socket\npeer = socket.socket(fileno=int(os.environ["ASSAY_PEER_FD"]))\n'
-    return PythonProgram(source=prelude + textwrap.dedent(body), filename="judge.py")
+    return PythonProgram(source=prelude + textwrap.dedent(body), filename="tester.py")
 
 
-def test_the_judge_decides_from_plain_data(sandbox: Any) -> None:
+def test_the_tester_decides_from_plain_data(sandbox: Any) -> None:
     result = sandbox.run_python_pair(
         PythonProgram(source=CANDIDATE_SERVER),
-        judge(
+        tester(
             """
             stream = peer.makefile("rw")
             answers = []
@@ -47,18 +47,18 @@ def test_the_judge_decides_from_plain_data(sandbox: Any) -> None:
             """
         ),
     )
-    assert result.judge.status == "ok", result.judge
-    assert result.judge.stdout == b"pass\n"
-    # The candidate saw EOF once the judge was done, or was stopped for it.
+    assert result.tester.status == "ok", result.tester
+    assert result.tester.stdout == b"pass\n"
+    # The candidate saw EOF once the tester was done, or was stopped for it.
     assert result.candidate.status in ("ok", "cancelled")
 
 
-def test_a_candidate_still_running_when_the_judge_ends_is_cancelled(sandbox: Any) -> None:
+def test_a_candidate_still_running_when_the_tester_ends_is_cancelled(sandbox: Any) -> None:
     result = sandbox.run_python_pair(
         PythonProgram(source="import time\nwhile True:\n    time.sleep(1)"),
-        judge("print('verdict given')"),
+        tester("print('verdict given')"),
     )
-    assert result.judge.stdout == b"verdict given\n"
+    assert result.tester.stdout == b"verdict given\n"
     assert result.candidate.status == "cancelled"
     assert result.candidate.wall_s < sandbox.limits.wall_time_s
 
@@ -66,7 +66,7 @@ def test_a_candidate_still_running_when_the_judge_ends_is_cancelled(sandbox: Any
 def test_a_candidate_that_exits_early_cannot_pass(sandbox: Any) -> None:
     result = sandbox.run_python_pair(
         PythonProgram(source="import sys\nsys.exit(0)"),
-        judge(
+        tester(
             """
             try:
                 peer.sendall(b"2 + 3\\n")
@@ -77,37 +77,37 @@ def test_a_candidate_that_exits_early_cannot_pass(sandbox: Any) -> None:
             """
         ),
     )
-    assert result.judge.stdout == b"candidate gone\n"
+    assert result.tester.stdout == b"candidate gone\n"
 
 
-def test_the_candidate_cannot_signal_the_judge(sandbox: Any) -> None:
+def test_the_candidate_cannot_signal_the_tester(sandbox: Any) -> None:
     layers = sandbox.isolation()["layers"]
     if not (layers["user"] or landlock_abi() >= 6):
-        pytest.skip("candidate and judge share a uid here and Landlock cannot scope signals (ABI < 6)")
+        pytest.skip("candidate and tester share a uid here and Landlock cannot scope signals (ABI < 6)")
     result = sandbox.run_python_pair(
         PythonProgram(
             source=textwrap.dedent(
                 """
                 import os, signal, socket
                 peer = socket.socket(fileno=int(os.environ["ASSAY_PEER_FD"]))
-                judge_pid = int(peer.recv(100))
+                tester_pid = int(peer.recv(100))
                 try:
-                    os.kill(judge_pid, signal.SIGKILL)
+                    os.kill(tester_pid, signal.SIGKILL)
                     peer.sendall(b"killed")
                 except OSError as exc:
                     peer.sendall(f"refused {exc.errno}".encode())
                 """
             )
         ),
-        judge("peer.sendall(str(os.getpid()).encode())\nprint(peer.recv(100).decode())"),
+        tester("peer.sendall(str(os.getpid()).encode())\nprint(peer.recv(100).decode())"),
     )
-    assert result.judge.status == "ok", result.judge
-    # Refused; or, in a container, that pid was not the judge at all (pid namespaces differ).
-    assert result.judge.stdout.startswith(b"refused") or result.candidate.status == "signaled"
+    assert result.tester.status == "ok", result.tester
+    # Refused; or, in a container, that pid was not the tester at all (pid namespaces differ).
+    assert result.tester.stdout.startswith(b"refused") or result.candidate.status == "signaled"
 
 
-def test_the_candidate_process_never_held_the_judges_data(sandbox: Any) -> None:
-    # The judge's source and stdin carry a secret; the candidate searches every object and frame it can
+def test_the_candidate_process_never_held_the_testers_data(sandbox: Any) -> None:
+    # The tester's source and stdin carry a secret; the candidate searches every object and frame it can
     # reach. It is forked from a server that only ever saw candidates, so there is nothing to find.
     finder = textwrap.dedent(
         f"""
@@ -142,30 +142,30 @@ def test_the_candidate_process_never_held_the_judges_data(sandbox: Any) -> None:
         peer.sendall(repr(found).encode())
         """
     )
-    # The finder's source holds the secret reversed only: a forward copy can come from the judge alone.
+    # The finder's source holds the secret reversed only: a forward copy can come from the tester alone.
     result = sandbox.run_python_pair(
         PythonProgram(source=finder),
-        judge(f"secret = {SECRET!r}\nprint(peer.recv(10000).decode())").model_copy(update={"stdin": SECRET.encode()}),
+        tester(f"secret = {SECRET!r}\nprint(peer.recv(10000).decode())").model_copy(update={"stdin": SECRET.encode()}),
     )
-    assert result.judge.status == "ok", result.judge
-    assert result.judge.stdout == b"[]\n"
+    assert result.tester.status == "ok", result.tester
+    assert result.tester.stdout == b"[]\n"
 
 
-def test_the_judges_own_limit_ends_the_pair(sandbox: Any) -> None:
+def test_the_testers_own_limit_ends_the_pair(sandbox: Any) -> None:
     result = sandbox.run_python_pair(
         PythonProgram(source=CANDIDATE_SERVER),
-        judge("import time\ntime.sleep(60)"),
-        judge_limits=sandbox.limits.model_copy(update={"wall_time_s": 0.5}),
+        tester("import time\ntime.sleep(60)"),
+        tester_limits=sandbox.limits.model_copy(update={"wall_time_s": 0.5}),
     )
-    assert result.judge.status == "time_limit"
-    # Stopped, or it saw the judge's end of the socket close first and ended by itself.
+    assert result.tester.status == "time_limit"
+    # Stopped, or it saw the tester's end of the socket close first and ended by itself.
     assert result.candidate.status in ("cancelled", "ok")
     # and both servers are fine afterwards
-    again = sandbox.run_python_pair(PythonProgram(source=CANDIDATE_SERVER), judge("print('ok')"))
-    assert again.judge.stdout == b"ok\n"
+    again = sandbox.run_python_pair(PythonProgram(source=CANDIDATE_SERVER), tester("print('ok')"))
+    assert again.tester.stdout == b"ok\n"
 
 
-# -- the caller as the judge -------------------------------------------------------------------------------
+# -- the caller as the tester -------------------------------------------------------------------------------
 
 
 def ask(sock: socket.socket, expressions: list[str]) -> list[str]:
@@ -209,8 +209,8 @@ def test_a_run_that_dies_gives_the_caller_end_of_file(sandbox: Any) -> None:
 
 def test_what_the_caller_raises_comes_back_after_the_run_is_over(sandbox: Any) -> None:
     def talk(sock: socket.socket) -> None:
-        raise LookupError("a bug in the judge")
+        raise LookupError("a bug in the tester")
 
-    with pytest.raises(LookupError, match="a bug in the judge"):
+    with pytest.raises(LookupError, match="a bug in the tester"):
         sandbox.run_python_interactive(PythonProgram(source="import time\ntime.sleep(30)"), talk)
     assert sandbox.run_python("print('fine')").stdout == b"fine\n"

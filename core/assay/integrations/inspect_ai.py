@@ -26,7 +26,7 @@ from inspect_ai.scorer import (  # type: ignore[import-untyped,import-not-found,
 from inspect_ai.solver import TaskState  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
 from assay.integrations.convert import as_reference, passed_of
-from assay.integrations.judge import get_judge
+from assay.integrations.grader import get_grader
 from assay.models import Sample, Task
 
 
@@ -40,14 +40,14 @@ def assay_scorer(
 ) -> Scorer:
     """Score each sample's completion with an assay verifier (warm in this process, or on a server at
     `url`)."""
-    judge = get_judge(verifier, config, url=url, token=token)
+    grader = get_grader(verifier, config, url=url, token=token)
 
     async def score(state: TaskState, target: Target) -> Score:
         metadata = state.metadata or {}
         reference = metadata.get("assay_reference") or as_reference(target.text, reference_field) or {}
         task = Task(id=str(state.sample_id), prompt=state.input_text, reference=reference)
         sample = Sample(task_id=task.id, index=state.epoch, text=state.output.completion)
-        verdict = (await judge.averify([(task, sample)]))[0]
+        verdict = (await grader.averify([(task, sample)]))[0]
         return Score(
             value=CORRECT if passed_of(verdict) else INCORRECT,
             answer=verdict.answer,

@@ -40,7 +40,7 @@ from lm_eval.api.filter import Filter  # type: ignore[import-untyped,import-not-
 from lm_eval.api.registry import register_filter  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
 from assay.integrations.convert import as_reference, completion_text, passed_of, reward_of
-from assay.integrations.judge import get_judge
+from assay.integrations.grader import get_grader
 from assay.models import Sample, Task
 from assay.verifier import Verifier
 
@@ -92,7 +92,7 @@ class AssayMajorityVote(Filter):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.judge = get_judge(verifier, config, url=url, token=token)
+        self.grader = get_grader(verifier, config, url=url, token=token)
         self.reference = reference
         self.reference_field = reference_field
 
@@ -108,7 +108,7 @@ class AssayMajorityVote(Filter):  # type: ignore[misc]
                 (task, Sample(task_id=task.id, index=i, text=completion_text(response)))
                 for i, response in enumerate(responses)
             )
-        keys = iter(self.judge.answer_keys(pairs))
+        keys = iter(self.grader.answer_keys(pairs))
         chosen: list[list[Any]] = []
         no_vote = 0
         errors: Counter[str] = Counter()
@@ -127,7 +127,7 @@ class AssayMajorityVote(Filter):  # type: ignore[misc]
             logger.warning(
                 "assay_majority_vote (%s): %d of %d documents had no response with an answer the verifier "
                 "could read; each keeps its first response%s",
-                self.judge.verifier_name,
+                self.grader.verifier_name,
                 no_vote,
                 len(documents),
                 f" (responses whose key could not be computed: {detail})" if detail else "",
@@ -153,7 +153,7 @@ def process_results_for(
     verifier. `reference` is the doc field holding the ground truth, or a function of the doc. Returns
     `{metric: 1.0 for pass else 0.0}`, and `{score_metric: the verdict's score}` when `score_metric` is set
     (a fraction of tests passed, a reward probability; list it in `metric_list` too)."""
-    judge = get_judge(verifier, config, url=url, token=token)
+    grader = get_grader(verifier, config, url=url, token=token)
 
     def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, float]:
         response = results[0] if results else ""
@@ -163,7 +163,7 @@ def process_results_for(
         if ref is None:
             raise KeyError(f"document has no reference ({reference!r}); documents carry: {sorted(doc)}")
         task = Task(id="doc", reference=ref)
-        verdict = judge.verify([(task, Sample(task_id="doc", index=0, text=completion_text(response)))])[0]
+        verdict = grader.verify([(task, Sample(task_id="doc", index=0, text=completion_text(response)))])[0]
         figures = {metric: 1.0 if passed_of(verdict) else 0.0}
         if score_metric is not None:
             score = reward_of(verdict)

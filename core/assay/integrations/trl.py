@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from assay.integrations.convert import as_reference, completion_text, reward_of
-from assay.integrations.judge import Pair, get_judge
+from assay.integrations.grader import Pair, get_grader
 from assay.models import Sample, Task, Verdict
 from assay.verifier import Verifier
 
@@ -79,14 +79,14 @@ def reward_function(
 
     Its `__name__` (what TRL logs the reward under) is `name`, default `assay_<verifier>`.
     """
-    judge = get_judge(verifier, config, url=url, token=token)
+    grader = get_grader(verifier, config, url=url, token=token)
     rows = _Rows(reference_column, reference_field)
 
     def reward(prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float | None]:
         pairs, kept = rows.pairs(prompts, completions, columns)
-        return rows.rewards(len(completions), kept, judge.verify(pairs))
+        return rows.rewards(len(completions), kept, grader.verify(pairs))
 
-    reward.__name__ = reward.__qualname__ = name or f"assay_{judge.verifier_name}"
+    reward.__name__ = reward.__qualname__ = name or f"assay_{grader.verifier_name}"
     return reward
 
 
@@ -102,12 +102,12 @@ def async_reward_function(
 ) -> AsyncRewardFunc:
     """An `async` TRL reward function: TRL runs it on its event loop alongside the other async ones, so a
     slow verifier (code in a sandbox, a remote server) overlaps with the rest of the reward computation."""
-    judge = get_judge(verifier, config, url=url, token=token)
+    grader = get_grader(verifier, config, url=url, token=token)
     rows = _Rows(reference_column, reference_field)
 
     async def reward(prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float | None]:
         pairs, kept = rows.pairs(prompts, completions, columns)
-        return rows.rewards(len(completions), kept, await judge.averify(pairs))
+        return rows.rewards(len(completions), kept, await grader.averify(pairs))
 
-    reward.__name__ = reward.__qualname__ = name or f"assay_{judge.verifier_name}"
+    reward.__name__ = reward.__qualname__ = name or f"assay_{grader.verifier_name}"
     return reward

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from assay.integrations.convert import as_reference, passed_of, reward_of
-from assay.integrations.judge import get_judge
+from assay.integrations.grader import get_grader
 from assay.models import Sample, Task, Verdict
 
 #: verl's data sets (its `data_source` values) and the verifier that fits each.
@@ -133,8 +133,8 @@ def compute_score(
     pair = _pair(0, solution_str, ground_truth, reference_field)
     if pair is None:
         return dict(_NOT_APPLICABLE)
-    judge = get_judge(name, config, url=url, token=token)
-    return _result(judge.verify([pair])[0])
+    grader = get_grader(name, config, url=url, token=token)
+    return _result(grader.verify([pair])[0])
 
 
 def compute_score_batch(
@@ -162,7 +162,7 @@ def compute_score_batch(
         if pair is not None:
             groups.setdefault(_verifier_for(source, info, verifier), []).append((index, pair))
     for name, members in groups.items():
-        verdicts = get_judge(name, config, url=url, token=token).verify([member[1] for member in members])
+        verdicts = get_grader(name, config, url=url, token=token).verify([member[1] for member in members])
         for member, verdict in zip(members, verdicts, strict=True):
             results[member[0]] = _result(verdict)
     return results

@@ -45,7 +45,6 @@ from assay_code.compare import first_mismatch
 from assay_code.feedback import code_feedback
 from assay_code.harness.channel import frame
 from assay_code.harness.tester import RESULT_MARK
-from assay_code.judge import JudgeHost, JudgeUnavailable
 from assay_code.program import assemble, compile_error, extract_source, prompt_for_tests
 from assay_code.references import (
     CodeReference,
@@ -54,15 +53,16 @@ from assay_code.references import (
     IOReference,
     PytestReference,
 )
+from assay_code.tester_host import TesterHost, TesterUnavailable
 
 #: How much of a program's own output a verdict keeps (details.output).
 _OUTPUT_CHARS = 1000
 #: What a sandboxed process of a sample may print, stdout and stderr each: the sandbox ends a run that
-#: writes more (`output_limit`), and the tests' process applies the same limit to what its tests print.
+#: writes more (`output_limit`), and the tester applies the same limit to what its tests print.
 _OUTPUT_BYTES = Limits().output_bytes
-#: Extra time the tests' process gets over the candidate's, so that a hung candidate is reported by the
+#: Extra time the tester gets over the candidate's, so that a hung candidate is reported by the
 #: tests (which are waiting for it) and not mistaken for slow tests.
-_JUDGE_GRACE_S = 0.5
+_TESTER_GRACE_S = 0.5
 #: Runs of the reference solution that calibrate a learned time limit at most (the least CPU time of them
 #: counts; one is enough when it already puts the limit at the floor).
 _CALIBRATION_RUNS = 3
@@ -81,7 +81,7 @@ class CodeConfig(VerifierConfig):
     )
     case_time_limit_s: float = Field(default=2.0, gt=0, description="io style: one case, on the same clock.")
     memory_mb: int = Field(default=1024, gt=0, description="Address space of the candidate's process, MiB.")
-    judge_memory_mb: int = Field(default=2048, gt=0, description="Address space of the tests' process, MiB.")
+    tester_memory_mb: int = Field(default=2048, gt=0, description="Address space of the tester, MiB.")
     sandbox: str = Field(default="local", description="The sandbox backend (`assay plugins` lists them).")
     stop_sequences: list[str] = Field(
         default_factory=list,
@@ -98,10 +98,10 @@ class CodeConfig(VerifierConfig):
         le=64,
         description="Samples judged at once by one worker (verify_batch), each in its own sandbox.",
     )
-    shared_judge: bool = Field(
+    shared_tester: bool = Field(
         default=True,
-        description="function style: one long-lived tests' process per task and thread judges every candidate "
-        "(each still in a fresh process); false: a fresh tests' process per sample (run_python_pair).",
+        description="function style: one long-lived tester per task and thread judges every candidate "
+        "(each still in a fresh process); false: a fresh tester per sample (run_python_pair).",
     )
     compile_memory_mb: int = Field(default=2048, gt=0, description="io style, C++: address space of g++.")
     learned_time_limit: bool = Field(
@@ -169,7 +169,7 @@ class CodeVerifier(Verifier):
         self._sandbox_python: str | None = None
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        self._judge_hosts: list[JudgeHost] = []
+        self._tester_hosts: list[TesterHost] = []
         self._learned: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = {}
         self._learn_lock = threading.Lock()
 
@@ -202,7 +202,7 @@ class CodeVerifier(Verifier):
         return sandbox
 
     def _pytest_sandbox(self) -> PythonSandbox:
-        """A sandbox whose runs may also read where pytest is installed (the tests' process imports it); a
+        """A sandbox whose runs may also read where pytest is installed (the tester imports it); a
         backend that cannot add readable paths (docker) must have pytest in its image."""
         sandbox: PythonSandbox | None = getattr(self._local, "pytest_sandbox", None)
         if sandbox is None:  # decided once per thread, not per sample
@@ -217,9 +217,9 @@ class CodeVerifier(Verifier):
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
-            for host in self._judge_hosts:
+            for host in self._tester_hosts:
                 host.close()
-            self._judge_hosts.clear()
+            self._tester_hosts.clear()
             for sandbox in self._sandboxes:
                 sandbox.close()
             self._sandboxes.clear()
@@ -263,9 +263,9 @@ class CodeVerifier(Verifier):
             self._program("candidate", candidate_job, sandbox),
             self._program("tester", tester_job, sandbox),
             limits=self._limits(wall_s, self.config.memory_mb),
-            # The candidate's limit bounds the pair: the tests' process waits for it, and a candidate that
+            # The candidate's limit bounds the pair: the tester waits for it, and a candidate that
             # waited for a CPU on a busy machine may take longer than its limit in real time.
-            judge_limits=self._limits(wall_s * WALL_TIME_STRETCH + _JUDGE_GRACE_S, self.config.judge_memory_mb),
+            tester_limits=self._limits(wall_s * WALL_TIME_STRETCH + _TESTER_GRACE_S, self.config.tester_memory_mb),
         )
 
     # -- the contract --------------------------------------------------------------------------------------
@@ -313,11 +313,11 @@ class CodeVerifier(Verifier):
             "entry_point": reference.entry_point,
         }
         details = {"program": program.how}
-        if self.config.shared_judge and hasattr(self.sandbox, "run_python_interactive"):
-            return self._judged_by_shared_judge(task, sample, candidate_job, tester_job, details, time_limit_s)
+        if self.config.shared_tester and hasattr(self.sandbox, "run_python_interactive"):
+            return self._judged_by_shared_tester(task, sample, candidate_job, tester_job, details, time_limit_s)
         pair = self._pair(candidate_job, tester_job, time_limit_s)
-        outcome = _read_events(pair.judge).final
-        verdict = self._judged(task, sample, outcome, pair.candidate, pair.judge, details, time_limit_s)
+        outcome = _read_events(pair.tester).final
+        verdict = self._judged(task, sample, outcome, pair.candidate, pair.tester, details, time_limit_s)
         return verdict, pair.candidate.cpu_s
 
     def _function_time_limit(self, task: Task, reference: FunctionReference) -> tuple[float, dict[str, Any]]:
@@ -365,17 +365,17 @@ class CodeVerifier(Verifier):
         limit = round(min(ceiling, learned), 3)
         return limit, {"time_limit_s": limit, "time_limit_learned": how}
 
-    def _judge_host(self) -> JudgeHost:
-        host: JudgeHost | None = getattr(self._local, "judge_host", None)
+    def _tester_host(self) -> TesterHost:
+        host: TesterHost | None = getattr(self._local, "tester_host", None)
         if host is None:
             self.sandbox  # noqa: B018 - starts this thread's sandbox, which tells the sandbox's Python version
-            host = JudgeHost(self._open_python_sandbox, self.config.judge_memory_mb, self._sandbox_python)
+            host = TesterHost(self._open_python_sandbox, self.config.tester_memory_mb, self._sandbox_python)
             with self._lock:
-                self._judge_hosts.append(host)
-            self._local.judge_host = host
+                self._tester_hosts.append(host)
+            self._local.tester_host = host
         return host
 
-    def _judged_by_shared_judge(
+    def _judged_by_shared_tester(
         self,
         task: Task,
         sample: Sample,
@@ -384,33 +384,33 @@ class CodeVerifier(Verifier):
         details: dict[str, Any],
         time_limit_s: float,
     ) -> tuple[Verdict, float]:
-        """The candidate in a fresh sandboxed process, judged by this thread's long-lived tests' process;
+        """The candidate in a fresh sandboxed process, judged by this thread's long-lived tester;
         the verdict and the candidate's CPU seconds."""
-        host = self._judge_host()
+        host = self._tester_host()
         key = (task.id, tester_job["prompt"], tester_job["tests"], tester_job["entry_point"])
-        judge_end = ExecResult(status="ok")
+        tester_end = ExecResult(status="ok")
 
         program = tester_job["candidate_program"]
         job = {k: v for k, v in tester_job.items() if k != "candidate_program"}
-        with contextlib.suppress(JudgeUnavailable):  # `judge` tries again, and reports the failure
+        with contextlib.suppress(TesterUnavailable):  # `run_tests` tries again, and reports the failure
             host.prepare(key)
 
         def talk(sock: socket.socket) -> dict[str, Any] | None:
-            nonlocal judge_end
+            nonlocal tester_end
             try:
                 # The program goes down the candidate's own socket (see harness/candidate.py: main).
                 sock.sendall(frame(json.dumps({"program": program}).encode()))
                 # A backstop only: the candidate's run ends at its limit, and the tests then answer at once.
-                return host.judge(key, sock, job, time_limit_s * WALL_TIME_STRETCH + _JUDGE_GRACE_S + 1.0)
+                return host.run_tests(key, sock, job, time_limit_s * WALL_TIME_STRETCH + _TESTER_GRACE_S + 1.0)
             except OSError as exc:
-                judge_end = ExecResult(status="ok", message=f"the candidate's socket failed: {exc}")
+                tester_end = ExecResult(status="ok", message=f"the candidate's socket failed: {exc}")
                 return {"outcome": "fail", "reason": "early_exit", "message": "the candidate's process ended at once"}
             except TimeoutError as exc:
-                judge_end = ExecResult(status="time_limit", message=str(exc))
-            except JudgeUnavailable as exc:
-                judge_end = exc.result or ExecResult(status="sandbox_error", message=str(exc))
-                if judge_end.status in ("ok", "cancelled"):
-                    judge_end = ExecResult(status="exit_nonzero", message=str(exc), stderr=judge_end.stderr)
+                tester_end = ExecResult(status="time_limit", message=str(exc))
+            except TesterUnavailable as exc:
+                tester_end = exc.result or ExecResult(status="sandbox_error", message=str(exc))
+                if tester_end.status in ("ok", "cancelled"):
+                    tester_end = ExecResult(status="exit_nonzero", message=str(exc), stderr=tester_end.stderr)
             return None
 
         candidate, outcome = self.sandbox.run_python_interactive(
@@ -418,7 +418,7 @@ class CodeVerifier(Verifier):
             talk,
             limits=self._limits(time_limit_s, self.config.memory_mb),
         )
-        return self._judged(task, sample, outcome, candidate, judge_end, details, time_limit_s), candidate.cpu_s
+        return self._judged(task, sample, outcome, candidate, tester_end, details, time_limit_s), candidate.cpu_s
 
     def _judged(
         self,
@@ -426,7 +426,7 @@ class CodeVerifier(Verifier):
         sample: Sample,
         outcome: dict[str, Any] | None,
         candidate: ExecResult,
-        judge: ExecResult,
+        tester: ExecResult,
         details: dict[str, Any],
         time_limit_s: float,
     ) -> Verdict:
@@ -434,15 +434,16 @@ class CodeVerifier(Verifier):
         output = _program_output(candidate)
         if output:
             details["output"] = output
-        for key, process, run in (("candidate_run", "the candidate's", candidate), ("tests_run", "the tests'", judge)):
+        runs = (("candidate_run", "the candidate's process", candidate), ("tester_run", "the tester", tester))
+        for key, process, run in runs:
             if run.status == "output_limit":
                 # Whatever the tests said: a run that wrote too much fails, however it wrote (the tests may
                 # have had their answer in the moment before the sandbox ended the run).
-                details["message"] = f"{process} process wrote more than {_OUTPUT_BYTES} bytes of output"
+                details["message"] = f"{process} wrote more than {_OUTPUT_BYTES} bytes of output"
                 details[key] = {"status": run.status, "returncode": run.returncode}
                 return self.verdict(task, sample, "fail", score=0.0, reason="output_limit", details=details)
         if outcome is None:
-            return self._unfinished(task, sample, judge, candidate, details, time_limit_s)
+            return self._unfinished(task, sample, tester, candidate, details, time_limit_s)
         details.update({k: v for k, v in outcome.items() if k not in ("outcome", "reason")})
         kind = outcome.get("outcome")
         if kind == "pass":
@@ -462,24 +463,24 @@ class CodeVerifier(Verifier):
         self,
         task: Task,
         sample: Sample,
-        judge: ExecResult,
+        tester: ExecResult,
         candidate: ExecResult,
         details: dict[str, Any],
         time_limit_s: float,
     ) -> Verdict:
-        details["tests_run"] = {"status": judge.status, "returncode": judge.returncode}
-        if judge.status == "sandbox_error" or candidate.status == "sandbox_error":
-            message = judge.message if judge.status == "sandbox_error" else candidate.message
+        details["tester_run"] = {"status": tester.status, "returncode": tester.returncode}
+        if tester.status == "sandbox_error" or candidate.status == "sandbox_error":
+            message = tester.message if tester.status == "sandbox_error" else candidate.message
             return self.error(task, sample, "sandbox_error", message or "the sandbox failed", **details)
-        if judge.status in ("time_limit", "cpu_limit") or candidate.status in ("time_limit", "cpu_limit"):
+        if tester.status in ("time_limit", "cpu_limit") or candidate.status in ("time_limit", "cpu_limit"):
             details["message"] = f"no answer within {time_limit_s:g}s"
             return self.verdict(task, sample, "timeout", passed=False, score=0.0, reason="time_limit", details=details)
-        if judge.status == "memory_limit":
-            # The tests' process ran out of memory rebuilding what the candidate sent.
-            details["message"] = "the candidate's answer was too large for the tests' process"
+        if tester.status == "memory_limit":
+            # The tester ran out of memory rebuilding what the candidate sent.
+            details["message"] = "the candidate's answer was too large for the tester"
             return self.verdict(task, sample, "fail", score=0.0, reason="memory_limit", details=details)
-        details["message"] = "the tests' process ended without an outcome"
-        details["stderr"] = judge.stderr[-2000:].decode("utf-8", "replace")
+        details["message"] = "the tester ended without an outcome"
+        details["stderr"] = tester.stderr[-2000:].decode("utf-8", "replace")
         return self.error(task, sample, "harness_error", details.pop("message"), **details)
 
     # -- generated tests (CodeT) -----------------------------------------------------------------------------
@@ -522,19 +523,19 @@ class CodeVerifier(Verifier):
                 remaining,
             )
             spent += _clock_s(pair.candidate)
-            outcome = _read_events(pair.judge)
+            outcome = _read_events(pair.tester)
             for event in outcome.events:
                 position = event.get("test")
                 if isinstance(position, int) and 0 <= position < len(indices):
                     results[indices[position]] = bool(event.get("passed"))
             done = start + sum(1 for e in outcome.events if isinstance(e.get("test"), int))
             final = outcome.final or {}
-            if final.get("outcome") == "error" or pair.judge.status == "sandbox_error":
+            if final.get("outcome") == "error" or pair.tester.status == "sandbox_error":
                 return self.error(
                     task,
                     sample,
                     str(final.get("reason") or "sandbox_error"),
-                    str(final.get("message") or pair.judge.message or "the tests could not run"),
+                    str(final.get("message") or pair.tester.message or "the tests could not run"),
                 )
             if final.get("outcome") == "fail":  # the program did not load: every test fails
                 notes.append(str(final.get("message")))
@@ -546,7 +547,7 @@ class CodeVerifier(Verifier):
                 notes.append(str(final.get("message")))
                 start = done
             else:
-                # The tests' process itself was stopped (out of time) in the middle of test `done`.
+                # The tester itself was stopped (out of time) in the middle of test `done`.
                 results.setdefault(done, False)
                 start = done + 1
             restarts += 1
@@ -734,8 +735,8 @@ class CodeVerifier(Verifier):
             self.config.time_limit_s,
             sandbox,
         )
-        outcome = _read_events(pair.judge).final
-        verdict = self._judged(task, sample, outcome, pair.candidate, pair.judge, {}, self.config.time_limit_s)
+        outcome = _read_events(pair.tester).final
+        verdict = self._judged(task, sample, outcome, pair.candidate, pair.tester, {}, self.config.time_limit_s)
         tests, passed = verdict.details.get("tests"), verdict.details.get("tests_passed")
         if isinstance(tests, int) and isinstance(passed, int) and tests:
             verdict.score = passed / tests
@@ -744,7 +745,7 @@ class CodeVerifier(Verifier):
 
 @cache
 def pytest_unreachable() -> str | None:
-    """Why the tests' process (another uid) cannot import this pytest, or None when it can: every folder
+    """Why the tester (another uid) cannot import this pytest, or None when it can: every folder
     above it must be searchable and its files readable by other users."""
     for folder in _pytest_paths() or ["<pytest is not installed>"]:
         path = Path(folder)
@@ -761,7 +762,7 @@ def pytest_unreachable() -> str | None:
 
 @cache
 def _pytest_paths() -> list[str]:
-    """The folders pytest and what it imports are installed in (for the tests' process to import them)."""
+    """The folders pytest and what it imports are installed in (for the tester to import them)."""
     import importlib.util
 
     paths: list[str] = []

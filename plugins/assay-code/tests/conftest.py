@@ -41,8 +41,8 @@ ADD_PROMPT = 'def add(a: int, b: int) -> int:\n    """Return a + b."""\n'
 
 @pytest.fixture(scope="module")
 def pair_verifier() -> Iterator[CodeVerifier]:
-    """Judges with a fresh tests' process per sample (`run_python_pair`) instead of a long-lived one."""
-    verifier = CodeVerifier({"time_limit_s": 5, "shared_judge": False})
+    """Judges with a fresh tester per sample (`run_python_pair`) instead of a long-lived one."""
+    verifier = CodeVerifier({"time_limit_s": 5, "shared_tester": False})
     try:
         yield verifier
     finally:
@@ -60,14 +60,14 @@ def docker_verifier() -> Iterator[CodeVerifier]:
         verifier.close()
 
 
-@pytest.fixture(scope="module", params=["shared_judge", "pair", "docker"])
+@pytest.fixture(scope="module", params=["shared_tester", "pair", "docker"])
 def judge(request: pytest.FixtureRequest, code_verifier: CodeVerifier) -> Judge:
     """`judge(text, tests=ADD_TESTS, prompt=ADD_PROMPT, entry_point="add", **config)` -> Verdict, once with a
-    long-lived tests' process, once with a tests' process per sample, and once in the docker backend."""
+    long-lived tester, once with a tester per sample, and once in the docker backend."""
     config_base: dict[str, Any] = {}
     if request.param == "pair":
         code_verifier = request.getfixturevalue("pair_verifier")
-        config_base = {"shared_judge": False}
+        config_base = {"shared_tester": False}
     elif request.param == "docker":
         code_verifier = request.getfixturevalue("docker_verifier")
         config_base = {"sandbox": "docker"}

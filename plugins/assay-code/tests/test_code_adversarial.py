@@ -369,7 +369,7 @@ def test_tests_that_hang_are_a_timeout_and_the_next_sample_is_judged(judge: Judg
     assert judge("    return a - b\n").status == "fail"
 
 
-def test_one_judge_for_many_samples_keeps_nothing_between_them(code_verifier: CodeVerifier) -> None:
+def test_one_tester_for_many_samples_keeps_nothing_between_them(code_verifier: CodeVerifier) -> None:
     stateful = """
 SEEN = []
 def check(candidate):

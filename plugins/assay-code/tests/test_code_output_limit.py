@@ -1,6 +1,6 @@
 """One output limit, whatever the path: a sample (or the tests) that writes more than a run may, through
 `print`, `sys.stdout`, `sys.stderr`, their buffers, `os.write` or a child process, in the candidate's
-process or in the tests' process, fails with `output_limit`; on every backend. Printing less still passes."""
+process or in the tester, fails with `output_limit`; on every backend. Printing less still passes."""
 
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ def test_a_generated_test_that_floods_fails_alone(verifier: CodeVerifier) -> Non
 
 
 def test_a_pytest_file_that_floods_fails_with_output_limit(code_verifier: CodeVerifier) -> None:
-    # `local` only: the docker backend's `host` image has no pytest for the tests' process to import.
+    # `local` only: the docker backend's `host` image has no pytest for the tester to import.
     from assay_code.verifier import pytest_unreachable
 
     if pytest_unreachable():

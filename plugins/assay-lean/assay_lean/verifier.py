@@ -14,8 +14,8 @@ from pydantic import Field
 from assay import Sample, Sandbox, Task, Verdict, Verifier, VerifierConfig, open_sandbox
 from assay_lean.assemble import Assembly, assemble
 from assay_lean.backends import CheckResult
+from assay_lean.decide import decide
 from assay_lean.feedback import lean_feedback
-from assay_lean.judge import judge
 from assay_lean.lexer import code_view
 from assay_lean.precheck import (
     FORBIDDEN_ATTRIBUTES,
@@ -237,13 +237,13 @@ class LeanVerifier(Verifier):
         if result.status == "header_error":
             errors = [m.to_json() for m in result.messages if m.severity == "error"][:5]
             return self.error(task, sample, "header_error", result.message or "header error", errors=errors, **details)
-        judgement = judge(assembly, result.messages, self.policy.allowed_axioms, result.sorries)
-        details = {**details, **judgement.details}
-        if judgement.decision == "error":
+        outcome = decide(assembly, result.messages, self.policy.allowed_axioms, result.sorries)
+        details = {**details, **outcome.details}
+        if outcome.decision == "error":
             return self.error(
-                task, sample, judgement.reason or "lean_error", str(details.pop("message", "")), **details
+                task, sample, outcome.reason or "lean_error", str(details.pop("message", "")), **details
             )
-        return self.verdict(task, sample, judgement.decision, reason=judgement.reason, details=details)
+        return self.verdict(task, sample, outcome.decision, reason=outcome.reason, details=details)
 
     def _dojo_verdict(self, task: Task, sample: Sample, result: CheckResult, details: dict[str, Any]) -> Verdict:
         details = {**details, **result.details}

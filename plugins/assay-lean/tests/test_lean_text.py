@@ -212,7 +212,7 @@ def test_json_lines_with_noise() -> None:
     assert other == ["stray output"]
 
 
-# -- the judge -------------------------------------------------------------------------------------------------
+# -- the decision -----------------------------------------------------------------------------------------------
 
 _severities = st.sampled_from(["error", "warning", "info"])
 
@@ -230,9 +230,9 @@ _severities = st.sampled_from(["error", "warning", "info"])
     st.booleans(),
 )
 @settings(max_examples=500, deadline=None)
-def test_judge_passes_only_a_clean_run(raw: list[tuple[str, int, str]], with_axioms_line: bool) -> None:
+def test_decide_passes_only_a_clean_run(raw: list[tuple[str, int, str]], with_axioms_line: bool) -> None:
+    from assay_lean.decide import decide
     from assay_lean.diagnostics import LeanMessage
-    from assay_lean.judge import judge
 
     assembly = assemble("import Mathlib\n", STATEMENT, "  simp")
     messages = [LeanMessage(severity, line, 0, text) for severity, line, text in raw]  # type: ignore[arg-type]
@@ -240,7 +240,7 @@ def test_judge_passes_only_a_clean_run(raw: list[tuple[str, int, str]], with_axi
         messages.append(
             LeanMessage("info", assembly.regions.check_axioms, 0, "'x' depends on axioms: [propext, Quot.sound]")
         )
-    verdict = judge(assembly, messages, {"propext", "Classical.choice", "Quot.sound"})
+    verdict = decide(assembly, messages, {"propext", "Classical.choice", "Quot.sound"})
     # A header's own sorry is not the sample's (its use would show as sorryAx in the axioms).
     # The axioms report is Lean's info on the `#print axioms` line: the one appended here, or a drawn
     # "does not depend on any axioms" that happens to land on that line (as clean a report as any).

@@ -335,7 +335,7 @@ _COMPILED: dict[tuple[str, str], Any] = {}
 
 
 def _compiled(source: str, filename: str) -> Any:
-    """Compiled once per process: a long-lived tests' process sees the same tests sample after sample."""
+    """Compiled once per process: a long-lived tester sees the same tests sample after sample."""
     key = (source, filename)
     code = _COMPILED.get(key)
     if code is None:
@@ -525,7 +525,7 @@ def main(job: dict[str, Any], peer_fd: int) -> None:
 
 
 def serve(control_fd: int) -> None:
-    """A long-lived tests' process: jobs arrive on `control_fd`, each with the socket of a candidate (passed
+    """A long-lived tester: jobs arrive on `control_fd`, each with the socket of a candidate (passed
     as a file descriptor); the outcome of each goes back on `control_fd`. Every job gets a fresh namespace;
     the process holds nothing of one candidate when it judges the next but the plain data it was sent."""
     import socket

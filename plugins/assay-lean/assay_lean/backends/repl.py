@@ -371,7 +371,7 @@ class ReplBackend:
         if outcome.status == "ok":
             return CheckResult("ok", outcome.messages, outcome.sorries, details=details)
         if outcome.status == "header_error":
-            # Header lines map to lines <= 0 of the body, which the judge reads as the header's.
+            # Header lines map to lines <= 0 of the body, which `decide` reads as the header's.
             shift = -assembly.header_lines - 1
             return CheckResult(
                 "header_error",

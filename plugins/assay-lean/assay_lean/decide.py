@@ -17,7 +17,7 @@ Decision = Literal["pass", "fail", "error"]
 
 
 @dataclass(frozen=True)
-class Judgement:
+class Outcome:
     decision: Decision
     reason: str | None
     details: dict[str, Any] = field(default_factory=dict)
@@ -27,19 +27,19 @@ def _within(message: LeanMessage, region: tuple[int, int]) -> bool:
     return region[0] <= message.line <= region[1]
 
 
-def judge(
+def decide(
     assembly: Assembly,
     messages: Sequence[LeanMessage],
     allowed_axioms: Collection[str],
     sorries: Sequence[dict[str, Any]] = (),
-) -> Judgement:
+) -> Outcome:
     """`messages` have lines relative to `assembly.body`; header messages have lines <= 0."""
     regions = assembly.regions
     errors = [m for m in messages if m.severity == "error"]
 
-    def fail(reason: str, decision: Decision = "fail", **details: Any) -> Judgement:
+    def fail(reason: str, decision: Decision = "fail", **details: Any) -> Outcome:
         shown = [m.to_json() for m in errors[:5]]
-        return Judgement(decision, reason, {"errors": shown, **details} if shown else details)
+        return Outcome(decision, reason, {"errors": shown, **details} if shown else details)
 
     header_errors = [m for m in errors if m.line <= 0]
     if header_errors:
@@ -51,7 +51,7 @@ def judge(
         return fail("lean_error")
     sorry_warnings = [m for m in messages if m.is_sorry_warning and m.line >= regions.sample[0]]
     if sorry_warnings or sorries:
-        return Judgement(
+        return Outcome(
             "fail",
             "sorry",
             {"sorry_at": [m.to_json() for m in sorry_warnings[:5]], "sorries": list(sorries)[:5]},
@@ -76,14 +76,14 @@ def judge(
             if report is not None:
                 break
     if report is None:
-        return Judgement(
+        return Outcome(
             "fail",
             "incomplete",
             {"message": "the checks after the proof never ran (the file stopped early or swallowed them)"},
         )
     if "sorryAx" in report.axioms:
-        return Judgement("fail", "sorry", {"axioms": list(report.axioms)})
+        return Outcome("fail", "sorry", {"axioms": list(report.axioms)})
     disallowed = [name for name in report.axioms if name not in allowed_axioms]
     if disallowed:
-        return Judgement("fail", f"axiom:{disallowed[0]}", {"axioms": list(report.axioms), "disallowed": disallowed})
-    return Judgement("pass", None, {"axioms": list(report.axioms)})
+        return Outcome("fail", f"axiom:{disallowed[0]}", {"axioms": list(report.axioms), "disallowed": disallowed})
+    return Outcome("pass", None, {"axioms": list(report.axioms)})

@@ -42,7 +42,7 @@ def _answer_key(verifier: Verifier, task: Task, sample: Sample) -> AnswerKey:
         return AnswerKey(None, f"verifier_error: {type(exc).__name__}: {exc}")
 
 
-class Judge:
+class Grader:
     """Verifies (task, sample) pairs with one verifier configuration; thread-safe."""
 
     def __init__(
@@ -57,7 +57,7 @@ class Judge:
         self.verifier_name = verifier if isinstance(verifier, str) else verifier.name
         self._cls: type[Verifier] | None
         if isinstance(verifier, str):
-            # A remote judge needs nothing installed here but assay: the server knows the verifier.
+            # A remote grader needs nothing installed here but assay: the server knows the verifier.
             self._cls = None if url else get_registry().verifier_class(verifier)
         else:
             self._cls = verifier
@@ -75,7 +75,7 @@ class Judge:
         """The warm in-process verifier (built on first use)."""
         with self._lock:
             if self._verifier is None:
-                assert self._cls is not None, "a remote judge has no in-process verifier"
+                assert self._cls is not None, "a remote grader has no in-process verifier"
                 self._verifier = self._cls(self.config)
             return self._verifier
 
@@ -112,7 +112,7 @@ class Judge:
 
     def answer_keys(self, pairs: Sequence[Pair]) -> list[AnswerKey]:
         """The verifier's canonical answer of each sample, for voting (no reference needed, nothing
-        judged); a remote judge asks the server's `POST /v1/answer_key`. Raises ValueError when the
+        judged); a remote grader asks the server's `POST /v1/answer_key`. Raises ValueError when the
         verifier has no `answer_key` (votes would silently fall apart), RuntimeError when the server
         answers with an error."""
         if not pairs:
@@ -182,31 +182,31 @@ class Judge:
         return [Verdict.model_validate(v) for v in response.json()["verdicts"]]
 
 
-_judges: dict[tuple[str, bytes, str | None, str | None], Judge] = {}
-_judges_lock = threading.Lock()
+_graders: dict[tuple[str, bytes, str | None, str | None], Grader] = {}
+_graders_lock = threading.Lock()
 
 
-def get_judge(
+def get_grader(
     verifier: str | type[Verifier],
     config: dict[str, Any] | None = None,
     *,
     url: str | None = None,
     token: str | None = None,
-) -> Judge:
-    """The shared warm Judge for this configuration (adapters call this once per batch)."""
+) -> Grader:
+    """The shared warm Grader for this configuration (adapters call this once per batch)."""
     name = verifier if isinstance(verifier, str) else f"{verifier.__module__}.{verifier.__qualname__}"
     key = (name, orjson.dumps(config or {}, option=orjson.OPT_SORT_KEYS), url, token)
-    with _judges_lock:
-        judge = _judges.get(key)
-        if judge is None:
-            judge = _judges[key] = Judge(verifier, config, url=url, token=token)
-        return judge
+    with _graders_lock:
+        grader = _graders.get(key)
+        if grader is None:
+            grader = _graders[key] = Grader(verifier, config, url=url, token=token)
+        return grader
 
 
-def close_judges() -> None:
+def close_graders() -> None:
     """Close every shared verifier (their pools, REPLs, models)."""
-    with _judges_lock:
-        judges = list(_judges.values())
-        _judges.clear()
-    for judge in judges:
-        judge.close()
+    with _graders_lock:
+        graders = list(_graders.values())
+        _graders.clear()
+    for grader in graders:
+        grader.close()

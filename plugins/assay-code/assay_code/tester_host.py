@@ -1,13 +1,13 @@
-"""A long-lived tests' process that judges one candidate after another.
+"""A long-lived tester that judges one candidate after another.
 
-`run_python_pair` forks a tests' process for every sample. For tests that come with the task (the
-`function` style), one sandboxed tests' process can judge every sample of a task instead: the candidate of
+`run_python_pair` forks a tester for every sample. For tests that come with the task (the
+`function` style), one sandboxed tester can judge every sample of a task instead: the candidate of
 each sample still runs in a fresh sandboxed process (`run_python_interactive`), and the socket to it is
-handed over to the tests' process as a file descriptor. Only bytes cross that socket, as in a pair; the
-tests' process runs as its own uid, forked from its own server (never the candidates'); each job gets a
+handed over to the tester as a file descriptor. Only bytes cross that socket, as in a pair; the
+tester runs as its own uid, forked from its own server (never the candidates'); each job gets a
 fresh namespace. It is replaced when the task changes, when it fails to answer in time, and when it dies.
 
-Generated tests are model output, not trusted code: they keep one tests' process per sample (a pair).
+Generated tests are model output, not trusted code: they keep one tester per sample (a pair).
 """
 
 from __future__ import annotations
@@ -24,21 +24,21 @@ from assay import ExecResult, Limits, PythonProgram, PythonSandbox
 from assay_code import harness
 from assay_code.harness.channel import frame
 
-#: How long a tests' process may live: it is replaced per task long before this.
+#: How long a tester may live: it is replaced per task long before this.
 _LIFETIME_S = 24 * 3600.0
 _START_TIMEOUT_S = 30.0
 
 
-class JudgeUnavailable(RuntimeError):
-    """The tests' process could not be started, or died; `result` says how it ended when known."""
+class TesterUnavailable(RuntimeError):
+    """The tester could not be started, or died; `result` says how it ended when known."""
 
     def __init__(self, message: str, result: ExecResult | None = None) -> None:
         super().__init__(message)
         self.result = result
 
 
-class JudgeHost:
-    """One long-lived tests' process in its own sandbox, and the control socket to it."""
+class TesterHost:
+    """One long-lived tester in its own sandbox, and the control socket to it."""
 
     def __init__(self, make_sandbox: Callable[[], PythonSandbox], memory_mb: int, python: str | None) -> None:
         self._make_sandbox = make_sandbox
@@ -79,17 +79,17 @@ class JudgeHost:
             self._result = result
             started.set()
 
-        self._thread = threading.Thread(target=run, name="assay-code-judge", daemon=True)
+        self._thread = threading.Thread(target=run, name="assay-code-tester", daemon=True)
         self._thread.start()
         if not started.wait(_START_TIMEOUT_S) or "control" not in box:
             self.stop()
-            raise JudgeUnavailable("the tests' process did not start", self._result)
+            raise TesterUnavailable("the tester did not start", self._result)
         self._control = box["control"]
         self.key = key
         return self._control
 
     def stop(self) -> ExecResult | None:
-        """End the tests' process (if any) and return how its run ended."""
+        """End the tester (if any) and return how its run ended."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(_START_TIMEOUT_S)
@@ -104,18 +104,18 @@ class JudgeHost:
             self._sandbox.close()
             self._sandbox = None
 
-    # -- judging ---------------------------------------------------------------------------------------
+    # -- testing ---------------------------------------------------------------------------------------
 
     def prepare(self, key: object) -> None:
-        """Have a tests' process for `key` running, started now if there is none: called before a
+        """Have a tester for `key` running, started now if there is none: called before a
         candidate's run starts, so that the tests' start-up is never counted in a candidate's time."""
         if self.key != key or self._control is None or self._thread is None or not self._thread.is_alive():
             self.stop()
             self._start(key)
 
-    def judge(self, key: object, candidate: socket.socket, job: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    def run_tests(self, key: object, candidate: socket.socket, job: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         """The outcome of `job` against the candidate at the other end of `candidate`. Raises
-        JudgeUnavailable when the tests' process dies; TimeoutError when it gives no answer in time (it is
+        TesterUnavailable when the tester dies; TimeoutError when it gives no answer in time (it is
         replaced either way)."""
         self.prepare(key)
         control = self._control
@@ -126,17 +126,17 @@ class JudgeHost:
             if sent < len(message):
                 control.sendall(message[sent:])
         except OSError as exc:
-            raise JudgeUnavailable(f"cannot reach the tests' process: {exc}", self.stop()) from None
-        # The tests' process holds the candidate's socket now; with ours closed, the candidate sees the end
+            raise TesterUnavailable(f"cannot reach the tester: {exc}", self.stop()) from None
+        # The tester holds the candidate's socket now; with ours closed, the candidate sees the end
         # of the conversation as soon as the tests are done with it, and exits while the outcome travels.
         candidate.close()
         reply = self._read_frame(control, timeout_s)
         try:
             outcome = json.loads(reply)
         except ValueError:
-            raise JudgeUnavailable("the tests' process sent a broken reply", self.stop()) from None
+            raise TesterUnavailable("the tester sent a broken reply", self.stop()) from None
         if not isinstance(outcome, dict):
-            raise JudgeUnavailable("the tests' process sent a broken reply", self.stop())
+            raise TesterUnavailable("the tester sent a broken reply", self.stop())
         return outcome
 
     def _read_frame(self, control: socket.socket, timeout_s: float) -> bytes:
@@ -152,7 +152,7 @@ class JudgeHost:
                 raise TimeoutError(f"the tests gave no outcome within {timeout_s:.1f}s")
             chunk = control.recv(1 << 16)
             if not chunk:
-                raise JudgeUnavailable("the tests' process ended", self.stop())
+                raise TesterUnavailable("the tester ended", self.stop())
             buffer += chunk
             if size is None and len(buffer) >= 4:
                 size = int.from_bytes(buffer[:4], "big")
