@@ -88,15 +88,23 @@ def math_installed() -> None:
         pytest.skip("the `math` verifier (distribution assay-math) is not installed")
 
 
-ScriptedLM = Callable[[dict[str, list[str]]], Any]
+VoteEvaluation = Callable[..., dict[str, Any]]
 
 
 @pytest.fixture
-def scripted_lm() -> ScriptedLM:
-    """`scripted_lm({question: [reply, ...]})`: an lm-eval `LM` that answers each question with its next
-    scripted reply (lm-eval's own model interface, so its evaluate() runs unchanged)."""
+def lm_eval_vote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> VoteEvaluation:
+    """`lm_eval_vote(answers, replies, filter_list, process_results)` -> lm-eval's figures for the task: a
+    real lm-eval evaluation of a generate_until task over the questions of `answers` (a local JSONL data set,
+    five samples per question), answered by a scripted model (lm-eval's own `LM` interface, replying to each
+    question with its next scripted reply from `replies`), so that lm-eval's evaluate() runs unchanged."""
     pytest.importorskip("lm_eval")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import json
+
     from lm_eval.api.model import LM
+    from lm_eval.api.task import ConfigurableTask
+    from lm_eval.evaluator import evaluate
 
     class Scripted(LM):  # type: ignore[misc]
         def __init__(self, script: dict[str, list[str]]) -> None:
@@ -119,4 +127,27 @@ def scripted_lm() -> ScriptedLM:
                 replies.append(self.script[question][turn])
             return replies
 
-    return Scripted
+    def run(
+        answers: dict[str, str], replies: dict[str, list[str]], filter_list: list[dict[str, Any]], process_results: Any
+    ) -> dict[str, Any]:
+        data = tmp_path / "questions.jsonl"
+        data.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in answers.items()))
+        config = {
+            "task": "assay_vote",
+            "dataset_path": "json",
+            "dataset_kwargs": {"data_files": {"test": str(data)}},
+            "test_split": "test",
+            "output_type": "generate_until",
+            "doc_to_text": "{{question}}",
+            "doc_to_target": "{{answer}}",
+            "repeats": 5,
+            "generation_kwargs": {"until": ["\n\n"], "do_sample": True},
+            "filter_list": filter_list,
+            "process_results": process_results,
+            "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+        }
+        results = evaluate(lm=Scripted(replies), task_dict={"assay_vote": ConfigurableTask(config=config)})
+        figures: dict[str, Any] = results["results"]["assay_vote"]
+        return figures
+
+    return run

@@ -4,8 +4,6 @@ table), lm-eval's own `majority_vote` beside assay's, with the real `math` verif
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,36 +24,15 @@ ANSWERS = {"What is half of 1?": "1/2", "What is 1+1?": "2", "What is 2*3?": "6"
 
 
 def test_equivalence_aware_vote_beats_exact_string_vote_in_a_real_evaluation(
-    math_installed: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scripted_lm: Any
+    math_installed: None, lm_eval_vote: Any
 ) -> None:
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from lm_eval.api.task import ConfigurableTask
-    from lm_eval.evaluator import evaluate
-
-    data = tmp_path / "questions.jsonl"
-    data.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in ANSWERS.items()))
-    config = {
-        "task": "assay_vote",
-        "dataset_path": "json",
-        "dataset_kwargs": {"data_files": {"test": str(data)}},
-        "test_split": "test",
-        "output_type": "generate_until",
-        "doc_to_text": "{{question}}",
-        "doc_to_target": "{{answer}}",
-        "repeats": 5,
-        "generation_kwargs": {"until": ["\n\n"], "do_sample": True},
-        "filter_list": [
-            # Registered by name when assay.integrations.lm_eval is imported.
-            {"name": "assay",
-             "filter": [{"function": "assay_majority_vote", "verifier": "math"}, {"function": "take_first"}]},
-            {"name": "exact", "filter": [{"function": "majority_vote"}, {"function": "take_first"}]},
-        ],
-        "process_results": process_results_for("math", reference="answer"),
-        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
-    }  # fmt: skip
-    results = evaluate(lm=scripted_lm(SAMPLES), task_dict={"assay_vote": ConfigurableTask(config=config)})
-    figures = results["results"]["assay_vote"]
+    filter_list = [
+        # Registered by name when assay.integrations.lm_eval is imported.
+        {"name": "assay",
+         "filter": [{"function": "assay_majority_vote", "verifier": "math"}, {"function": "take_first"}]},
+        {"name": "exact", "filter": [{"function": "majority_vote"}, {"function": "take_first"}]},
+    ]  # fmt: skip
+    figures = lm_eval_vote(ANSWERS, SAMPLES, filter_list, process_results_for("math", reference="answer"))
     # assay: 1/2 (three ways of writing it) beats 1/3; 2 beats 3; 6 beats 7. Exact strings: "1/3" and "3"
     # are the only repeated strings in the first two questions, so they win there.
     assert figures["acc,assay"] == 1.0

@@ -562,16 +562,10 @@ def test_lm_eval_vote_over_http_matches_the_vote_in_process(
 
 @pytest.mark.slow
 def test_a_real_lm_eval_evaluation_votes_over_http_as_it_does_in_process(
-    serve: Serve, math_installed: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scripted_lm: Any
+    serve: Serve, math_installed: None, lm_eval_vote: Any
 ) -> None:
     """lm-eval's own evaluate(): a task from a config (a local JSONL data set), a scripted LM, the filter and
     process_results pointed at the server; equivalent answers written differently must vote together."""
-    pytest.importorskip("lm_eval")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from lm_eval.api.task import ConfigurableTask
-    from lm_eval.evaluator import evaluate
-
     from assay.integrations.lm_eval import process_results_for
 
     answers = {"What is half of 1?": "1/2", "What is 1+1?": "2", "What is 2*3?": "6", "What is 3-1?": "2",
@@ -585,29 +579,15 @@ def test_a_real_lm_eval_evaluation_votes_over_http_as_it_does_in_process(
     }
 
     url = serve("--workers", "1", "--token", TOKEN, "--preload", "math")
-    data = tmp_path / "questions.jsonl"
-    data.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in answers.items()))
     remote = {"verifier": "math", "url": url, "token": TOKEN}
-    config = {
-        "task": "assay_vote_http",
-        "dataset_path": "json",
-        "dataset_kwargs": {"data_files": {"test": str(data)}},
-        "test_split": "test",
-        "output_type": "generate_until",
-        "doc_to_text": "{{question}}",
-        "doc_to_target": "{{answer}}",
-        "repeats": 5,
-        "generation_kwargs": {"until": ["\n\n"], "do_sample": True},
-        "filter_list": [
-            {"name": "http", "filter": [{"function": "assay_majority_vote", **remote}, {"function": "take_first"}]},
-            {"name": "local", "filter": [{"function": "assay_majority_vote", "verifier": "math"},
-                                         {"function": "take_first"}]},
-        ],
-        "process_results": process_results_for("math", reference="answer", url=url, token=TOKEN),
-        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
-    }  # fmt: skip
-    results = evaluate(lm=scripted_lm(scripted), task_dict={"assay_vote_http": ConfigurableTask(config=config)})
-    figures = results["results"]["assay_vote_http"]
+    filter_list = [
+        {"name": "http", "filter": [{"function": "assay_majority_vote", **remote}, {"function": "take_first"}]},
+        {"name": "local", "filter": [{"function": "assay_majority_vote", "verifier": "math"},
+                                     {"function": "take_first"}]},
+    ]  # fmt: skip
+    figures = lm_eval_vote(
+        answers, scripted, filter_list, process_results_for("math", reference="answer", url=url, token=TOKEN)
+    )
     assert figures["acc,http"] == figures["acc,local"] == 1.0
 
 

@@ -23,7 +23,8 @@ import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+
+from assay.testing.doc_blocks import rewrite_files
 
 BLOCK = re.compile(r"(<!-- cli: (?P<name>[\w -]+) -->\n)(?P<body>.*?)(<!-- /cli -->)", re.DOTALL)
 #: Help is written at this width whatever the terminal, so the blocks are the same on every machine.
@@ -130,13 +131,7 @@ def unknown_options(text: str) -> list[str]:
 
 
 def main(paths: list[str]) -> int:
-    for path in map(Path, paths):
-        text = path.read_text(encoding="utf-8")
-        updated = rewrite(text)
-        if updated != text:
-            path.write_text(updated, encoding="utf-8")
-            print(f"{path}: command help rewritten")
-    return 0
+    return rewrite_files(paths, rewrite, "command help")
 
 
 if __name__ == "__main__":

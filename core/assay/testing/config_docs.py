@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
+
+from assay.testing.doc_blocks import rewrite_files
 
 BLOCK = re.compile(r"(<!-- config: (?P<name>[\w.+-]+) -->\n)(?P<body>.*?)(<!-- /config -->)", re.DOTALL)
 #: Fields the verifier fills in itself; they are not settings.
@@ -62,13 +63,7 @@ def rewrite(text: str) -> str:
 
 
 def main(paths: list[str]) -> int:
-    for path in map(Path, paths):
-        text = path.read_text(encoding="utf-8")
-        updated = rewrite(text)
-        if updated != text:
-            path.write_text(updated, encoding="utf-8")
-            print(f"{path}: config tables rewritten")
-    return 0
+    return rewrite_files(paths, rewrite, "config tables")
 
 
 if __name__ == "__main__":
