@@ -46,18 +46,9 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.shared import shared_data
+
 KS = (1, 2, 3, 5, 10, 20, 30, 50, 100)
-
-
-def shared_data() -> Path:
-    sys.path.insert(0, str(ROOT))
-    from conftest import shared_data_dir
-
-    path = shared_data_dir()
-    if path is None:
-        sys.exit("no shared data beside this checkout (set ASSAY_SHARED_DATA)")
-    return path
 
 
 @dataclass

@@ -61,20 +61,11 @@ import numpy as np
 from assay.selection import Candidate, Choice
 from assay.selection.builtin import vote
 from assay.selection.ensemble import Ensemble, Rule, SignalTable
+from benchmarks.shared import shared_data
 from examples.weak_checks import game24_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "out" / "benchmarks" / "selection"
-
-
-def shared_data() -> Path:
-    sys.path.insert(0, str(ROOT))
-    from conftest import shared_data_dir
-
-    path = shared_data_dir()
-    if path is None:
-        sys.exit("no shared data beside this checkout (set ASSAY_SHARED_DATA)")
-    return path
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
