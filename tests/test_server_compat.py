@@ -1,4 +1,4 @@
-"""The drop-in routes against the real clients: verl's SandboxFusion client (vendored, unchanged) calling
+"""The drop-in routes against the real clients: verl's SandboxFusion client (from the installed verl) calling
 `/run_code`, which runs code in the real `local` sandbox of the `assay-sandboxes` distribution."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ import importlib.util
 import json
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -17,26 +16,14 @@ import pytest
 from assay.plugins import UnknownComponent, get_registry
 from assay.server import BackgroundServer, ServerSettings
 
-VENDOR = Path(__file__).resolve().parent / "vendor" / "verl_sandbox_fusion"
-
-
-def _load_verl_client() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "verl_sandbox_fusion", VENDOR / "__init__.py", submodule_search_locations=[str(VENDOR)]
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    import sys
-
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
 def verl() -> ModuleType:
+    """verl's own SandboxFusion client package (`verl.utils.reward_score.sandbox_fusion`), as verl's code
+    reward calls it; `make install` installs verl."""
     pytest.importorskip("requests")
-    return _load_verl_client()
+    pytest.importorskip("verl")
+    return importlib.import_module("verl.utils.reward_score.sandbox_fusion")
 
 
 @pytest.fixture(scope="module")
