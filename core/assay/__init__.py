@@ -13,6 +13,7 @@ The data:
 
 Writing a verifier (see the README's "Writing a plugin"):
     Verifier, VerifierConfig, VerifierKind, BadReference, generic_feedback, hookimpl
+    visible_text(response), answer_in_tags(response)     the answer a response shows, not its reasoning
 
 Sandboxes (a verifier that runs untrusted code asks for one):
     open_sandbox(name, optional={...}, **options), takes_option(cls, option)
@@ -30,6 +31,7 @@ from assay.hookspecs import hookimpl
 from assay.jsonl import InputError, InputFileError, dumps, read_lines, read_models
 from assay.models import STATUSES, Sample, Status, Task, Verdict
 from assay.plugins import UnknownComponent, get_registry
+from assay.response import answer_in_tags, visible_text
 from assay.sandbox import (
     WALL_TIME_STRETCH,
     ExecResult,
@@ -71,6 +73,7 @@ __all__ = [
     "VerifierKind",
     "VerifyRun",
     "__version__",
+    "answer_in_tags",
     "dumps",
     "generic_feedback",
     "get_registry",
@@ -81,4 +84,5 @@ __all__ = [
     "read_models",
     "takes_option",
     "verify",
+    "visible_text",
 ]

@@ -16,6 +16,11 @@ point (imports, helpers) + code when the code defines the entry point itself, th
 the model's words are ever dropped, never code: a completion cut off mid-statement is reported as the
 syntax error it is.
 
+Before any of this, the response is reduced to what it shows as its answer (`response_code`): hidden
+reasoning (`<think> ... </think>`) and chat tokens are dropped, and, unless the rest compiles as it is,
+an `<answer>` tag's content is taken when there is one. A reading that does not compile only because its
+indentation holds no-break spaces is read again with plain spaces there.
+
 Optional stop sequences (`stop_sequences`, e.g. HumanEval's ``["\\nclass", "\\ndef", "\\n#", "\\nif",
 "\\nprint"]``) cut the text at the first occurrence before any of this.
 """
@@ -24,9 +29,11 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+
+from assay import answer_in_tags, visible_text
 
 _FENCE = re.compile(r"^[ \t]*(```|~~~)[ \t]*([\w+#.\-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S)
 _PY_LANGS = frozenset({"", "python", "py", "python3", "py3", "pycon", "ipython"})
@@ -38,6 +45,7 @@ _CODE_START = re.compile(
     r"|lambda|yield|async|await|global|nonlocal|del|pass|break|continue|match|case)\b"
     r"|[A-Za-z_][\w.]*\s*(?:[(\[=+\-*/%<>!&|^]|:\s*[A-Za-z_\[]\w*\s*(?:=|$))|[@#'\"\[\](){}\d])"
 )
+_NBSP_INDENT = re.compile(r"^[ \t\u00a0]*\u00a0[ \t\u00a0]*", re.M)
 #: Prose: words (at least two), or one capitalised word and a colon ("Explanation:").
 _PROSE = re.compile(r"^(?:[*>\-]\s*)?[A-Za-z][A-Za-z'’]*(?:[,;:]?\s+\S+)+|^[A-Z][a-z]+(?: [a-z]+)*:$")
 
@@ -53,6 +61,22 @@ class Program:
     @property
     def ok(self) -> bool:
         return self.syntax_error is None
+
+
+def response_code(text: str, compiles: Callable[[str], bool]) -> str:
+    """The part of a response that holds its code: without hidden reasoning and chat scaffolding
+    (`assay.visible_text`) and a leading byte-order mark; and, when that does not `compiles` as it is, what
+    its last `<answer>` tag holds, if it has one (a program that compiles may itself mention the tag)."""
+    text = visible_text(text).removeprefix("\ufeff")
+    if compiles(text):
+        return text
+    return answer_in_tags(text) or text
+
+
+def _nbsp_indented(text: str) -> str:
+    """`text` with no-break spaces in its lines' indentation made plain spaces (chat front ends paste code
+    that way; Python rejects them)."""
+    return _NBSP_INDENT.sub(lambda match: match[0].replace("\u00a0", " "), text)
 
 
 def cut_at_stop(text: str, stop_sequences: Sequence[str]) -> str:
@@ -179,8 +203,19 @@ def assemble(
     stop_sequences: Sequence[str] = (),
 ) -> Program:
     """The Python program for a sample: see the module docs for the readings tried, in order."""
+    text = visible_text(text)  # before the stop sequences: they are meant for the answer, not the reasoning
     if stop_sequences:
         text = cut_at_stop(text, stop_sequences)
+    text = response_code(text, lambda code: compile_error(prompt + code) is None)
+    program = _assembled(prompt, text, entry_point)
+    if not program.ok and "\u00a0" in text:
+        indented = _assembled(prompt, _nbsp_indented(text), entry_point)
+        if indented.ok:
+            return indented
+    return program
+
+
+def _assembled(prompt: str, text: str, entry_point: str | None) -> Program:
     raw = prompt + text
     raw_error = compile_error(raw)
     if raw_error is None:
@@ -215,6 +250,10 @@ def extract_source(text: str, language: str) -> str:
     """The program of a whole-program sample (stdin/stdout tasks): the fenced code if any, else the text
     without its prose."""
     languages = _CPP_LANGS if language == "cpp" else _PY_LANGS
+    text = response_code(text, lambda code: language == "python" and compile_error(code) is None)
+    if language == "python" and compile_error(text) is not None and "\u00a0" in text:
+        indented = _nbsp_indented(text)
+        text = indented if compile_error(indented) is None else text
     if language == "python" and compile_error(text) is None:
         return text
     blocks = fenced_blocks(text, languages)

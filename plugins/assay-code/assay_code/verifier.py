@@ -146,7 +146,7 @@ class CodeVerifier(Verifier):
     """Runs a program sample against its task's tests in a sandbox; see the module docs."""
 
     name = "code"
-    version = "0.1.0"
+    version = "0.2.0"
     kind = "execution"
     Config = CodeConfig
     config: CodeConfig

@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from assay import visible_text
 from assay_lean.lexer import code_view
 from assay_lean.reference import Statement
 
@@ -86,8 +87,9 @@ def normalise_header(header: str) -> str:
 
 
 def extract_code(text: str, statement: Statement) -> Extraction:
-    """The Lean code in a model's text: the fenced block to use, or the text itself."""
-    text = text.replace("\r\n", "\n")
+    """The Lean code in a model's text: the fenced block to use, or the text itself. A reasoning model's
+    hidden reasoning is not read (`assay.visible_text`): a draft proof inside it is not the answer."""
+    text = visible_text(text).replace("\r\n", "\n")
     fences = list(_FENCE.finditer(text))
     if not fences:
         return Extraction(text)

@@ -83,7 +83,7 @@ class LeanVerifier(Verifier):
     """Lean 4 proofs: no errors, no sorry, the statement unchanged, only the allowed axioms."""
 
     name = "lean"
-    version = "0.1.0"
+    version = "0.2.0"
     kind = "proof"
     Config = LeanConfig
     config: LeanConfig

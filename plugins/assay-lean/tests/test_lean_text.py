@@ -152,6 +152,15 @@ def test_the_block_that_declares_the_theorem_is_chosen() -> None:
     assert "import" not in assembly.sample_code
 
 
+def test_a_draft_proof_inside_the_reasoning_is_never_the_one_checked() -> None:
+    theorem = "theorem mathd_algebra_478 (b h v : ℝ) : v = 65 := by\n"
+    draft, final = theorem + "  sorry\n", theorem + "  simp\n"
+    text = f"<think>\nTry:\n```lean4\n{draft}```\n</think>\nProof:\n```lean4\n{final}```"
+    assert extract_code(text, STATEMENT).code == final
+    reasoning_only = f"<think>\n```lean4\n{final}```\n</think>\nI could not prove it."
+    assert "simp" not in extract_code(reasoning_only, STATEMENT).code
+
+
 def test_first_line_that_lost_its_indent() -> None:
     body, trailing, repairs = repair_body("have : v = 65 := by\n    calc v = 65 := by simp\n  assumption")
     assert body.split("\n")[0] == "  have : v = 65 := by" and trailing == ""

@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from assay_math.extract import Extracted, boxes, extract, prepare, runaway_box, visible
+from assay import visible_text
+from assay_math.extract import Extracted, boxes, extract, prepare, runaway_box
 from assay_math.normalize import unicode_to_ascii_math
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -249,7 +250,7 @@ def choose(
     modes: list[str],
 ) -> Found:
     """The option a response chooses: a marked letter, else (options known) the option its final answer gives."""
-    shown = visible(response)
+    shown = visible_text(response)
     if runaway_box(shown):  # nothing is extracted from a box that never closes, and nothing stands in for it
         return Found(None, "none", details={"runaway_box": True})
     tail = prepare(shown, LETTER_SEARCH_CHARS, shown=True)

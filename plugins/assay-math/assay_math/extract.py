@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from assay import visible_text
 from assay_math.normalize import close_of, looks_like_code, unicode_to_ascii_math
 
 
@@ -29,8 +30,6 @@ class Extracted:
 RUNAWAY_BOX_CHARS = 10_000
 
 
-_THINK_END = re.compile(r"</think>", re.IGNORECASE)
-_CHAT_TOKEN = re.compile(r"<\|(?:im_start|im_end|endoftext|eot_id|end|user|assistant)\|>")
 _DOUBLE_ESCAPED = re.compile(r"(?<!\\)\\\\(?=[a-zA-Z]{2})")
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 # GSM8K-style calculator annotations: `$<<204+160=364>>364` shows the result right after the annotation
@@ -103,23 +102,11 @@ _FUNCTION_WORDS = {
 }
 
 
-def visible(text: str) -> str:
-    """The response without its hidden reasoning and chat scaffolding."""
-    ends = [m.end() for m in _THINK_END.finditer(text)]
-    if ends:
-        text = text[ends[-1] :]
-    text = text.replace("<think>", " ")
-    chat = _CHAT_TOKEN.search(text)
-    if chat and chat.start() > 0:
-        text = text[: chat.start()]
-    return text
-
-
 def prepare(text: str, max_chars: int, *, shown: bool = False) -> str:
     """Strip reasoning and chat scaffolding (unless `shown` says it is done); keep the tail, where answers are,
     without a next few-shot question the model went on to write after answering."""
     if not shown:
-        text = visible(text)
+        text = visible_text(text)
     if len(text) > max_chars:
         text = text[-max_chars:]
     follow_on = _NEXT_QUESTION.search(text)
@@ -316,7 +303,7 @@ def bare_enough(text: str) -> bool:
 
 
 def extract(text: str, *, modes: list[str], join_boxed: bool = True, max_chars: int = 200_000) -> Extracted | None:
-    text = visible(text)
+    text = visible_text(text)
     if "boxed" in modes and runaway_box(text):
         return None
     text = prepare(text, max_chars, shown=True)
