@@ -741,7 +741,12 @@ class Parser:
                 exp = ("neg", exp) if sign == "-" else exp
             else:
                 exp = self.power_operand(stop, split_digits=base[0] not in ("num", "paren"))
-            base = self.postfix(("pow", base, exp))
+            if exp[0] in ("pct", "deg"):
+                # 5^{2}\% and 5^2% are (5^2)%: a percent or degree sign after an exponent marks the power,
+                # not the exponent (one inside the exponent's braces, 2^{50\%}, stays there)
+                base = self.postfix((exp[0], ("pow", base, exp[1])))
+            else:
+                base = self.postfix(("pow", base, exp))
         self.depth -= 1
         return base
 

@@ -56,6 +56,11 @@ def judge(verifier: MathVerifier, reference: object, text: str) -> bool | None:
         # percentages, degrees, units, text
         ("28\\%", "28 percent", True),
         ("20\\%", "0.2", True),
+        # a percent sign after a power marks the power, not its exponent; inside the braces it stays there
+        ("25", "\\boxed{5^{2}\\%}", True),
+        ("0.25", "\\boxed{5^2\\%}", True),
+        ("\\sqrt{2}", "\\boxed{2^{50\\%}}", True),
+        ("25", "\\boxed{2^{50\\%}}", False),
         ("90^\\circ", "\\frac{\\pi}{2}", True),
         ("125 \\text{ miles}", "\\boxed{125}", True),
         ("5", "\\boxed{5cm}", True),
