@@ -638,7 +638,10 @@ class CodeVerifier(Verifier):
             body = json.dumps({"program": source, "input": stdin.decode("utf-8", "surrogateescape")}).encode()
 
             def talk(sock: socket.socket) -> None:
-                sock.settimeout(wall_s + 1.0)
+                # A backstop only, on the real clock: the run's own limit is on the sandbox's clock, which
+                # leaves out waiting for a CPU and so may take up to WALL_TIME_STRETCH times as long on a
+                # busy machine. Ending the conversation sooner would cancel a run that is within its limit.
+                sock.settimeout(wall_s * WALL_TIME_STRETCH + 1.0)
                 try:
                     sock.sendall(frame(body))
                     while sock.recv(1 << 16):  # until the run ends (what the program writes here is ignored)
