@@ -801,6 +801,8 @@ class Server:
         """Open the files to collect: (name, fd, size to send). Their bytes go from these fds to the caller's
         socket by `sendfile`, never through this process's memory."""
         files: list[tuple[str, int, int]] = []
+        if not names:
+            return files, None
         problems = []
         root = os.path.realpath(self.work_dir)
         cap = max(int(limits["file_size_mb"]) << 20, 1)
@@ -1061,12 +1063,21 @@ def _warm_up() -> None:
     _libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), LANDLOCK_CREATE_RULESET_VERSION)
 
 
+def _read_small(path: str) -> bytes:
+    """A small file of /proc, read with the bare system calls: these are read at every run, and `open()`
+    would also make a buffered reader and ask whether the file is a terminal."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, 4096)
+    finally:
+        os.close(fd)
+
+
 def _cpu_wait_s(pid: int) -> float:
     """Seconds the main thread of process `pid` has spent runnable but waiting for a CPU (0 when unknown:
     the run's clock is then the plain wall clock)."""
     try:
-        with open(f"/proc/{pid}/schedstat", "rb") as handle:
-            return int(handle.read().split()[1]) / 1e9
+        return int(_read_small(f"/proc/{pid}/schedstat").split()[1]) / 1e9
     except (OSError, ValueError, IndexError):
         return 0.0
 
@@ -1075,12 +1086,10 @@ def _runs_alone(pid: int, spare: int | None) -> bool:
     """Whether the run whose main process is `pid` is that one process, with one thread: no child of its
     own, and no orphan of it handed back to this server."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            if int(handle.read().rsplit(b")", 1)[1].split()[17]) > 1:
-                return False
-        with open(f"/proc/{pid}/task/{pid}/children", "rb") as handle:
-            if handle.read().split():
-                return False
+        if int(_read_small(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()[17]) > 1:
+            return False
+        if _read_small(f"/proc/{pid}/task/{pid}/children").split():
+            return False
     except (OSError, ValueError, IndexError):
         return False
     return not set(_children()) - {pid, spare}
@@ -1160,8 +1169,15 @@ def _kill_as(uid: int | None) -> None:
 def _children() -> list[int]:
     pid = os.getpid()
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as handle:
-            return [int(part) for part in handle.read().split()]
+        # At most a run's process limit of them (its orphans come back here), each a few bytes.
+        data = b""
+        fd = os.open(f"/proc/{pid}/task/{pid}/children", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            while chunk := os.read(fd, 1 << 16):
+                data += chunk
+        finally:
+            os.close(fd)
+        return [int(part) for part in data.split()]
     except OSError:
         return _descendants(pid)
 
@@ -1213,16 +1229,17 @@ def _remove_tree(path: str) -> None:
 def _remove_entries(folder: str) -> None:
     """Remove everything in `folder` (not the folder itself)."""
     try:
-        entries = os.listdir(folder)
+        with os.scandir(folder) as listing:
+            entries = list(listing)
     except OSError:
         return
     for entry in entries:
-        child = os.path.join(folder, entry)
         try:
-            if stat.S_ISDIR(os.lstat(child).st_mode):
-                _remove_tree(child)
+            # The directory entry's own type (no stat call, links are never followed).
+            if entry.is_dir(follow_symlinks=False):
+                _remove_tree(entry.path)
             else:
-                os.unlink(child)
+                os.unlink(entry.path)
         except OSError:
             pass
 

@@ -27,7 +27,7 @@ CANDIDATE_SERVER = textwrap.dedent(
 )
 
 
-def make_tester(body: str) -> PythonProgram:
+def as_tester(body: str) -> PythonProgram:
     prelude = 'import os, socket\npeer = socket.socket(fileno=int(os.environ["ASSAY_PEER_FD"]))\n'
     return PythonProgram(source=prelude + textwrap.dedent(body), filename="tester.py")
 
@@ -35,7 +35,7 @@ def make_tester(body: str) -> PythonProgram:
 def test_the_tester_decides_from_plain_data(sandbox: Any) -> None:
     result = sandbox.run_python_pair(
         PythonProgram(source=CANDIDATE_SERVER),
-        make_tester(
+        as_tester(
             """
             stream = peer.makefile("rw")
             answers = []
@@ -56,7 +56,7 @@ def test_the_tester_decides_from_plain_data(sandbox: Any) -> None:
 def test_a_candidate_still_running_when_the_tester_ends_is_cancelled(sandbox: Any) -> None:
     result = sandbox.run_python_pair(
         PythonProgram(source="import time\nwhile True:\n    time.sleep(1)"),
-        make_tester("print('verdict given')"),
+        as_tester("print('verdict given')"),
     )
     assert result.tester.stdout == b"verdict given\n"
     assert result.candidate.status == "cancelled"
@@ -66,7 +66,7 @@ def test_a_candidate_still_running_when_the_tester_ends_is_cancelled(sandbox: An
 def test_a_candidate_that_exits_early_cannot_pass(sandbox: Any) -> None:
     result = sandbox.run_python_pair(
         PythonProgram(source="import sys\nsys.exit(0)"),
-        make_tester(
+        as_tester(
             """
             try:
                 peer.sendall(b"2 + 3\\n")
@@ -99,7 +99,7 @@ def test_the_candidate_cannot_signal_the_tester(sandbox: Any) -> None:
                 """
             )
         ),
-        make_tester("peer.sendall(str(os.getpid()).encode())\nprint(peer.recv(100).decode())"),
+        as_tester("peer.sendall(str(os.getpid()).encode())\nprint(peer.recv(100).decode())"),
     )
     assert result.tester.status == "ok", result.tester
     # Refused; or, in a container, that pid was not the tester at all (pid namespaces differ).
@@ -145,7 +145,7 @@ def test_the_candidate_process_never_held_the_testers_data(sandbox: Any) -> None
     # The finder's source holds the secret reversed only: a forward copy can come from the tester alone.
     result = sandbox.run_python_pair(
         PythonProgram(source=finder),
-        make_tester(f"secret = {SECRET!r}\nprint(peer.recv(10000).decode())").model_copy(
+        as_tester(f"secret = {SECRET!r}\nprint(peer.recv(10000).decode())").model_copy(
             update={"stdin": SECRET.encode()}
         ),
     )
@@ -156,14 +156,14 @@ def test_the_candidate_process_never_held_the_testers_data(sandbox: Any) -> None
 def test_the_testers_own_limit_ends_the_pair(sandbox: Any) -> None:
     result = sandbox.run_python_pair(
         PythonProgram(source=CANDIDATE_SERVER),
-        make_tester("import time\ntime.sleep(60)"),
+        as_tester("import time\ntime.sleep(60)"),
         tester_limits=sandbox.limits.model_copy(update={"wall_time_s": 0.5}),
     )
     assert result.tester.status == "time_limit"
     # Stopped, or it saw the tester's end of the socket close first and ended by itself.
     assert result.candidate.status in ("cancelled", "ok")
     # and both servers are fine afterwards
-    again = sandbox.run_python_pair(PythonProgram(source=CANDIDATE_SERVER), make_tester("print('ok')"))
+    again = sandbox.run_python_pair(PythonProgram(source=CANDIDATE_SERVER), as_tester("print('ok')"))
     assert again.tester.stdout == b"ok\n"
 
 

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import Field
 
@@ -157,9 +157,6 @@ class CodeVerifier(Verifier):
     #: spends its time in sandboxed processes, so the worker's threads mostly wait.
     concurrent_units = 2
 
-    #: The candidate's harness imports from the standard library only.
-    _HARNESS_SOURCE: ClassVar[str] = harness.BOOTSTRAP
-
     def __init__(self, config: CodeConfig | dict[str, Any] | None = None) -> None:
         super().__init__(config)
         # One sandbox per thread: `verify_batch` judges several samples at once, each in its own.
@@ -245,9 +242,10 @@ class CodeVerifier(Verifier):
         return Limits(wall_time_s=wall_s, cpu_time_s=wall_s, memory_mb=memory_mb, output_bytes=_OUTPUT_BYTES)
 
     def _program(self, role: str, job: dict[str, Any], sandbox: PythonSandbox) -> PythonProgram:
+        preloaded = sandbox in self._preloaded
         return PythonProgram(
-            source=self._HARNESS_SOURCE,
-            stdin=harness.bundle(role, job, self._sandbox_python, preloaded=sandbox in self._preloaded),
+            source=harness.bootstrap(preloaded),
+            stdin=harness.bundle(role, job, self._sandbox_python, preloaded=preloaded),
             filename=f"{role}_harness.py",
         )
 
@@ -638,7 +636,10 @@ class CodeVerifier(Verifier):
             body = json.dumps({"program": source, "input": stdin.decode("utf-8", "surrogateescape")}).encode()
 
             def talk(sock: socket.socket) -> None:
-                sock.settimeout(wall_s + 1.0)
+                # A backstop only, on the real clock: the run's own limit is on the sandbox's clock, which
+                # leaves out waiting for a CPU and so may take up to WALL_TIME_STRETCH times as long on a
+                # busy machine. Ending the conversation sooner would cancel a run that is within its limit.
+                sock.settimeout(wall_s * WALL_TIME_STRETCH + 1.0)
                 try:
                     sock.sendall(frame(body))
                     while sock.recv(1 << 16):  # until the run ends (what the program writes here is ignored)

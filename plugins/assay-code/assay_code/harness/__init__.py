@@ -3,10 +3,11 @@
 Two roles, each in its own sandboxed process: `candidate` (loads the sample's program and answers calls)
 and `tester` (runs the trusted tests against a stand-in that forwards calls to the candidate). Both are
 standard-library modules of this package. Where the sandbox can preload modules (`preload_sources()`, run
-once by its fork-server), every run finds them imported and gets only its job on stdin; elsewhere they
-reach the sandbox's interpreter as compiled code objects on the run's stdin, before the job, so that a
-run compiles nothing but a short bootstrap (compiling the harness from source would cost more than the
-fork), or as sources where the sandbox's interpreter is another minor version of Python than this one.
+once by its fork-server), every run finds them imported, gets only its job on stdin, and compiles
+nothing: its `__main__` is one line calling the preloaded `boot` module. Elsewhere they reach the
+sandbox's interpreter as compiled code objects on the run's stdin, before the job, so that a run compiles
+nothing but the boot module (compiling the harness from source would cost more than the fork), or as
+sources where the sandbox's interpreter is another minor version of Python than this one.
 """
 
 from __future__ import annotations
@@ -21,26 +22,8 @@ from typing import Any
 _MODULES = ("assay_code", "assay_code.wire", "assay_code.harness", "assay_code.harness.channel")
 _PACKAGES = frozenset({"assay_code", "assay_code.harness"})
 ROLES = ("candidate", "tester")
-
-#: The `__main__` of every harness run: load the modules from stdin, hand the job to the role.
-BOOTSTRAP = """\
-import marshal, os, sys, types
-def _boot():
-    data = sys.stdin.buffer.read()
-    size = int.from_bytes(data[:4], "big")
-    bundle, job = marshal.loads(data[4 : 4 + size]), marshal.loads(data[4 + size :])
-    for name, code in bundle["modules"]:
-        module = types.ModuleType(name)
-        if name in bundle["packages"]:
-            module.__path__ = []
-        sys.modules[name] = module
-        parent, _, child = name.rpartition(".")
-        if parent:
-            setattr(sys.modules[parent], child, module)
-        exec(compile(code, name, "exec") if isinstance(code, str) else code, module.__dict__)
-    sys.modules[bundle["main"]].main(job, int(os.environ.get("ASSAY_PEER_FD", "3")))
-_boot()
-"""
+#: The module every run starts in (`boot()`: load the bundle from stdin, hand the job to the role).
+_BOOT = "assay_code.harness.boot"
 
 
 def _source(module: str) -> str:
@@ -48,6 +31,12 @@ def _source(module: str) -> str:
         return ""  # the packages' own __init__ would import pydantic and assay: the sandbox needs neither
     package, _, name = module.rpartition(".")
     return resources.files(package).joinpath(f"{name}.py").read_text(encoding="utf-8")
+
+
+#: The `__main__` of a harness run in a sandbox that did not preload the harness.
+BOOTSTRAP = _source(_BOOT) + "\nboot()\n"
+#: The `__main__` of a harness run in a sandbox whose server preloaded the harness.
+PRELOADED_BOOTSTRAP = f"import sys\nsys.modules[{_BOOT!r}].boot()\n"
 
 
 @cache
@@ -73,9 +62,17 @@ def _modules_blob(role: str, compiled: bool, preloaded: bool) -> bytes:
 
 @cache
 def preload_sources() -> dict[str, str]:
-    """Every role's modules as sources, in import order, for a sandbox's `preload_sources`."""
-    names = (*_MODULES, *(f"assay_code.harness.{role}" for role in ROLES))
+    """Every role's modules and the boot module as sources, in import order, for a sandbox's
+    `preload_sources`."""
+    names = (*_MODULES, *(f"assay_code.harness.{role}" for role in ROLES), _BOOT)
     return {name: _source(name) for name in names}
+
+
+def bootstrap(preloaded: bool) -> str:
+    """The `__main__` of a harness run: where the sandbox preloaded the harness, one line that calls the
+    preloaded boot module (compiling it in every run costs a candidate ~0.1 ms of CPU); elsewhere the boot
+    module's source and the call."""
+    return PRELOADED_BOOTSTRAP if preloaded else BOOTSTRAP
 
 
 def bundle(role: str, job: dict[str, Any], sandbox_python: str | None = None, preloaded: bool = False) -> bytes:
