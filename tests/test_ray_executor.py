@@ -279,6 +279,17 @@ def test_two_runs_at_once_in_one_process_never_share_an_actor(warm_factory: Exec
     assert _echo_run(warm_factory, 4) == [False, True, False, True]
 
 
+def test_parked_actors_of_another_configuration_make_room_for_a_runs_own(warm_factory: ExecutorFactory) -> None:
+    _echo_run(warm_factory, 4)
+    first = _parked()
+    assert len(first) == 2  # they hold both of the head's CPUs
+    started = time.monotonic()
+    assert _echo_run(warm_factory, 4, casefold=True) == [False, True, False, True]
+    assert time.monotonic() - started < 60  # not the 300 s an actor may wait for room
+    parked = _parked()
+    assert len(parked) == 2 and not set(parked) & set(first)
+
+
 def test_a_run_stopped_half_way_parks_no_actor_with_work_left(warm_factory: ExecutorFactory) -> None:
     tasks = [{"id": "a", "reference": {"answer": "!slow"}}]
     samples = [{"task_id": "a", "index": i, "text": "!slow"} for i in range(64)]

@@ -46,8 +46,6 @@ from assay.models import Task
 
 #: How long an actor may take to start (a cluster may have to find room for it).
 _START_TIMEOUT_S = 300.0
-#: How long an actor may wait to start before parked actors of this process make room for it.
-_ROOM_WAIT_S = 0.5
 
 
 def _is_loopback(address: str | None) -> bool:
@@ -232,14 +230,18 @@ class _WarmActors:
     lacks, and both sets are parked after). Only actors with no call in flight are parked: an actor with
     work still queued (a run abandoned half way) is stopped instead, so that a later run never
     waits behind, or sees, an earlier run's work. A parked actor that died is noticed when a run takes it
-    (its `ready()` fails) and replaced there. Parked actors hold their CPUs: when an actor of this process
-    cannot start for want of room, parked ones are stopped, one at a time, until it can (`make_room`).
-    Every parked actor is stopped by `shutdown_warm_actors()`, and when this process exits.
+    (its `ready()` fails) and replaced there. Parked actors hold their CPUs, so they give way to this
+    process's other runs: a run about to start fresh actors stops parked ones of other configurations
+    while the cluster lacks the CPUs for its own (`make_room`), and a run that closes while another one
+    here is still starting actors stops its actors instead of parking them. Every parked actor is stopped
+    by `shutdown_warm_actors()`, and when this process exits.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._parked: dict[_PoolKey, list[Any]] = {}
+        #: CPUs per actor of each parked group (what stopping one of them frees).
+        self._cpus: dict[_PoolKey, float] = {}
         self._exit_hook = False
 
     def take(self, key: _PoolKey, count: int) -> list[Any]:
@@ -252,31 +254,38 @@ class _WarmActors:
             taken = [group.pop() for _ in range(min(count, len(group)))]
             return taken
 
-    def park(self, key: _PoolKey, handles: list[Any]) -> None:
+    def park(self, key: _PoolKey, handles: list[Any], cpus: float) -> None:
+        """Keep `handles` (actors of `cpus` CPUs each) for a later run, unless a run of this process is
+        waiting for actors to start: then they are stopped, so that the room they hold goes to it."""
+        if _actors_starting_elsewhere():
+            _stop_actors(handles, graceful=True)
+            return
         with self._lock:
             self._parked.setdefault(key, []).extend(handles)
+            self._cpus[key] = cpus
             if not self._exit_hook:
                 atexit.register(self.stop_all)
                 self._exit_hook = True
 
-    def make_room(self, cpus: float) -> bool:
-        """Stop one parked actor, when the cluster has fewer than `cpus` CPUs free: an actor of this process
-        waits for room that parked ones hold (another configuration's, or a run beside it that has parked
-        its own). The oldest parked actor of the configuration with the most goes first. True if one went."""
+    def make_room(self, key: _PoolKey, cpus: float) -> None:
+        """Stop parked actors of configurations other than `key`, largest group first, until the cluster
+        has `cpus` CPUs free for a run's fresh actors (or none is left)."""
         import ray
 
         with self._lock:
-            if not any(self._parked.values()):
-                return False
-        if ray.available_resources().get("CPU", 0.0) >= cpus:  # type: ignore[no-untyped-call]
-            return False  # it waits for something else (a node to join, another driver's work)
+            if not any(group for other, group in self._parked.items() if other != key):
+                return
+        free = ray.available_resources().get("CPU", 0.0)  # type: ignore[no-untyped-call]
+        stopping = []
         with self._lock:
-            groups = [group for group in self._parked.values() if group]
-            if not groups:
-                return False
-            handle = max(groups, key=len).pop(0)
-        _stop_actors([handle], graceful=True)
-        return True
+            while free < cpus:
+                groups = [(other, group) for other, group in self._parked.items() if other != key and group]
+                if not groups:
+                    break
+                other, group = max(groups, key=lambda item: len(item[1]))
+                stopping.append(group.pop(0))
+                free += self._cpus.get(other, 1.0)
+        _stop_actors(stopping, graceful=True)
 
     def handles(self) -> list[Any]:
         """Every parked actor (for inspection)."""
@@ -309,6 +318,15 @@ def _stop_actors(handles: list[Any], graceful: bool) -> None:
 
 
 _warm = _WarmActors()
+#: The Ray executors of this process that are running (a run closing looks here before it parks).
+_live: set[RayExecutor] = set()
+_live_lock = threading.Lock()
+
+
+def _actors_starting_elsewhere() -> bool:
+    with _live_lock:
+        executors = list(_live)
+    return any(slot.starting is not None for executor in executors for slot in executor._slots)
 
 
 def shutdown_warm_actors() -> None:
@@ -380,8 +398,11 @@ class RayExecutor(Executor):
         # Actors start in the background: the engine reads its input meanwhile, and each actor gets work
         # as soon as it is up (`_still_starting`), not when the slowest is.
         reused = _warm.take(self._key, count) if keep_warm else []
+        _warm.make_room(self._key, (count - len(reused)) * float(self._options["num_cpus"]))
         self._slots = [self._starting_slot(handle, reused=True) for handle in reused]
         self._slots += [self._starting_slot(self._new_actor(), reused=False) for _ in range(count - len(reused))]
+        with _live_lock:
+            _live.add(self)
         self.capacity = len(self._slots) * self.PREFETCH * self.UNITS_PER_CALL
         self.supervisor = Supervisor(spec, len(self._slots), worker_name="Ray actor")
         #: Mean seconds per sample so far (from the verdicts' `elapsed_s`), to size calls.
@@ -549,10 +570,7 @@ class RayExecutor(Executor):
                 return True
             slot.first = False
             return False
-        waited = time.monotonic() - slot.started_at
-        if waited > _ROOM_WAIT_S and _warm.make_room(float(self._options.get("num_cpus", 1.0))):
-            return True
-        if waited > _START_TIMEOUT_S:
+        if time.monotonic() - slot.started_at > _START_TIMEOUT_S:
             slot.starting = None
             message = f"a Ray actor did not start within {_START_TIMEOUT_S:g}s"
             self._lost(slot, Loss.DIED, message, begun=False)
@@ -598,13 +616,15 @@ class RayExecutor(Executor):
     # -- closing -------------------------------------------------------------------------------------------
 
     def close(self) -> None:
+        with _live_lock:
+            _live.discard(self)
         slots, self._slots = getattr(self, "_slots", []), []
         if self.keep_warm:
             # Only actors with no call queued are parked (up, or still starting: the next run waits for
             # them as for its own): one with work left (a run abandoned half way) would make the next run
             # wait behind this one's work.
             idle = [slot for slot in slots if not slot.calls]
-            _warm.park(self._key, [slot.handle for slot in idle])
+            _warm.park(self._key, [slot.handle for slot in idle], float(self._options["num_cpus"]))
             slots = [slot for slot in slots if slot not in idle]
         # An actor still busy with a call (the run stopped early) is killed at once, with what it started
         # (Ray kills a worker's child processes with it): a close call would wait behind its work.
