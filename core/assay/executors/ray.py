@@ -250,6 +250,7 @@ class _WarmActors:
         with self._lock:
             for other in [k for k in self._parked if k[1] != key[1]]:
                 del self._parked[other]
+                self._cpus.pop(other, None)
             group = self._parked.get(key, [])
             taken = [group.pop() for _ in range(min(count, len(group)))]
             return taken
