@@ -345,7 +345,7 @@ class _BrokenAtStart(EchoVerifier):
         raise RuntimeError("no toolchain on this node")
 
 
-def test_a_verifier_that_cannot_start_in_an_actor_stops_the_run_and_says_why(ray_head: str) -> None:
+def test_a_verifier_that_cannot_start_in_an_actor_stops_the_run_and_says_why(warm_factory: ExecutorFactory) -> None:
     from ray import cloudpickle
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the actor cannot import this test module
@@ -354,7 +354,8 @@ def test_a_verifier_that_cannot_start_in_an_actor_stops_the_run_and_says_why(ray
     try:
         with pytest.raises(WorkersKeepDying, match=r"'broken-at-start' failed to start in a Ray actor.*no toolchain"):
             assay.verify(tasks, samples, _BrokenAtStart, jobs=2, store=":memory:", progress=False,
-                         executor=by_name("ray", address=ray_head)).run()  # fmt: skip
+                         executor=warm_factory).run()  # fmt: skip
+        assert _parked() == []  # actors that cannot run the verifier are not kept for the next run
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 

@@ -376,6 +376,8 @@ class RayExecutor(Executor):
 
         self.spec = spec
         self.keep_warm = keep_warm
+        #: Whether `close` parks the actors for a later run (`keep_warm`, unless this run failed).
+        self._park = keep_warm
         self._started_ray = False
         if not ray.is_initialized():
             check_cluster_access(address or os.environ.get("RAY_ADDRESS"))
@@ -490,6 +492,7 @@ class RayExecutor(Executor):
                 self._enforce_deadlines()
                 self._dispatch()
         except WorkersKeepDying:
+            self._park = False  # actors that could not run this verifier are not worth keeping
             self.close()
             raise
         verdicts: list[ItemResult] = self.supervisor.take_verdicts()
@@ -620,7 +623,7 @@ class RayExecutor(Executor):
         with _live_lock:
             _live.discard(self)
         slots, self._slots = getattr(self, "_slots", []), []
-        if self.keep_warm:
+        if self._park:
             # Only actors with no call queued are parked (up, or still starting: the next run waits for
             # them as for its own): one with work left (a run abandoned half way) would make the next run
             # wait behind this one's work.
