@@ -12,9 +12,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,8 +28,9 @@ prepare_ray_environment("127.0.0.1")
 pytest.importorskip("ray")
 
 import assay  # noqa: E402
-from assay.executors import by_name  # noqa: E402
+from assay.executors import ExecutorFactory, by_name  # noqa: E402
 from assay.executors.ray import _warm, ray_executor, shutdown_warm_actors  # noqa: E402
+from assay.executors.supervision import WorkersKeepDying  # noqa: E402
 from assay.testing.echo import EchoVerifier  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -196,24 +199,165 @@ def test_a_driver_without_the_clusters_token_fails_at_once_and_says_what_to_set(
     assert time.monotonic() - started < 15  # Ray alone retries for 20 s and more before it says anything
 
 
-def test_keep_warm_reuses_the_same_actors_for_the_next_run(ray_head: str, tmp_path: Path) -> None:
+@pytest.fixture
+def warm_factory(ray_head: str) -> Iterator[ExecutorFactory]:
+    """A `keep_warm=True` executor factory on the loopback head; every parked actor is stopped after."""
     import ray
 
-    tasks = [{"id": "a", "reference": {"answer": "1"}}]
-    samples = [{"task_id": "a", "index": i, "text": str(i % 2)} for i in range(20)]
-    factory = ray_executor(ray_head, keep_warm=True)
     try:
-        first = list(assay.verify(tasks, samples, EchoVerifier, jobs=2, store=":memory:", progress=False,
-                                  executor=factory))  # fmt: skip
-        actors = sorted(handle._actor_id.hex() for group in _warm.values() for handle in group)
-        assert len(actors) == 2
-        second = list(assay.verify(tasks, samples, EchoVerifier, jobs=2, store=":memory:", progress=False,
-                                   executor=factory))  # fmt: skip
-        assert sorted(handle._actor_id.hex() for group in _warm.values() for handle in group) == actors
-        assert [v.passed for v in first] == [v.passed for v in second] == [i % 2 == 1 for i in range(20)]
+        yield ray_executor(ray_head, keep_warm=True)
     finally:
         shutdown_warm_actors()
         ray.shutdown()
+
+
+def _echo_run(factory: ExecutorFactory, count: int, answer: str = "1", **config: object) -> list[bool | None]:
+    tasks = [{"id": "a", "reference": {"answer": answer}}]
+    samples = [{"task_id": "a", "index": i, "text": str(i % 2)} for i in range(count)]
+    run = assay.verify(tasks, samples, EchoVerifier, config=config, jobs=2, store=":memory:", progress=False,
+                       executor=factory)  # fmt: skip
+    return [v.passed for v in run]
+
+
+def _parked() -> list[str]:
+    return sorted(handle._actor_id.hex() for handle in _warm.handles())
+
+
+def test_keep_warm_reuses_the_same_actors_for_the_next_run(warm_factory: ExecutorFactory) -> None:
+    first = _echo_run(warm_factory, 20)
+    actors = _parked()
+    assert len(actors) == 2
+    # The same actors judge the next run, and it sees none of the last run's tasks: the same task id with
+    # another reference gets the new reference's verdicts.
+    second = _echo_run(warm_factory, 20, answer="0")
+    assert _parked() == actors
+    assert first == [i % 2 == 1 for i in range(20)]
+    assert second == [i % 2 == 0 for i in range(20)]
+
+
+def test_a_parked_actor_that_died_is_replaced_and_costs_the_next_run_nothing(warm_factory: ExecutorFactory) -> None:
+    import ray
+
+    _echo_run(warm_factory, 20)
+    victim, survivor = _warm.handles()
+    victim_id = victim._actor_id.hex()
+    ray.kill(victim)
+    assert _echo_run(warm_factory, 40) == [i % 2 == 1 for i in range(40)]
+    parked = _parked()
+    assert len(parked) == 2 and survivor._actor_id.hex() in parked and victim_id not in parked
+
+
+def test_two_runs_at_once_in_one_process_never_share_an_actor(warm_factory: ExecutorFactory) -> None:
+    _echo_run(warm_factory, 4)
+    assert len(_parked()) == 2
+    slow = {"misbehave": True, "delay_s": 0.05}
+    tasks = [{"id": "a", "reference": {"answer": "!slow"}}]
+    samples = [{"task_id": "a", "index": i, "text": "!slow" if i % 2 else "x"} for i in range(60)]
+    results: dict[str, list[bool | None]] = {}
+    first_under_way = threading.Event()
+
+    def run(name: str) -> None:
+        verdicts = assay.verify(tasks, samples, EchoVerifier, config=slow, jobs=2, store=":memory:",
+                                progress=False, executor=warm_factory)  # fmt: skip
+        passed = []
+        for verdict in verdicts:
+            first_under_way.set()
+            passed.append(verdict.passed)
+        results[name] = passed
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("one", "two")]
+    threads[0].start()
+    assert first_under_way.wait(120)
+    # The second run starts while the first holds both parked actors. The head has 2 CPUs: its own actors
+    # can start only once the first run has parked its actors and they are stopped to make room.
+    threads[1].start()
+    for thread in threads:
+        thread.join(240)
+    assert results["one"] == results["two"] == [i % 2 == 1 for i in range(60)]
+    parked = _parked()
+    assert len(parked) == len(set(parked)) == 2  # no actor parked twice: none served both runs
+    assert _echo_run(warm_factory, 4) == [False, True, False, True]
+
+
+def test_parked_actors_of_another_configuration_make_room_for_a_runs_own(warm_factory: ExecutorFactory) -> None:
+    _echo_run(warm_factory, 4)
+    first = _parked()
+    assert len(first) == 2  # they hold both of the head's CPUs
+    started = time.monotonic()
+    assert _echo_run(warm_factory, 4, casefold=True) == [False, True, False, True]
+    assert time.monotonic() - started < 60  # not the 300 s an actor may wait for room
+    parked = _parked()
+    assert len(parked) == 2 and not set(parked) & set(first)
+
+
+def test_a_run_stopped_half_way_parks_no_actor_with_work_left(warm_factory: ExecutorFactory) -> None:
+    tasks = [{"id": "a", "reference": {"answer": "!slow"}}]
+    samples = [{"task_id": "a", "index": i, "text": "!slow"} for i in range(64)]
+    verdicts = assay.verify(tasks, samples, EchoVerifier, config={"misbehave": True, "delay_s": 1.0}, jobs=2,
+                            store=":memory:", progress=False, executor=warm_factory)  # fmt: skip
+    records = verdicts.records()
+    next(records)  # an actor is busy with the rest of its call (about 30 s of work)...
+    started = time.monotonic()
+    records.close()  # ...when the run is dropped: it is killed at once, not parked
+    assert time.monotonic() - started < 5
+    # The next run is not queued behind the dropped run's work.
+    started = time.monotonic()
+    assert _echo_run(warm_factory, 4) == [False, True, False, True]
+    assert time.monotonic() - started < 20
+
+
+def test_parked_actors_stop_when_their_driver_exits(ray_head: str) -> None:
+    driver = f"""
+import os, ray, assay
+from assay.executors.ray import _warm, ray_executor
+from assay.testing.echo import EchoVerifier
+factory = ray_executor({ray_head!r}, keep_warm=True)
+tasks = [{{"id": "a", "reference": {{"answer": "1"}}}}]
+samples = [{{"task_id": "a", "index": i, "text": "1"}} for i in range(8)]
+assert all(v.passed for v in assay.verify(tasks, samples, EchoVerifier, jobs=2, store=":memory:", progress=False,
+                                          executor=factory))
+print(*ray.get([h.__ray_call__.remote(lambda actor: os.getpid()) for h in _warm.handles()]))
+"""
+    ran = subprocess.run([sys.executable, "-c", driver], capture_output=True, text=True, timeout=180)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    pids = [int(pid) for pid in ran.stdout.split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+class _BrokenAtStart(EchoVerifier):
+    """A verifier whose construction fails wherever it runs (a missing model file, a missing toolchain)."""
+
+    name = "broken-at-start"
+
+    def __init__(self, config: Any = None) -> None:
+        raise RuntimeError("no toolchain on this node")
+
+
+def test_a_verifier_that_cannot_start_in_an_actor_stops_the_run_and_says_why(warm_factory: ExecutorFactory) -> None:
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the actor cannot import this test module
+    tasks = [{"id": "a", "reference": {"answer": "1"}}]
+    samples = [{"task_id": "a", "index": 0, "text": "1"}]
+    try:
+        with pytest.raises(WorkersKeepDying, match=r"'broken-at-start' failed to start in a Ray actor.*no toolchain"):
+            assay.verify(tasks, samples, _BrokenAtStart, jobs=2, store=":memory:", progress=False,
+                         executor=warm_factory).run()  # fmt: skip
+        assert _parked() == []  # actors that cannot run the verifier are not kept for the next run
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
 def test_unknown_executor_names_the_known_ones() -> None:

@@ -19,6 +19,7 @@ same virtual environment, or a Ray `runtime_env`.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -43,7 +44,7 @@ from assay.executors.base import (
 from assay.executors.supervision import Loss, Supervisor, WorkersKeepDying, WorkerState
 from assay.models import Task
 
-#: How long a replacement actor may take to start (a cluster may have to find room for it).
+#: How long an actor may take to start (a cluster may have to find room for it).
 _START_TIMEOUT_S = 300.0
 
 
@@ -178,13 +179,19 @@ class _Slot:
     calls: deque[_Call] = field(default_factory=deque)
     #: When the call at the head last showed progress (it started, or a block of verdicts came back).
     progress_at: float = 0.0
-    #: A fresh actor's `ready()` call until it answers: its start-up does not count against a unit.
+    #: The actor's `ready()` call until it answers (it gets work only then): its start-up does not count
+    #: against a unit.
     starting: Any = None
     started_at: float = 0.0
     #: The tasks this actor holds, least recently sent first (its own list follows this one exactly).
     tasks: OrderedDict[_TaskKey, None] = field(default_factory=OrderedDict)
     #: Whether it has had a call from this executor yet (a kept-warm actor's first call clears old tasks).
     used: bool = False
+    #: Taken from the warm actors: if it does not answer `ready()`, it died while parked (a fresh one
+    #: takes its place, and nothing is blamed).
+    reused: bool = False
+    #: The first fresh actor of this slot: if it cannot start, the verifier cannot start here.
+    first: bool = True
 
 
 def plan_call(
@@ -209,21 +216,131 @@ def plan_call(
     return new_tasks, forget, payload
 
 
-#: Actors kept between runs (`keep_warm=True`), by verifier configuration.
-_warm: dict[str, list[Any]] = {}
-_warm_lock = threading.Lock()
+#: What a parked actor can be reused for: the verifier's configuration (`VerifierSpec.cache_key`), the Ray
+#: connection it belongs to (GCS address and this driver's job: actors die with the driver that made them)
+#: and the actor options it was created with.
+_PoolKey = tuple[str, str, str]
 
 
-def shutdown_warm_actors() -> None:
-    """Stop the actors that `keep_warm=True` runs left up."""
+class _WarmActors:
+    """Actors that `keep_warm=True` runs left up, parked by `_PoolKey` until a later run takes them.
+
+    A run takes actors out of the pool for its whole length and parks them again when it closes, so two
+    runs at once in one process never share an actor (the second starts fresh actors for what the pool
+    lacks, and both sets are parked after). Only actors with no call in flight are parked: an actor with
+    work still queued (a run abandoned half way) is stopped instead, so that a later run never
+    waits behind, or sees, an earlier run's work. A parked actor that died is noticed when a run takes it
+    (its `ready()` fails) and replaced there. Parked actors hold their CPUs, so they give way to this
+    process's other runs: a run about to start fresh actors stops parked ones of other configurations
+    while the cluster lacks the CPUs for its own (`make_room`), and a run that closes while another one
+    here is still starting actors stops its actors instead of parking them. Every parked actor is stopped
+    by `shutdown_warm_actors()`, and when this process exits.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parked: dict[_PoolKey, list[Any]] = {}
+        #: CPUs per actor of each parked group (what stopping one of them frees).
+        self._cpus: dict[_PoolKey, float] = {}
+        self._exit_hook = False
+
+    def take(self, key: _PoolKey, count: int) -> list[Any]:
+        """Up to `count` parked actors for `key`; those of another Ray connection are dropped (that
+        connection is gone, and its actors with it)."""
+        with self._lock:
+            for other in [k for k in self._parked if k[1] != key[1]]:
+                del self._parked[other]
+                self._cpus.pop(other, None)
+            group = self._parked.get(key, [])
+            taken = [group.pop() for _ in range(min(count, len(group)))]
+            return taken
+
+    def park(self, key: _PoolKey, handles: list[Any], cpus: float) -> None:
+        """Keep `handles` (actors of `cpus` CPUs each) for a later run, unless a run of this process is
+        waiting for actors to start: then they are stopped, so that the room they hold goes to it."""
+        if _actors_starting_elsewhere():
+            _stop_actors(handles, graceful=True)
+            return
+        with self._lock:
+            self._parked.setdefault(key, []).extend(handles)
+            self._cpus[key] = cpus
+            if not self._exit_hook:
+                atexit.register(self.stop_all)
+                self._exit_hook = True
+
+    def make_room(self, key: _PoolKey, cpus: float) -> None:
+        """Stop parked actors of configurations other than `key`, largest group first, until the cluster
+        has `cpus` CPUs free for a run's fresh actors (or none is left)."""
+        import ray
+
+        with self._lock:
+            if not any(group for other, group in self._parked.items() if other != key):
+                return
+        free = ray.available_resources().get("CPU", 0.0)  # type: ignore[no-untyped-call]
+        stopping = []
+        with self._lock:
+            while free < cpus:
+                groups = [(other, group) for other, group in self._parked.items() if other != key and group]
+                if not groups:
+                    break
+                other, group = max(groups, key=lambda item: len(item[1]))
+                stopping.append(group.pop(0))
+                free += self._cpus.get(other, 1.0)
+        _stop_actors(stopping, graceful=True)
+
+    def handles(self) -> list[Any]:
+        """Every parked actor (for inspection)."""
+        with self._lock:
+            return [handle for group in self._parked.values() for handle in group]
+
+    def stop_all(self) -> None:
+        with self._lock:
+            handles = [handle for group in self._parked.values() for handle in group]
+            self._parked.clear()
+        _stop_actors(handles, graceful=True)
+
+
+def _stop_actors(handles: list[Any], graceful: bool) -> None:
+    """Kill actors; `graceful` first lets each close its verifier (fork-servers, REPLs), for up to 10 s."""
     import ray
 
-    with _warm_lock:
-        handles = [handle for group in _warm.values() for handle in group]
-        _warm.clear()
+    if not handles or not ray.is_initialized():
+        return
+    if graceful:
+        closing = []
+        for handle in handles:
+            with contextlib.suppress(Exception):
+                closing.append(handle.close.remote())
+        with contextlib.suppress(Exception):
+            ray.wait(closing, num_returns=len(closing), timeout=10.0)
     for handle in handles:
         with contextlib.suppress(Exception):
             ray.kill(handle)
+
+
+_warm = _WarmActors()
+#: The Ray executors of this process that are running (a run closing looks here before it parks).
+_live: set[RayExecutor] = set()
+_live_lock = threading.Lock()
+
+
+def _actors_starting_elsewhere() -> bool:
+    with _live_lock:
+        executors = list(_live)
+    return any(slot.starting is not None for executor in executors for slot in executor._slots)
+
+
+def shutdown_warm_actors() -> None:
+    """Stop the actors that `keep_warm=True` runs left up (also done when this process exits)."""
+    _warm.stop_all()
+
+
+def _pool_key(spec: VerifierSpec, options: dict[str, Any]) -> _PoolKey:
+    import ray
+
+    context = ray.get_runtime_context()
+    connection = f"{context.gcs_address}/{context.get_job_id()}"
+    return spec.cache_key, connection, repr(sorted(options.items(), key=lambda item: item[0]))
 
 
 class RayExecutor(Executor):
@@ -259,6 +376,8 @@ class RayExecutor(Executor):
 
         self.spec = spec
         self.keep_warm = keep_warm
+        #: Whether `close` parks the actors for a later run (`keep_warm`, unless this run failed).
+        self._park = keep_warm
         self._started_ray = False
         if not ray.is_initialized():
             check_cluster_access(address or os.environ.get("RAY_ADDRESS"))
@@ -272,29 +391,29 @@ class RayExecutor(Executor):
             options.update(init_options or {})
             ray.init(**options)
             self._started_ray = True
-        cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
-        count = jobs if jobs > 0 else max(1, int(cpus // num_cpus))
+        if jobs > 0:
+            count = jobs
+        else:
+            cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
+            count = max(1, int(cpus // num_cpus))
         self._options = {"num_cpus": num_cpus, "max_restarts": 0, **(actor_options or {})}
-        self._key = spec.cache_key
-        reused: list[Any] = []
-        with _warm_lock:
-            group = _warm.get(self._key, [])
-            while group and len(reused) < count:
-                reused.append(group.pop())
-        handles = reused + [self._new_actor() for _ in range(count - len(reused))]
-        try:
-            ray.get([handle.ready.remote() for handle in handles])
-        except Exception as exc:
-            for handle in handles:
-                with contextlib.suppress(Exception):
-                    ray.kill(handle)
-            self._shutdown_ray()
-            raise RuntimeError(f"verifier {spec.cls.name!r} failed to start in a Ray actor: {exc}") from None
-        self._slots = [_Slot(handle) for handle in handles]
+        self._key = _pool_key(spec, self._options)
+        # Actors start in the background: the engine reads its input meanwhile, and each actor gets work
+        # as soon as it is up (`_still_starting`), not when the slowest is.
+        reused = _warm.take(self._key, count) if keep_warm else []
+        _warm.make_room(self._key, (count - len(reused)) * float(self._options["num_cpus"]))
+        self._slots = [self._starting_slot(handle, reused=True) for handle in reused]
+        self._slots += [self._starting_slot(self._new_actor(), reused=False) for _ in range(count - len(reused))]
+        with _live_lock:
+            _live.add(self)
         self.capacity = len(self._slots) * self.PREFETCH * self.UNITS_PER_CALL
         self.supervisor = Supervisor(spec, len(self._slots), worker_name="Ray actor")
         #: Mean seconds per sample so far (from the verdicts' `elapsed_s`), to size calls.
         self._sample_s: float | None = None
+
+    def _starting_slot(self, handle: Any, reused: bool) -> _Slot:
+        now = time.monotonic()
+        return _Slot(handle, starting=handle.ready.remote(), started_at=now, progress_at=now, reused=reused)
 
     def _new_actor(self) -> Any:
         return _actor_class().options(**self._options).remote(self.spec)
@@ -373,6 +492,7 @@ class RayExecutor(Executor):
                 self._enforce_deadlines()
                 self._dispatch()
         except WorkersKeepDying:
+            self._park = False  # actors that could not run this verifier are not worth keeping
             self.close()
             raise
         verdicts: list[ItemResult] = self.supervisor.take_verdicts()
@@ -424,8 +544,9 @@ class RayExecutor(Executor):
         return max(wait, 0.01)
 
     def _still_starting(self, slot: _Slot) -> bool:
-        """True while a replacement actor is starting; a failed or endless start counts as a death that
-        blames no unit."""
+        """True while `slot`'s actor is starting. A parked actor that died is replaced at no cost; a slot's
+        first fresh actor that fails stops the run (the verifier cannot start here); a later one that fails,
+        or any that takes endless time, counts as a death that blames no unit."""
         import ray
 
         if slot.starting is None:
@@ -436,15 +557,38 @@ class RayExecutor(Executor):
             try:
                 ray.get(ready[0])
             except Exception as exc:
+                if slot.reused:
+                    with contextlib.suppress(Exception):
+                        ray.kill(slot.handle)
+                    self._restart(slot)
+                    slot.reused = False
+                    return True
+                if slot.first:
+                    # Ray's message ends with the error the verifier raised, after its own account.
+                    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+                    text = lines[-1] if lines else type(exc).__name__
+                    raise WorkersKeepDying(
+                        f"verifier {self.spec.cls.name!r} failed to start in a Ray actor: {text}"
+                    ) from None
                 self._lost(slot, Loss.DIED, f"a replacement actor failed to start: {exc}", begun=False)
                 return True
+            slot.first = False
             return False
         if time.monotonic() - slot.started_at > _START_TIMEOUT_S:
             slot.starting = None
-            message = f"a replacement actor did not start within {_START_TIMEOUT_S:g}s"
+            message = f"a Ray actor did not start within {_START_TIMEOUT_S:g}s"
             self._lost(slot, Loss.DIED, message, begun=False)
             return True
         return True
+
+    def _restart(self, slot: _Slot) -> None:
+        """A fresh actor in `slot` (its old one is gone or being killed), which gets work once it is up."""
+        slot.calls.clear()
+        slot.tasks.clear()
+        slot.used = False
+        slot.handle = self._new_actor()
+        slot.starting = slot.handle.ready.remote()
+        slot.started_at = slot.progress_at = time.monotonic()
 
     def _enforce_deadlines(self) -> None:
         for slot in list(self._slots):
@@ -469,34 +613,27 @@ class RayExecutor(Executor):
         )
         with contextlib.suppress(Exception):
             ray.kill(slot.handle, no_restart=True)
-        slot.calls.clear()
-        slot.tasks.clear()
-        slot.used = False
-        slot.handle = self._new_actor()
-        slot.starting = slot.handle.ready.remote()
-        slot.started_at = slot.progress_at = time.monotonic()
+        slot.first = slot.reused = False
+        self._restart(slot)
         self.supervisor.lost(running + behind, state, loss, detail)
 
     # -- closing -------------------------------------------------------------------------------------------
 
     def close(self) -> None:
-        import ray
-
+        with _live_lock:
+            _live.discard(self)
         slots, self._slots = getattr(self, "_slots", []), []
-        handles = [slot.handle for slot in slots]
-        if self.keep_warm and handles:
-            with _warm_lock:
-                _warm.setdefault(self._key, []).extend(handles)
-        else:
-            closing = []
-            for handle in handles:
-                with contextlib.suppress(Exception):
-                    closing.append(handle.close.remote())
-            with contextlib.suppress(Exception):
-                ray.wait(closing, num_returns=len(closing), timeout=10.0)
-            for handle in handles:
-                with contextlib.suppress(Exception):
-                    ray.kill(handle)
+        if self._park:
+            # Only actors with no call queued are parked (up, or still starting: the next run waits for
+            # them as for its own): one with work left (a run abandoned half way) would make the next run
+            # wait behind this one's work.
+            idle = [slot for slot in slots if not slot.calls]
+            _warm.park(self._key, [slot.handle for slot in idle], float(self._options["num_cpus"]))
+            slots = [slot for slot in slots if slot not in idle]
+        # An actor still busy with a call (the run stopped early) is killed at once, with what it started
+        # (Ray kills a worker's child processes with it): a close call would wait behind its work.
+        _stop_actors([slot.handle for slot in slots if slot.calls], graceful=False)
+        _stop_actors([slot.handle for slot in slots if not slot.calls], graceful=True)
         self._shutdown_ray()
 
     def _shutdown_ray(self) -> None:
