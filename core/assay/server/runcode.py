@@ -77,7 +77,8 @@ LANGUAGES: dict[str, Language] = {
 
 
 def available_languages() -> list[str]:
-    return sorted(name for name, language in LANGUAGES.items() if language.available())
+    # A snapshot: a server's probe thread reads this while the table may be extended beside it.
+    return sorted(name for name, language in list(LANGUAGES.items()) if language.available())
 
 
 class RunCodeRequest(BaseModel):
