@@ -29,9 +29,10 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/python examples/demo.py
 
-# The suite starts with the linters: the code stays ruff- and mypy-clean, or the tests fail.
+# The suite starts with the linters: the code stays ruff- and mypy-clean, or the tests fail. The fault
+# handler stays on until the interpreter exits, so a crash at shutdown still prints where it happened.
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	PYTHONFAULTHANDLER=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check core plugins sandboxes tests benchmarks examples conftest.py

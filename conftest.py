@@ -34,3 +34,20 @@ def shared_data() -> Path:
     if path is None:
         pytest.skip("no shared data sets here (set ASSAY_SHARED_DATA to a folder of them)")
     return path
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop what the suite may have left running in this process before the interpreter shuts down: the
+    adapters' warm verifiers, kept-warm Ray actors and a Ray connection. Threads of native libraries that
+    are still up while Python finalises can crash the process after every test has passed."""
+    import sys
+
+    if "assay.integrations.grader" in sys.modules:
+        sys.modules["assay.integrations.grader"].close_graders()
+    if "ray" in sys.modules:
+        from assay.executors.ray import shutdown_warm_actors
+
+        shutdown_warm_actors()
+        ray = sys.modules["ray"]
+        if ray.is_initialized():
+            ray.shutdown()
