@@ -62,9 +62,10 @@ def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
     return {}
 
 
-def _resolve(words: list[str]) -> tuple[argparse.ArgumentParser, list[str], list[str]]:
+def _resolve(
+    parser: argparse.ArgumentParser, words: list[str]
+) -> tuple[argparse.ArgumentParser, list[str], list[str]]:
     """The parser of the longest command path at the start of `words`, that path, and the words after it."""
-    parser = _parser()
     path: list[str] = []
     while words and words[0] in subcommands(parser):
         parser = subcommands(parser)[words[0]]
@@ -75,7 +76,7 @@ def _resolve(words: list[str]) -> tuple[argparse.ArgumentParser, list[str], list
 def command_help(name: str) -> str:
     """`assay NAME --help` as printed at `WIDTH` columns (NAME may be a path: `code convert`)."""
     with _fixed_width():
-        parser, _, rest = _resolve(name.split())
+        parser, _, rest = _resolve(_parser(), name.split())
         if rest:
             raise KeyError(f"no command 'assay {name}'")
         return parser.format_help()
@@ -116,8 +117,9 @@ def _words(line: str) -> list[str]:
 def unknown_options(text: str) -> list[str]:
     """`assay ...` lines in `text` that name an option their command lacks: 'LINE: --option'."""
     problems = []
+    top = _parser()
     for line in command_lines(text):
-        parser, path, rest = _resolve(_words(line)[1:])
+        parser, path, rest = _resolve(top, _words(line)[1:])
         # A placeholder (`assay NAME --help`, `assay ...`) stands for any command.
         if not path and rest and not rest[0].startswith("-") and not rest[0].isupper() and rest[0] != "...":
             problems.append(f"{line}: no command '{rest[0]}'")

@@ -63,14 +63,21 @@ class Program:
         return self.syntax_error is None
 
 
-def response_code(text: str, compiles: Callable[[str], bool]) -> str:
-    """The part of a response that holds its code: without hidden reasoning and chat scaffolding
-    (`assay.visible_text`) and a leading byte-order mark; and, when that does not `compiles` as it is, what
-    its last `<answer>` tag holds, if it has one (a program that compiles may itself mention the tag)."""
-    text = visible_text(text).removeprefix("\ufeff")
-    if compiles(text):
-        return text
-    return answer_in_tags(text) or text
+def response_code(visible: str, error_of: Callable[[str], str | None]) -> tuple[str, str | None]:
+    """The part of a response's visible text (`assay.visible_text`) that holds its code, and `error_of` it:
+    the text without a leading byte-order mark; or, when that does not compile as it is, what its last
+    `<answer>` tag holds, if it has one (a program that compiles may itself mention the tag)."""
+    text = visible.removeprefix("\ufeff")
+    error = error_of(text)
+    if error is not None:
+        tagged = answer_in_tags(text)
+        if tagged is not None:
+            text, error = tagged, error_of(tagged)
+    return text, error
+
+
+def _not_python(code: str) -> str:
+    return "not Python"
 
 
 def _nbsp_indented(text: str) -> str:
@@ -207,18 +214,19 @@ def assemble(
     text = visible_text(text)  # before the stop sequences: they are meant for the answer, not the reasoning
     if stop_sequences:
         text = cut_at_stop(text, stop_sequences)
-    text = response_code(text, lambda code: compile_error(prompt + code) is None)
-    program = _assembled(prompt, text, entry_point)
+    text, raw_error = response_code(text, lambda code: compile_error(prompt + code))
+    program = _assembled(prompt, text, entry_point, raw_error)
     if not program.ok and "\u00a0" in text:
-        indented = _assembled(prompt, _nbsp_indented(text), entry_point)
-        if indented.ok:
-            return indented
+        indented = _nbsp_indented(text)
+        again = _assembled(prompt, indented, entry_point, compile_error(prompt + indented))
+        if again.ok:
+            return again
     return program
 
 
-def _assembled(prompt: str, text: str, entry_point: str | None) -> Program:
+def _assembled(prompt: str, text: str, entry_point: str | None, raw_error: str | None) -> Program:
+    """The first reading of `text` that compiles; `raw_error` is prompt + text's own compile error."""
     raw = prompt + text
-    raw_error = compile_error(raw)
     if raw_error is None:
         return Program(raw, "continuation")
     prefix = _prompt_prefix(prompt, entry_point)
@@ -251,11 +259,12 @@ def extract_source(text: str, language: str) -> str:
     """The program of a whole-program sample (stdin/stdout tasks): the fenced code if any, else the text
     without its prose."""
     languages = _CPP_LANGS if language == "cpp" else _PY_LANGS
-    text = response_code(text, lambda code: language == "python" and compile_error(code) is None)
-    if language == "python" and compile_error(text) is not None and "\u00a0" in text:
+    text, error = response_code(visible_text(text), compile_error if language == "python" else _not_python)
+    if language == "python" and error is not None and "\u00a0" in text:
         indented = _nbsp_indented(text)
-        text = indented if compile_error(indented) is None else text
-    if language == "python" and compile_error(text) is None:
+        if compile_error(indented) is None:
+            text, error = indented, None
+    if language == "python" and error is None:
         return text
     blocks = fenced_blocks(text, languages)
     if blocks:
